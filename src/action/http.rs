@@ -1,0 +1,168 @@
+//! The `http` action: one request sent with the daemon's shared client.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+
+use super::Outcome;
+
+/// A rendered request, exactly as it is sent and recorded.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: reqwest::Method,
+    /// Full URL including the rendered query.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<RequestBody>,
+    /// Non-2xx statuses that count as success.
+    pub accept: Vec<u16>,
+}
+
+/// The body of a request.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    Json(Value),
+    Text(String),
+}
+
+impl HttpRequest {
+    /// `{method, url, headers, body}` for the run record.
+    pub fn to_record(&self) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect();
+        let body = match &self.body {
+            Some(RequestBody::Json(json)) => json.clone(),
+            Some(RequestBody::Text(text)) => Value::String(text.clone()),
+            None => Value::Null,
+        };
+        serde_json::json!({
+            "method": self.method.as_str(),
+            "url": self.url,
+            "headers": headers,
+            "body": body,
+        })
+    }
+}
+
+/// An answer, with the whole body (the record truncates, later steps do not).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Map<String, Value>,
+    /// The raw body as text (lossy UTF-8).
+    pub text: String,
+    /// The body parsed as JSON when it is JSON, else the text.
+    pub body: Value,
+}
+
+/// Sends `request` and waits at most `timeout` for the whole answer.
+pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: Duration) -> Outcome {
+    let built = match build(client, request) {
+        Ok(built) => built,
+        Err(error) => {
+            return Outcome::Failed { response: None, error };
+        }
+    };
+    let answer = tokio::time::timeout(timeout, async {
+        let response = client.execute(built).await?;
+        let status = response.status().as_u16();
+        let headers = crate::headers::to_object(response.headers());
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| crate::headers::is_json(&crate::headers::media_type(value)));
+        let bytes = response.bytes().await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = parse_body(&text, is_json);
+        Ok::<_, reqwest::Error>(HttpResponse {
+            status,
+            headers,
+            text,
+            body,
+        })
+    })
+    .await;
+
+    match answer {
+        Err(_) => Outcome::Failed {
+            response: None,
+            error: format!("no answer within {} ms", timeout.as_millis()),
+        },
+        Ok(Err(error)) => Outcome::Failed {
+            response: None,
+            // Without the URL: it may hold secrets, and the request record has it.
+            error: describe(&error.without_url()),
+        },
+        Ok(Ok(response)) => {
+            if (200..300).contains(&response.status) || request.accept.contains(&response.status) {
+                Outcome::Succeeded {
+                    response: Some(response),
+                }
+            } else {
+                let reason = reqwest::StatusCode::from_u16(response.status)
+                    .ok()
+                    .and_then(|status| status.canonical_reason())
+                    .unwrap_or("");
+                let error = format!(
+                    "HTTP {} {reason} from {} {}",
+                    response.status, request.method, request.url
+                )
+                .replace("  ", " ");
+                Outcome::Failed {
+                    response: Some(response),
+                    error,
+                }
+            }
+        }
+    }
+}
+
+fn build(client: &reqwest::Client, request: &HttpRequest) -> Result<reqwest::Request, String> {
+    let url =
+        reqwest::Url::parse(&request.url).map_err(|error| format!("`{}` is not a valid URL: {error}", request.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{}` is not an http or https URL", request.url));
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &request.headers {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
+        headers.append(name, value);
+    }
+    let mut builder = client.request(request.method.clone(), url).headers(headers);
+    builder = match &request.body {
+        Some(RequestBody::Json(json)) => builder.body(json.to_string()),
+        Some(RequestBody::Text(text)) => builder.body(text.clone()),
+        None => builder,
+    };
+    builder.build().map_err(|error| describe(&error.without_url()))
+}
+
+/// reqwest's error with its causes, which hold the useful part ("connection refused").
+fn describe(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn parse_body(text: &str, is_json: bool) -> Value {
+    if text.is_empty() {
+        return Value::Null;
+    }
+    if is_json && let Ok(json) = serde_json::from_str(text) {
+        return json;
+    }
+    Value::String(text.to_owned())
+}

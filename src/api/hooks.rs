@@ -1,0 +1,46 @@
+//! `POST /hooks/{path}`: the webhook trigger's door.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde_json::json;
+
+use super::{AppState, Problem};
+use crate::trigger::{Event, webhook};
+
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let received_at = Utc::now();
+    let recipes = state.recipes.current();
+    let path = path.trim_matches('/');
+    let recipe = recipes
+        .by_hook_path(path)
+        .ok_or_else(|| Problem::not_found(format!("no recipe listens at /hooks/{path}")))?;
+
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+    let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
+    let event = Event {
+        recipe: recipe.id.clone(),
+        recipe_version: recipe.version.clone(),
+        trigger: recipe.trigger.kind(),
+        payload,
+        headers: crate::headers::to_object(&headers),
+        query: webhook::query_object(query.as_deref()),
+        received_at,
+    };
+    // Committed before the answer: once the sender sees 202, a crash loses nothing.
+    let run_id = state.store.enqueue(&event).await.map_err(Problem::internal)?;
+    state.waker.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"run_id": run_id, "status": "queued"})),
+    ))
+}

@@ -1,0 +1,61 @@
+//! The HTTP surface: `/hooks/*` and `/api/v1/*`. Handlers are thin: they extract,
+//! call the store or the engine, and map the result; errors become
+//! [`Problem`]s.
+
+mod health;
+mod hooks;
+mod problem;
+mod runs;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::engine::Waker;
+use crate::recipe::LiveRecipes;
+use crate::store::Store;
+
+pub use problem::Problem;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub recipes: LiveRecipes,
+    pub waker: Waker,
+}
+
+/// Every route of the daemon.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/hooks/{*path}", post(hooks::receive).fallback(method_not_allowed))
+        .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
+        .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
+        .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> Problem {
+    Problem::not_found(format!("there is no route {}", request.uri().path()))
+}
+
+/// The `Allow` header comes from the route: axum adds it to the 405 it would send,
+/// but a route-level fallback replaces that answer, so it is computed here.
+async fn method_not_allowed(request: Request) -> impl IntoResponse {
+    let path = request.uri().path();
+    let allow = if path.starts_with("/hooks/") {
+        "POST"
+    } else {
+        "GET, HEAD"
+    };
+    (
+        [(header::ALLOW, allow)],
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {path}; use {allow}", request.method()),
+        ),
+    )
+}

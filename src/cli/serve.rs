@@ -1,0 +1,67 @@
+//! `ferry serve`.
+
+use std::process::ExitCode;
+
+use super::ServeArgs;
+use crate::daemon::{Daemon, Settings};
+
+pub(super) fn run(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let settings = Settings {
+        recipes: args.recipes,
+        database_url: args.database_url,
+        bind: args.bind,
+        public_url: args.public_url,
+    };
+    let daemon = match Daemon::start(settings).await {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let recipes = daemon.recipes();
+    for recipe in recipes.recipes() {
+        let crate::recipe::Trigger::Webhook { path } = &recipe.trigger;
+        let state = if recipe.enabled { "" } else { " (disabled)" };
+        println!(
+            "recipe {}: webhook POST {}/hooks/{path}{state}",
+            recipe.id,
+            daemon.public_url()
+        );
+    }
+    for problem in recipes.problems() {
+        eprintln!("error: {problem}");
+    }
+    if recipes.is_empty() && recipes.problems().is_empty() {
+        eprintln!("warning: no recipes found");
+    }
+    println!(
+        "ferry listening on http://{} ({} recipes)",
+        daemon.local_addr(),
+        recipes.len()
+    );
+
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {error}");
+    }
+    tracing::info!("shutting down");
+    match daemon.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

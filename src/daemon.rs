@@ -1,0 +1,135 @@
+//! The assembled daemon: recipes, store, engine and HTTP server wired together.
+//! `ferry serve` runs one; integration tests start one in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::engine::Engine;
+use crate::recipe::{self, LiveRecipes, RecipeSet};
+use crate::store::{self, Store};
+
+/// What the daemon needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub recipes: PathBuf,
+    pub database_url: String,
+    pub bind: String,
+    /// The base URL others reach this daemon at; default `http://` + the bound address.
+    pub public_url: Option<String>,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read the recipes folder {}: {source}", path.display())]
+    Recipes { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind { bind: String, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    local_addr: SocketAddr,
+    public_url: String,
+    recipes: LiveRecipes,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    dispatcher: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Loads the recipes, opens the store, binds and starts serving.
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        // reqwest is built without a default crypto provider (no OpenSSL, no
+        // aws-lc): install ring once per process. A second install is a no-op error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let set: RecipeSet = recipe::load_folder(&settings.recipes).map_err(|source| StartError::Recipes {
+            path: settings.recipes.clone(),
+            source,
+        })?;
+        let recipes = LiveRecipes::new(set);
+        let store = Store::open(&settings.database_url).await?;
+        let listener = TcpListener::bind(&settings.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                bind: settings.bind.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            bind: settings.bind.clone(),
+            source,
+        })?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let engine = Engine::new(store.clone(), recipes.clone(), client, public_url.clone());
+        let (shutdown, shutdown_signal) = watch::channel(false);
+        let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(shutdown_signal.clone()));
+
+        let router = api::router(AppState {
+            store,
+            recipes: recipes.clone(),
+            waker: engine.waker(),
+        });
+        let mut server_signal = shutdown_signal;
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = server_signal.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+
+        Ok(Self {
+            local_addr,
+            public_url,
+            recipes,
+            shutdown,
+            server,
+            dispatcher,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL of this daemon (`ferry.url` in templates).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn recipes(&self) -> Arc<RecipeSet> {
+        self.recipes.current()
+    }
+
+    /// Stops accepting requests, lets runs in flight finish, and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self
+            .server
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        if let Err(error) = self.dispatcher.await {
+            tracing::error!(%error, "the dispatcher task failed");
+        }
+        served
+    }
+}

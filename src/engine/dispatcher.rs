@@ -1,0 +1,115 @@
+//! Claims queued runs and starts a runner for each, within the global worker
+//! limit and each recipe's `concurrency`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{Id, JoinError, JoinSet};
+
+use super::{Engine, runner};
+
+/// How many queued runs one look at the store considers.
+const CLAIM_BATCH: u32 = 256;
+/// The dispatcher looks at the store at least this often, even without a wake-up
+/// (runs queued by another process, or a missed notification).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let workers = Arc::new(Semaphore::new(engine.worker_limit));
+    let mut in_flight = InFlight::default();
+
+    while !*shutdown.borrow() {
+        while let Some(finished) = in_flight.runners.try_join_next_with_id() {
+            in_flight.release(finished);
+        }
+        claim_ready(&engine, &workers, &mut in_flight).await;
+
+        tokio::select! {
+            () = engine.wake.notified() => {}
+            Some(finished) = in_flight.runners.join_next_with_id() => in_flight.release(finished),
+            _ = shutdown.changed() => {}
+            () = tokio::time::sleep(IDLE_POLL) => {}
+        }
+    }
+    while let Some(finished) = in_flight.runners.join_next_with_id().await {
+        in_flight.release(finished);
+    }
+}
+
+/// The runners in flight and how many belong to each recipe.
+#[derive(Default)]
+struct InFlight {
+    runners: JoinSet<()>,
+    recipe_of: HashMap<Id, String>,
+    per_recipe: HashMap<String, u32>,
+}
+
+impl InFlight {
+    fn count(&self, recipe_id: &str) -> u32 {
+        self.per_recipe.get(recipe_id).copied().unwrap_or(0)
+    }
+
+    fn start(&mut self, recipe_id: String, runner: impl Future<Output = ()> + Send + 'static) {
+        let task = self.runners.spawn(runner);
+        *self.per_recipe.entry(recipe_id.clone()).or_default() += 1;
+        self.recipe_of.insert(task.id(), recipe_id);
+    }
+
+    fn release(&mut self, finished: Result<(Id, ()), JoinError>) {
+        let id = match finished {
+            Ok((id, ())) => id,
+            Err(error) => {
+                // A panicking runner is a bug; its run stays `running` until recovery.
+                tracing::error!(%error, "a runner task failed");
+                error.id()
+            }
+        };
+        let Some(recipe_id) = self.recipe_of.remove(&id) else {
+            return;
+        };
+        if let Some(count) = self.per_recipe.get_mut(&recipe_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_recipe.remove(&recipe_id);
+            }
+        }
+    }
+}
+
+async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: &mut InFlight) {
+    if workers.available_permits() == 0 {
+        return;
+    }
+    let candidates = match engine.store.queued(CLAIM_BATCH).await {
+        Ok(candidates) => candidates,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the queue");
+            return;
+        }
+    };
+    let recipes = engine.recipes.current();
+    for (run_id, recipe_id) in candidates {
+        let limit = recipes.get(&recipe_id).map_or(1, |recipe| recipe.concurrency);
+        if in_flight.count(&recipe_id) >= limit {
+            continue;
+        }
+        let Ok(permit) = workers.clone().try_acquire_owned() else {
+            return;
+        };
+        let run = match engine.store.claim(&run_id).await {
+            Ok(Some(run)) => run,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(%error, run = %run_id, "cannot claim a run");
+                return;
+            }
+        };
+        let engine = engine.clone();
+        in_flight.start(recipe_id, async move {
+            runner::execute(&engine, run).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,66 @@
+//! The engine: the life of a run after it is stored. The dispatcher claims queued
+//! runs within the global worker limit and each recipe's `concurrency`; the runner
+//! evaluates `when`, renders and executes the steps in order, and records every
+//! attempt.
+
+mod dispatcher;
+mod render;
+mod runner;
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+
+use crate::recipe::LiveRecipes;
+use crate::store::Store;
+use crate::template::Templates;
+
+/// Most runs in flight at once across all recipes.
+pub const DEFAULT_WORKER_LIMIT: usize = 64;
+
+/// Everything a run needs, shared by the dispatcher and its runners.
+pub struct Engine {
+    store: Store,
+    recipes: LiveRecipes,
+    templates: Templates,
+    client: reqwest::Client,
+    /// `ferry.url` in templates.
+    public_url: String,
+    wake: Arc<Notify>,
+    worker_limit: usize,
+}
+
+/// Tells the dispatcher that a run was queued, so it need not wait for its next
+/// look at the store.
+#[derive(Clone)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl Engine {
+    pub fn new(store: Store, recipes: LiveRecipes, client: reqwest::Client, public_url: String) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            recipes,
+            templates: Templates::new(),
+            client,
+            public_url,
+            wake: Arc::new(Notify::new()),
+            worker_limit: DEFAULT_WORKER_LIMIT,
+        })
+    }
+
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
+    }
+
+    /// Claims and runs queued runs until `shutdown` turns true, then waits for the
+    /// runs in flight.
+    pub async fn dispatch(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        dispatcher::dispatch(self, shutdown).await;
+    }
+}

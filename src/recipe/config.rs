@@ -1,0 +1,100 @@
+//! What a user writes: the serde types of a recipe file, key for key as
+//! `shared/spec/recipes.md` describes them.
+//!
+//! These types only say what is *syntactically* allowed. [`super::validate`] turns
+//! them into the runtime [`super::Recipe`], checking what types cannot express
+//! (ids, templates, exactly one action per step) with file:line:col positions.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// One recipe file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    /// Recipe id, `[a-z0-9][a-z0-9_-]*`. Default: the file stem.
+    pub id: Option<Spanned<String>>,
+    /// Free text for people reading the recipe list.
+    pub description: Option<String>,
+    /// `false` loads and validates the recipe but never fires it.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Exactly one trigger.
+    pub trigger: Spanned<TriggerConfig>,
+    /// Template; the run goes on only if it renders truthy, else it is `skipped`.
+    pub when: Option<Spanned<String>>,
+    /// The steps, run in order.
+    pub steps: Spanned<Vec<Spanned<StepConfig>>>,
+    /// Most runs of this recipe in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+
+/// Exactly one of the trigger kinds, written as `trigger: {webhook: …}`.
+///
+/// `schedule` and `poll` come with a later version; until then serde rejects them
+/// as an unknown variant naming the kinds this build knows.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TriggerConfig {
+    Webhook(WebhookConfig),
+}
+
+/// `trigger: {webhook: …}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `POST /hooks/{path}`. Default: the recipe id.
+    pub path: Option<Spanned<String>>,
+}
+
+/// One step. Exactly one action key (`http` or `log`) must be present; serde
+/// cannot say "exactly one of" without `flatten`, which defeats
+/// `deny_unknown_fields`, so validation checks it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// `[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …
+    pub id: Option<Spanned<String>>,
+    /// Template; the step is `skipped` when it renders falsy.
+    pub when: Option<Spanned<String>>,
+    /// Call an HTTP API.
+    pub http: Option<HttpConfig>,
+    /// Record a rendered line in the run.
+    pub log: Option<Spanned<String>>,
+    /// Per-attempt time limit, e.g. `30s`, `2m`. Default 30s.
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// `http:` of a step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Default `GET`, or `POST` when a body is given.
+    pub method: Option<Spanned<String>>,
+    /// Template.
+    pub url: Spanned<String>,
+    /// Query parameters; values are templates.
+    #[serde(default)]
+    pub query: BTreeMap<String, Spanned<String>>,
+    /// Request headers; values are templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// A JSON body: any YAML tree, every string leaf a template.
+    pub json: Option<Spanned<serde_json::Value>>,
+    /// A text body: one template.
+    pub body: Option<Spanned<String>>,
+    /// Non-2xx statuses that still count as success, e.g. `[200, 404]`.
+    #[serde(default)]
+    pub accept: Vec<u16>,
+}

@@ -1,0 +1,161 @@
+//! Reading the recipes folder: every `*.yaml` / `*.yml` except `*.test.yaml`
+//! (recipe tests), in file-name order so that "which one came first" is stable.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::MessageFormatter;
+use sha2::{Digest, Sha256};
+
+use super::config::RecipeFile;
+use super::validate::validate;
+use super::{Diagnostic, Recipe, RecipeSet, Trigger};
+
+/// Loads every recipe in `folder`. Problems are collected in the set, never
+/// returned as an error: one broken file must not stop the others.
+/// Only a folder that cannot be listed is an error.
+pub fn load_folder(folder: &Path) -> std::io::Result<RecipeSet> {
+    let mut files: Vec<PathBuf> = fs::read_dir(folder)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| is_recipe_file(path))
+        .collect();
+    files.sort();
+
+    let mut set = RecipeSet::default();
+    let mut hook_files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in files {
+        let recipe = fs::read_to_string(&file)
+            .map_err(|error| vec![Diagnostic::new(&file, None, format!("cannot read the file: {error}"))])
+            .and_then(|text| load_source(&file, &text));
+        match recipe {
+            Ok(recipe) => {
+                if let Some(earlier) = set.recipes.get(&recipe.id) {
+                    set.problems.push(Diagnostic::new(
+                        &file,
+                        None,
+                        format!(
+                            "recipe id `{}` is already used by {}",
+                            recipe.id,
+                            earlier.file.display()
+                        ),
+                    ));
+                    continue;
+                }
+                let Trigger::Webhook { path } = &recipe.trigger;
+                if let Some(earlier) = hook_files.get(path) {
+                    set.problems.push(Diagnostic::new(
+                        &file,
+                        None,
+                        format!("webhook path `{path}` is already used by {}", earlier.display()),
+                    ));
+                    continue;
+                }
+                hook_files.insert(path.clone(), file.clone());
+                set.hooks.insert(path.clone(), recipe.id.clone());
+                set.recipes.insert(recipe.id.clone(), Arc::new(recipe));
+            }
+            Err(problems) => set.problems.extend(problems),
+        }
+    }
+    Ok(set)
+}
+
+/// Parses and validates one recipe from its text. `file` names it in diagnostics
+/// and gives the default id (its stem).
+pub fn load_source(file: &Path, text: &str) -> Result<Recipe, Vec<Diagnostic>> {
+    let parsed: RecipeFile = serde_saphyr::from_str(text).map_err(|error| {
+        // The formatter gives the message alone; the place goes in front, once.
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
+        vec![Diagnostic::new(file, error.location(), message.into_owned())]
+    })?;
+    let stem = file
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    validate(file, &stem, content_hash(text), parsed)
+}
+
+fn is_recipe_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    path.is_file()
+        && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        && !name.ends_with(".test.yaml")
+        && !name.ends_with(".test.yml")
+        && !name.starts_with('.')
+}
+
+/// The recipe version: the first 16 hex digits of the file's SHA-256.
+fn content_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        load_source(Path::new("recipes/demo.yaml"), text)
+            .expect_err("must fail")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn loads_a_webhook_recipe_with_defaults() {
+        let recipe = load_source(
+            Path::new("recipes/hello.yaml"),
+            "trigger:\n  webhook: {}\nsteps:\n  - log: 'hi {{payload.name}}'\n",
+        )
+        .expect("loads");
+        assert_eq!(recipe.id, "hello");
+        assert!(matches!(&recipe.trigger, Trigger::Webhook { path } if path == "hello"));
+        assert_eq!(recipe.steps[0].id, "step1");
+        assert_eq!(recipe.concurrency, 4);
+        assert_eq!(recipe.version.len(), 16);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let found = problems("trigger:\n  webhook: {}\nsteps:\n  - log: hi\n    retries: 3\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("recipes/demo.yaml:5:5: "), "{}", found[0]);
+        assert!(found[0].contains("retries"), "{}", found[0]);
+    }
+
+    #[test]
+    fn validation_problems_are_all_reported_with_places() {
+        let found = problems(
+            "trigger:\n  webhook: {}\nsteps:\n  - id: Bad\n    log: hi\n  - http:\n      url: 'x{{#if}}'\n    timeout: soon\n",
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].starts_with("recipes/demo.yaml:4:9: step id `Bad`"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("recipes/demo.yaml:7:12: step `step2` `url`")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("recipes/demo.yaml:8:14: step `step2` `timeout`")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_step_needs_exactly_one_action() {
+        let found = problems("trigger:\n  webhook: {}\nsteps:\n  - id: nothing\n");
+        assert!(found[0].contains("step `nothing` has no action"), "{found:?}");
+    }
+}

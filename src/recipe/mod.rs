@@ -1,0 +1,149 @@
+//! Recipes: the YAML files users write, loaded into validated [`Recipe`]s.
+//!
+//! Loading reads the recipes folder and nothing else. A recipe that fails to load
+//! becomes a [`Diagnostic`] with file:line:col and never stops the others.
+
+pub mod config;
+mod diagnostic;
+mod duration;
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::template::{Template, ValueTemplate};
+
+pub use diagnostic::Diagnostic;
+pub use duration::parse_duration;
+pub use load::{load_folder, load_source};
+
+/// A recipe that loaded and validated: it can fire.
+#[derive(Debug)]
+pub struct Recipe {
+    pub id: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    /// Content hash of the file, recorded with every run.
+    pub version: String,
+    pub file: PathBuf,
+    pub trigger: Trigger,
+    pub when: Option<Template>,
+    pub steps: Vec<Step>,
+    pub concurrency: u32,
+}
+
+/// What starts a run.
+#[derive(Debug)]
+pub enum Trigger {
+    /// `POST /hooks/{path}`.
+    Webhook { path: String },
+}
+
+impl Trigger {
+    /// The kind's name as the API shows it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+/// One step of a recipe.
+#[derive(Debug)]
+pub struct Step {
+    pub id: String,
+    pub when: Option<Template>,
+    pub action: Action,
+    /// Limit for one attempt.
+    pub timeout: Duration,
+}
+
+/// What a step does.
+#[derive(Debug)]
+pub enum Action {
+    Http(Box<HttpTemplate>),
+    Log(Template),
+}
+
+/// An `http` step before rendering.
+#[derive(Debug)]
+pub struct HttpTemplate {
+    pub method: reqwest::Method,
+    pub url: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<BodyTemplate>,
+    /// Non-2xx statuses that count as success.
+    pub accept: Vec<u16>,
+}
+
+/// At most one body per request.
+#[derive(Debug)]
+pub enum BodyTemplate {
+    Json(ValueTemplate),
+    Text(Template),
+}
+
+/// Every recipe of the folder that loaded, and the problems of those that did not.
+#[derive(Debug, Default)]
+pub struct RecipeSet {
+    recipes: BTreeMap<String, Arc<Recipe>>,
+    hooks: BTreeMap<String, String>,
+    problems: Vec<Diagnostic>,
+}
+
+impl RecipeSet {
+    pub fn get(&self, id: &str) -> Option<&Arc<Recipe>> {
+        self.recipes.get(id)
+    }
+
+    /// The enabled recipe whose webhook answers at `path`.
+    pub fn by_hook_path(&self, path: &str) -> Option<&Arc<Recipe>> {
+        self.hooks
+            .get(path)
+            .and_then(|id| self.recipes.get(id))
+            .filter(|recipe| recipe.enabled)
+    }
+
+    pub fn recipes(&self) -> impl Iterator<Item = &Arc<Recipe>> {
+        self.recipes.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.recipes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recipes.is_empty()
+    }
+
+    /// Why the recipes that are not here failed to load.
+    pub fn problems(&self) -> &[Diagnostic] {
+        &self.problems
+    }
+}
+
+/// The recipe set in force, shared by the API and the engine. Readers take a
+/// snapshot (`current`) so that one request or run sees one consistent set even
+/// when a reload swaps it.
+#[derive(Clone, Default)]
+pub struct LiveRecipes(Arc<std::sync::RwLock<Arc<RecipeSet>>>);
+
+impl LiveRecipes {
+    pub fn new(set: RecipeSet) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(Arc::new(set))))
+    }
+
+    pub fn current(&self) -> Arc<RecipeSet> {
+        // A poisoned lock only means a writer panicked mid-swap of an `Arc`; the
+        // value inside is still a whole set.
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn replace(&self, set: RecipeSet) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+    }
+}

@@ -1,0 +1,310 @@
+//! From what the user wrote ([`RecipeFile`]) to what can run ([`Recipe`]):
+//! every check that types cannot express, each with its place in the file.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::config::{HttpConfig, RecipeFile, StepConfig, TriggerConfig};
+use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Recipe, Step, Trigger, parse_duration};
+use crate::template::{Template, ValueTemplate};
+
+const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Collects the problems of one file so that all of them are reported at once.
+struct Checker<'a> {
+    file: &'a Path,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, location: Location, message: impl Into<String>) {
+        self.problems.push(Diagnostic::new(self.file, Some(location), message));
+    }
+
+    fn template(&mut self, text: &Spanned<String>, what: &str) -> Option<Template> {
+        match Template::compile(&text.value) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                self.report(text.referenced, format!("{what}: {error}"));
+                None
+            }
+        }
+    }
+}
+
+/// Validates a parsed file. `default_id` is the file stem; `version` its content hash.
+pub(super) fn validate(
+    file: &Path,
+    default_id: &str,
+    version: String,
+    parsed: RecipeFile,
+) -> Result<Recipe, Vec<Diagnostic>> {
+    let mut checker = Checker {
+        file,
+        problems: Vec::new(),
+    };
+
+    let id = match &parsed.id {
+        Some(id) => {
+            if !is_recipe_id(&id.value) {
+                checker.report(
+                    id.referenced,
+                    format!("recipe id `{}` is not valid; expected `[a-z0-9][a-z0-9_-]*`", id.value),
+                );
+            }
+            id.value.clone()
+        }
+        None => {
+            if !is_recipe_id(default_id) {
+                checker.problems.push(Diagnostic::new(
+                    file,
+                    None,
+                    format!("the file name gives the recipe id `{default_id}`, which is not valid; rename the file or set `id:` to match `[a-z0-9][a-z0-9_-]*`"),
+                ));
+            }
+            default_id.to_owned()
+        }
+    };
+
+    if parsed.concurrency == 0 {
+        checker
+            .problems
+            .push(Diagnostic::new(file, None, "`concurrency` must be at least 1"));
+    }
+
+    let trigger = match parsed.trigger.value {
+        TriggerConfig::Webhook(webhook) => {
+            let path = match webhook.path {
+                Some(path) => {
+                    let trimmed = path.value.trim_matches('/');
+                    if !is_hook_path(trimmed) {
+                        checker.report(
+                            path.referenced,
+                            format!(
+                                "webhook path `{}` is not valid; expected letters, digits, `-`, `_`, `.` and `/`",
+                                path.value
+                            ),
+                        );
+                    }
+                    trimmed.to_owned()
+                }
+                None => id.clone(),
+            };
+            Trigger::Webhook { path }
+        }
+    };
+
+    let when = parsed.when.as_ref().and_then(|when| checker.template(when, "`when`"));
+
+    if parsed.steps.value.is_empty() {
+        checker.report(
+            parsed.steps.referenced,
+            "`steps` is empty; a recipe needs at least one step",
+        );
+    }
+    let mut seen_ids = HashSet::new();
+    let mut steps = Vec::with_capacity(parsed.steps.value.len());
+    for (index, step) in parsed.steps.value.iter().enumerate() {
+        if let Some(step) = validate_step(&mut checker, index, step, &mut seen_ids) {
+            steps.push(step);
+        }
+    }
+
+    if !checker.problems.is_empty() {
+        return Err(checker.problems);
+    }
+    Ok(Recipe {
+        id,
+        description: parsed.description,
+        enabled: parsed.enabled,
+        version,
+        file: file.to_owned(),
+        trigger,
+        when,
+        steps,
+        concurrency: parsed.concurrency,
+    })
+}
+
+fn validate_step(
+    checker: &mut Checker<'_>,
+    index: usize,
+    step: &Spanned<StepConfig>,
+    seen_ids: &mut HashSet<String>,
+) -> Option<Step> {
+    let location = step.referenced;
+    let step = &step.value;
+    let id = match &step.id {
+        Some(id) => {
+            if !is_step_id(&id.value) {
+                checker.report(
+                    id.referenced,
+                    format!("step id `{}` is not valid; expected `[a-z][a-z0-9_]*`", id.value),
+                );
+            }
+            id.value.clone()
+        }
+        None => format!("step{}", index + 1),
+    };
+    if !seen_ids.insert(id.clone()) {
+        let at = step.id.as_ref().map_or(location, |id| id.referenced);
+        checker.report(
+            at,
+            format!("step id `{id}` is used twice; step ids must be unique in a recipe"),
+        );
+    }
+    let label = format!("step `{id}`");
+
+    let when = step
+        .when
+        .as_ref()
+        .and_then(|when| checker.template(when, &format!("{label} `when`")));
+    let timeout = match &step.timeout {
+        Some(timeout) => match parse_duration(&timeout.value) {
+            Ok(duration) if !duration.is_zero() => duration,
+            Ok(_) => {
+                checker.report(timeout.referenced, format!("{label} `timeout` must be more than zero"));
+                DEFAULT_STEP_TIMEOUT
+            }
+            Err(message) => {
+                checker.report(timeout.referenced, format!("{label} `timeout`: {message}"));
+                DEFAULT_STEP_TIMEOUT
+            }
+        },
+        None => DEFAULT_STEP_TIMEOUT,
+    };
+
+    let action = match (&step.http, &step.log) {
+        (Some(http), None) => validate_http(checker, &label, location, http).map(|http| Action::Http(Box::new(http))),
+        (None, Some(log)) => checker.template(log, &format!("{label} `log`")).map(Action::Log),
+        (None, None) => {
+            checker.report(
+                location,
+                format!("{label} has no action; expected one of `http`, `log`"),
+            );
+            None
+        }
+        (Some(_), Some(_)) => {
+            checker.report(
+                location,
+                format!("{label} has both `http` and `log`; a step has exactly one action"),
+            );
+            None
+        }
+    };
+    Some(Step {
+        id,
+        when,
+        action: action?,
+        timeout,
+    })
+}
+
+fn validate_http(
+    checker: &mut Checker<'_>,
+    label: &str,
+    location: Location,
+    http: &HttpConfig,
+) -> Option<HttpTemplate> {
+    let url = checker.template(&http.url, &format!("{label} `url`"));
+    let query: Vec<_> = http
+        .query
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                name.clone(),
+                checker.template(value, &format!("{label} query `{name}`"))?,
+            ))
+        })
+        .collect();
+    let headers: Vec<_> = http
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                checker.report(
+                    value.referenced,
+                    format!("{label}: `{name}` is not a valid header name"),
+                );
+                return None;
+            }
+            Some((
+                name.clone(),
+                checker.template(value, &format!("{label} header `{name}`"))?,
+            ))
+        })
+        .collect();
+
+    let body = match (&http.json, &http.body) {
+        (Some(_), Some(body)) => {
+            checker.report(
+                body.referenced,
+                format!("{label} has both `json` and `body`; give at most one body"),
+            );
+            None
+        }
+        (Some(json), None) => match ValueTemplate::compile(&json.value) {
+            Ok(tree) => Some(BodyTemplate::Json(tree)),
+            Err(error) => {
+                checker.report(json.referenced, format!("{label} `json`: {error}"));
+                None
+            }
+        },
+        (None, Some(body)) => checker
+            .template(body, &format!("{label} `body`"))
+            .map(BodyTemplate::Text),
+        (None, None) => None,
+    };
+
+    let method = match &http.method {
+        Some(method) => match reqwest::Method::from_bytes(method.value.to_ascii_uppercase().as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                checker.report(
+                    method.referenced,
+                    format!("{label}: `{}` is not an HTTP method", method.value),
+                );
+                reqwest::Method::GET
+            }
+        },
+        None if body.is_some() => reqwest::Method::POST,
+        None => reqwest::Method::GET,
+    };
+    if let Some(status) = http.accept.iter().find(|status| !(100..=999).contains(*status)) {
+        checker.report(location, format!("{label} `accept`: {status} is not an HTTP status"));
+    }
+
+    Some(HttpTemplate {
+        method,
+        url: url?,
+        query,
+        headers,
+        body,
+        accept: http.accept.clone(),
+    })
+}
+
+fn is_recipe_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn is_step_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(first) if first.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_hook_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}

@@ -1,0 +1,177 @@
+//! What the store takes and gives: run states and the run document.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// `queued → running → succeeded | failed | skipped`, with `retrying` while a step
+/// waits for its next attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Retrying,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Retrying => "retrying",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| {
+                let known: Vec<_> = RunStatus::ALL.iter().map(|status| status.as_str()).collect();
+                format!("`{text}` is not a run status; expected one of {}", known.join(", "))
+            })
+    }
+}
+
+/// The state of one step of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Running => "running",
+            StepStatus::Retrying => "retrying",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl FromStr for StepStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            StepStatus::Running,
+            StepStatus::Retrying,
+            StepStatus::Succeeded,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not a step status"))
+    }
+}
+
+/// A run the engine has claimed: its trigger input.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub id: String,
+    pub recipe: String,
+    pub trigger: String,
+    pub received_at: String,
+    pub payload: Value,
+    pub headers: Value,
+    pub query: Value,
+}
+
+/// One attempt of one step, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub n: u32,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// The request as sent: `method`, `url`, `headers`, `body`.
+    pub request: Value,
+    /// `status`, `headers`, `body`, `truncated`; `null` when no answer came.
+    pub response: Option<Value>,
+    pub error: Option<String>,
+}
+
+/// A run in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub recipe: String,
+    pub recipe_version: String,
+    pub trigger: String,
+    pub status: RunStatus,
+    pub replay_of: Option<String>,
+    pub received_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One step in the run document.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDocument {
+    pub id: String,
+    pub status: StepStatus,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// `GET /api/v1/runs/{id}`: the summary, the trigger input and every attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDocument {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    pub payload: Value,
+    pub headers: Value,
+    pub query: Value,
+    pub steps: Vec<StepDocument>,
+}
+
+/// Which runs a listing shows: newest first, older than `before` when paging.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub recipe: Option<String>,
+    pub status: Option<RunStatus>,
+    /// Only runs with an id below this one (the cursor of the previous page).
+    pub before: Option<String>,
+    pub limit: u32,
+}

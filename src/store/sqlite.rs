@@ -1,0 +1,319 @@
+//! The SQLite backend: WAL mode, migrations from `migrations/sqlite/` applied at
+//! open.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqlitePool};
+
+use super::records::{
+    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepStatus,
+};
+use super::{Error, timestamp};
+use crate::trigger::Event;
+
+/// The database of runs.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        if !url.starts_with("sqlite:") {
+            return Err(Error::UnsupportedUrl { url: url.to_owned() });
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(Error::Open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL survives a process crash: committed transactions are
+            // in the WAL file before the commit returns.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(Error::Open)?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Stores an event as a queued run. When this returns the run is committed,
+    /// so a webhook may be acknowledged.
+    pub async fn enqueue(&self, event: &Event) -> Result<String, Error> {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
+        )
+        .bind(&id)
+        .bind(&event.recipe)
+        .bind(&event.recipe_version)
+        .bind(event.trigger)
+        .bind(timestamp(event.received_at))
+        .bind(event.payload.to_string())
+        .bind(Value::Object(event.headers.clone()).to_string())
+        .bind(Value::Object(event.query.clone()).to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The oldest queued runs, as `(run id, recipe id)`.
+    pub async fn queued(&self, limit: u32) -> Result<Vec<(String, String)>, Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, recipe FROM runs WHERE status = 'queued' ORDER BY id LIMIT ?1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
+    /// Moves a queued run to `running`; `None` if it was no longer queued.
+    pub async fn claim(&self, run_id: &str) -> Result<Option<ClaimedRun>, Error> {
+        let row: Option<ClaimedRow> = sqlx::query_as(
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2)
+             WHERE id = ?1 AND status = 'queued'
+             RETURNING id, recipe, trigger, received_at, payload, headers, query",
+        )
+        .bind(run_id)
+        .bind(timestamp(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ClaimedRow::into_claimed).transpose()
+    }
+
+    /// Records the state of the step at `position` (0-based) of a run.
+    pub async fn set_step(
+        &self,
+        run_id: &str,
+        position: usize,
+        step_id: &str,
+        status: StepStatus,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO steps (run_id, position, step_id, status) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status",
+        )
+        .bind(run_id)
+        .bind(position as i64)
+        .bind(step_id)
+        .bind(status.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records one attempt of the step at `position`.
+    pub async fn record_attempt(&self, run_id: &str, position: usize, attempt: &AttemptRecord) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(run_id)
+        .bind(position as i64)
+        .bind(attempt.n)
+        .bind(&attempt.started_at)
+        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+        .bind(attempt.request.to_string())
+        .bind(attempt.response.as_ref().map(Value::to_string))
+        .bind(&attempt.error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a run.
+    pub async fn finish_run(&self, run_id: &str, status: RunStatus, error: Option<&str>) -> Result<(), Error> {
+        sqlx::query("UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = NULL WHERE id = ?1")
+            .bind(run_id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(timestamp(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One page of runs, newest first.
+    pub async fn runs_page(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, Error> {
+        let rows: Vec<SummaryRow> = sqlx::query_as(
+            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                    finished_at, next_attempt_at, error
+             FROM runs
+             WHERE (?1 IS NULL OR recipe = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(&filter.recipe)
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(&filter.before)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(SummaryRow::into_summary).collect()
+    }
+
+    /// The whole run document, or `None` if there is no such run.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunDocument>, Error> {
+        let row: Option<DocumentRow> = sqlx::query_as(
+            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                    finished_at, next_attempt_at, error, payload, headers, query
+             FROM runs WHERE id = ?1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let steps: Vec<StepRow> =
+            sqlx::query_as("SELECT position, step_id, status FROM steps WHERE run_id = ?1 ORDER BY position")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT position, n, started_at, duration_ms, request, response, error
+             FROM attempts WHERE run_id = ?1 ORDER BY position, n",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+
+        let mut documents = Vec::with_capacity(steps.len());
+        for step in steps {
+            let step_attempts = attempts
+                .iter()
+                .filter(|attempt| attempt.position == step.position)
+                .map(AttemptRow::to_record)
+                .collect::<Result<_, _>>()?;
+            documents.push(StepDocument {
+                id: step.step_id,
+                status: StepStatus::from_str(&step.status).map_err(Error::Corrupt)?,
+                attempts: step_attempts,
+            });
+        }
+        Ok(Some(RunDocument {
+            summary: row.summary.into_summary()?,
+            payload: parse_json(&row.payload)?,
+            headers: parse_json(&row.headers)?,
+            query: parse_json(&row.query)?,
+            steps: documents,
+        }))
+    }
+}
+
+fn parse_json(text: &str) -> Result<Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|error| Error::Corrupt(format!("a stored JSON document does not parse: {error}")))
+}
+
+#[derive(FromRow)]
+struct ClaimedRow {
+    id: String,
+    recipe: String,
+    trigger: String,
+    received_at: String,
+    payload: String,
+    headers: String,
+    query: String,
+}
+
+impl ClaimedRow {
+    fn into_claimed(self) -> Result<ClaimedRun, Error> {
+        Ok(ClaimedRun {
+            payload: parse_json(&self.payload)?,
+            headers: parse_json(&self.headers)?,
+            query: parse_json(&self.query)?,
+            id: self.id,
+            recipe: self.recipe,
+            trigger: self.trigger,
+            received_at: self.received_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct SummaryRow {
+    id: String,
+    recipe: String,
+    recipe_version: String,
+    trigger: String,
+    status: String,
+    replay_of: Option<String>,
+    received_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    next_attempt_at: Option<String>,
+    error: Option<String>,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> Result<RunSummary, Error> {
+        Ok(RunSummary {
+            status: RunStatus::from_str(&self.status).map_err(Error::Corrupt)?,
+            id: self.id,
+            recipe: self.recipe,
+            recipe_version: self.recipe_version,
+            trigger: self.trigger,
+            replay_of: self.replay_of,
+            received_at: self.received_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            next_attempt_at: self.next_attempt_at,
+            error: self.error,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct DocumentRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    payload: String,
+    headers: String,
+    query: String,
+}
+
+#[derive(FromRow)]
+struct StepRow {
+    position: i64,
+    step_id: String,
+    status: String,
+}
+
+#[derive(FromRow)]
+struct AttemptRow {
+    position: i64,
+    n: i64,
+    started_at: String,
+    duration_ms: i64,
+    request: String,
+    response: Option<String>,
+    error: Option<String>,
+}
+
+impl AttemptRow {
+    fn to_record(&self) -> Result<AttemptRecord, Error> {
+        Ok(AttemptRecord {
+            n: u32::try_from(self.n).map_err(|_| Error::Corrupt(format!("attempt number {}", self.n)))?,
+            started_at: self.started_at.clone(),
+            duration_ms: u64::try_from(self.duration_ms).unwrap_or(0),
+            request: parse_json(&self.request)?,
+            response: self.response.as_deref().map(parse_json).transpose()?,
+            error: self.error.clone(),
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! Templates: one handlebars registry with HTML escaping off, templates compiled
+//! once at load, and rendering of whole JSON trees.
+//!
+//! JSON bodies are never built by rendering JSON *text*: a body is a
+//! [`ValueTemplate`] tree whose string leaves are rendered one by one into a
+//! `serde_json::Value`, so a quote or newline in a payload can never break the
+//! JSON that is sent. A leaf that is exactly one expression (`"{{expr}}"`) keeps
+//! the JSON type of its value.
+
+mod helpers;
+mod truthy;
+
+use std::fmt;
+
+use handlebars::{Context, Handlebars, RenderContext, Renderable};
+use serde_json::Value;
+
+pub use truthy::{is_truthy_text, is_truthy_value};
+
+/// Why a template could not be compiled or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template does not parse: {0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Render(String),
+}
+
+/// The shared handlebars registry with Ferry's helpers.
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut registry = Handlebars::new();
+        // Payloads are JSON and URLs, not HTML: escaping would corrupt them.
+        registry.register_escape_fn(handlebars::no_escape);
+        // At run time a missing field renders empty (or null as a whole leaf).
+        registry.set_strict_mode(false);
+        helpers::register(&mut registry);
+        Self { registry }
+    }
+
+    /// Renders a template to text.
+    pub fn render_text(&self, template: &Template, context: &Value) -> Result<String, TemplateError> {
+        self.render_compiled(&template.compiled, context)
+    }
+
+    /// Renders a template to a JSON value: a whole-leaf expression keeps its type,
+    /// anything else becomes a string.
+    pub fn render_value(&self, template: &Template, context: &Value) -> Result<Value, TemplateError> {
+        match &template.whole_leaf {
+            Some(as_json) => {
+                let text = self.render_compiled(as_json, context)?;
+                serde_json::from_str(&text).map_err(|error| {
+                    TemplateError::Render(format!("`{}` did not give a JSON value: {error}", template.source))
+                })
+            }
+            None => self.render_text(template, context).map(Value::String),
+        }
+    }
+
+    /// Renders every string leaf of a tree.
+    pub fn render_tree(&self, tree: &ValueTemplate, context: &Value) -> Result<Value, TemplateError> {
+        Ok(match tree {
+            ValueTemplate::Literal(value) => value.clone(),
+            ValueTemplate::Text(template) => self.render_value(template, context)?,
+            ValueTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.render_tree(item, context))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ValueTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), self.render_tree(value, context)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+        })
+    }
+
+    /// Evaluates a `when` condition with the spec's truthiness rules.
+    pub fn is_true(&self, condition: &Template, context: &Value) -> Result<bool, TemplateError> {
+        if condition.whole_leaf.is_some() {
+            Ok(is_truthy_value(&self.render_value(condition, context)?))
+        } else {
+            Ok(is_truthy_text(&self.render_text(condition, context)?))
+        }
+    }
+
+    fn render_compiled(&self, compiled: &handlebars::Template, context: &Value) -> Result<String, TemplateError> {
+        let context = Context::wraps(context).map_err(|error| TemplateError::Render(error.to_string()))?;
+        let mut render_context = RenderContext::new(None);
+        compiled
+            .renders(&self.registry, &context, &mut render_context)
+            .map_err(|error| TemplateError::Render(render_error_message(&error)))
+    }
+}
+
+fn render_error_message(error: &handlebars::RenderError) -> String {
+    match error.reason() {
+        handlebars::RenderErrorReason::NestedError(inner) => inner.to_string(),
+        reason => reason.to_string(),
+    }
+}
+
+/// One compiled template and its source text.
+#[derive(Clone)]
+pub struct Template {
+    source: String,
+    compiled: handlebars::Template,
+    /// For `"{{expr}}"`: the same expression wrapped as `{{json (expr)}}`, whose
+    /// output parses back into the typed value.
+    whole_leaf: Option<handlebars::Template>,
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_tuple("Template").field(&self.source).finish()
+    }
+}
+
+impl Template {
+    pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        let compiled = compile(source)?;
+        let whole_leaf = match whole_leaf_expression(source) {
+            Some(expression) => Some(compile(&as_json_expression(expression))?),
+            None => None,
+        };
+        Ok(Self {
+            source: source.to_owned(),
+            compiled,
+            whole_leaf,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+fn compile(source: &str) -> Result<handlebars::Template, TemplateError> {
+    handlebars::Template::compile(source).map_err(|error| TemplateError::Syntax(error.reason().to_string()))
+}
+
+/// `Some(expr)` when `source` is exactly one plain expression `{{expr}}` (not a
+/// block, comment, partial or raw-HTML form) with nothing around it.
+fn whole_leaf_expression(source: &str) -> Option<&str> {
+    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    let inner = inner.strip_prefix('~').unwrap_or(inner);
+    let inner = inner.strip_suffix('~').unwrap_or(inner).trim();
+    let first = inner.chars().next()?;
+    if matches!(first, '#' | '/' | '!' | '>' | '^' | '{' | '&') || inner == "else" || inner.starts_with("else ") {
+        return None;
+    }
+    Some(inner)
+}
+
+/// `payload.a` → `{{json payload.a}}`; `len payload.a` → `{{json (len payload.a)}}`.
+fn as_json_expression(expression: &str) -> String {
+    if expression.contains(char::is_whitespace) {
+        format!("{{{{json ({expression})}}}}")
+    } else {
+        format!("{{{{json {expression}}}}}")
+    }
+}
+
+/// A JSON tree whose string leaves are templates.
+#[derive(Debug, Clone)]
+pub enum ValueTemplate {
+    Literal(Value),
+    Text(Template),
+    Array(Vec<ValueTemplate>),
+    Object(Vec<(String, ValueTemplate)>),
+}
+
+impl ValueTemplate {
+    /// Compiles every string leaf; the error names the JSON path of the leaf.
+    pub fn compile(tree: &Value) -> Result<Self, TemplateError> {
+        compile_tree(tree, "$")
+    }
+}
+
+fn compile_tree(tree: &Value, path: &str) -> Result<ValueTemplate, TemplateError> {
+    Ok(match tree {
+        Value::String(text) if text.contains("{{") => {
+            ValueTemplate::Text(Template::compile(text).map_err(|error| match error {
+                TemplateError::Syntax(reason) => TemplateError::Syntax(format!("at {path}: {reason}")),
+                other => other,
+            })?)
+        }
+        Value::Array(items) => ValueTemplate::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| compile_tree(item, &format!("{path}[{index}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(fields) => ValueTemplate::Object(
+            fields
+                .iter()
+                .map(|(key, value)| Ok((key.clone(), compile_tree(value, &format!("{path}.{key}"))?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        literal => ValueTemplate::Literal(literal.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(source: &str, context: Value) -> Value {
+        let templates = Templates::new();
+        templates
+            .render_value(&Template::compile(source).expect("compiles"), &context)
+            .expect("renders")
+    }
+
+    #[test]
+    fn whole_leaf_keeps_json_type() {
+        let context = json!({"payload": {"n": 3, "ok": true, "list": [1, 2], "obj": {"a": "b"}, "none": null}});
+        assert_eq!(render("{{payload.n}}", context.clone()), json!(3));
+        assert_eq!(render("{{payload.ok}}", context.clone()), json!(true));
+        assert_eq!(render("{{payload.list}}", context.clone()), json!([1, 2]));
+        assert_eq!(render("{{payload.obj}}", context.clone()), json!({"a": "b"}));
+        assert_eq!(render("{{payload.none}}", context.clone()), json!(null));
+        assert_eq!(render("{{len payload.list}}", context.clone()), json!(2));
+        assert_eq!(render("{{payload.missing}}", context), json!(null));
+    }
+
+    #[test]
+    fn text_with_surroundings_is_a_string_and_missing_renders_empty() {
+        let context = json!({"payload": {"n": 3, "name": "Ada"}});
+        assert_eq!(render("n={{payload.n}}", context.clone()), json!("n=3"));
+        assert_eq!(
+            render("Hi {{payload.name}}{{payload.missing}}!", context),
+            json!("Hi Ada!")
+        );
+    }
+
+    #[test]
+    fn no_html_escaping_and_quotes_stay_valid_json() {
+        let context = json!({"payload": {"text": "a \"quoted\" <b>&</b>\nline"}});
+        let tree = ValueTemplate::compile(&json!({"t": "say: {{payload.text}}", "raw": "{{payload.text}}"}))
+            .expect("compiles");
+        let rendered = Templates::new().render_tree(&tree, &context).expect("renders");
+        assert_eq!(
+            rendered,
+            json!({"t": "say: a \"quoted\" <b>&</b>\nline", "raw": "a \"quoted\" <b>&</b>\nline"})
+        );
+    }
+
+    #[test]
+    fn blocks_are_not_whole_leaf() {
+        assert!(whole_leaf_expression("{{#if x}}a{{/if}}").is_none());
+        assert!(whole_leaf_expression("{{a}} {{b}}").is_none());
+        assert_eq!(whole_leaf_expression("{{ payload.a }}"), Some("payload.a"));
+    }
+
+    #[test]
+    fn syntax_error_names_the_json_path() {
+        let error = ValueTemplate::compile(&json!({"a": [{"b": "{{#if x}}"}]})).expect_err("must fail");
+        assert!(error.to_string().contains("$.a[0].b"), "{error}");
+    }
+}

@@ -1,0 +1,21 @@
+//! Triggers turn the outside world into [`Event`]s; the store makes each one a
+//! queued run. Triggers never run steps.
+
+pub mod webhook;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// One occurrence of a trigger: everything a run needs to start.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub recipe: String,
+    pub recipe_version: String,
+    /// The trigger kind: `webhook`, …
+    pub trigger: &'static str,
+    pub payload: Value,
+    /// Request headers, lower-cased names.
+    pub headers: Map<String, Value>,
+    pub query: Map<String, Value>,
+    pub received_at: DateTime<Utc>,
+}

@@ -1,0 +1,92 @@
+//! The webhook trigger: turning an HTTP request into an [`Event`](super::Event)'s
+//! `payload`, `headers` and `query`.
+
+use serde_json::{Map, Value};
+
+/// A body that cannot become a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is declared as JSON (content-type `{content_type}`) but is not valid JSON: {reason}")]
+    InvalidJson { content_type: String, reason: String },
+}
+
+/// The payload of a request body, by its content type: JSON stays JSON; a form
+/// becomes an object of strings (a form whose only field is `payload` holding JSON,
+/// as GitHub and Slack send, becomes that JSON); anything else is text. An empty
+/// body is `null`.
+pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyError> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    let media_type = content_type.map(crate::headers::media_type).unwrap_or_default();
+    if crate::headers::is_json(&media_type) {
+        return serde_json::from_slice(body).map_err(|error| BodyError::InvalidJson {
+            content_type: media_type,
+            reason: error.to_string(),
+        });
+    }
+    if media_type == "application/x-www-form-urlencoded" {
+        let fields = form_fields(body);
+        if let [(name, value)] = fields.as_slice()
+            && name == "payload"
+            && let Ok(json) = serde_json::from_str::<Value>(value)
+        {
+            return Ok(json);
+        }
+        return Ok(Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect(),
+        ));
+    }
+    Ok(Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+/// The query string as an object of strings (the last of repeated names wins).
+pub fn query_object(query: Option<&str>) -> Map<String, Value> {
+    query
+        .map(|query| {
+            form_fields(query.as_bytes())
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn form_fields(bytes: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(bytes)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_form_and_text_bodies() {
+        assert_eq!(
+            parse_body(Some("application/json; charset=utf-8"), br#"{"a":1}"#).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            parse_body(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y").unwrap(),
+            json!({"a": "1", "b": "x y"})
+        );
+        assert_eq!(
+            parse_body(Some("application/x-www-form-urlencoded"), b"payload=%7B%22k%22%3A2%7D").unwrap(),
+            json!({"k": 2})
+        );
+        assert_eq!(parse_body(Some("text/plain"), b"hello").unwrap(), json!("hello"));
+        assert_eq!(parse_body(None, b"").unwrap(), json!(null));
+    }
+
+    #[test]
+    fn json_that_is_not_json_is_an_error() {
+        let error = parse_body(Some("application/json"), b"{oops").unwrap_err();
+        assert!(error.to_string().contains("not valid JSON"), "{error}");
+    }
+}

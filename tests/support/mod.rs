@@ -1,0 +1,176 @@
+//! Test support: the real daemon in-process on a temporary SQLite file, a real
+//! loopback destination that records what it receives, and polling with a deadline.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use ferry::daemon::{Daemon, Settings};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long a test waits for something that should happen in milliseconds.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A daemon on 127.0.0.1 with its own recipes folder and database.
+pub struct TestDaemon {
+    pub daemon: Daemon,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+}
+
+impl TestDaemon {
+    /// Writes each `(file name, YAML)` into a fresh recipes folder and starts a daemon on it.
+    pub async fn start(recipes: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let recipes_dir = dir.path().join("recipes");
+        std::fs::create_dir(&recipes_dir).expect("recipes dir");
+        for (name, text) in recipes {
+            std::fs::write(recipes_dir.join(name), text).expect("write recipe");
+        }
+        Self::start_in(dir, recipes_dir).await
+    }
+
+    /// Starts a daemon on an existing recipes folder, with the database in `dir`.
+    pub async fn start_in(dir: TempDir, recipes: std::path::PathBuf) -> Self {
+        let settings = Settings {
+            recipes,
+            database_url: format!("sqlite://{}", dir.path().join("ferry.db").display()),
+            bind: "127.0.0.1:0".to_owned(),
+            public_url: None,
+        };
+        let daemon = Daemon::start(settings).await.expect("daemon starts");
+        let base = format!("http://{}", daemon.local_addr());
+        Self {
+            daemon,
+            base,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// POSTs JSON to `/hooks/{path}` and gives status and answer.
+    pub async fn post_hook(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/hooks/{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("webhook request");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET request");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Polls `GET /api/v1/runs/{id}` until the run has ended, and gives the document.
+    pub async fn wait_for_end(&self, run_id: &str) -> Value {
+        let ended = ["succeeded", "failed", "skipped"];
+        poll_until(&format!("run {run_id} to end"), || async {
+            let (status, run) = self.get_json(&format!("/api/v1/runs/{run_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{run}");
+            ended
+                .contains(&run["status"].as_str().unwrap_or_default())
+                .then_some(run)
+        })
+        .await
+    }
+}
+
+/// Calls `check` until it gives `Some`, failing the test after [`DEADLINE`].
+pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("sink received JSON")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+#[derive(Clone)]
+struct SinkState {
+    received: Arc<Mutex<Vec<Received>>>,
+    status: StatusCode,
+    answer: Value,
+}
+
+/// A loopback HTTP destination that records every request and answers with a
+/// fixed status and JSON body.
+pub struct Sink {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Sink {
+    pub async fn start(status: u16, answer: Value) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = SinkState {
+            received: received.clone(),
+            status: StatusCode::from_u16(status).expect("status"),
+            answer,
+        };
+        let router = Router::new().fallback(record).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let url = format!("http://{}", listener.local_addr().expect("sink address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, received }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("sink lock").clone()
+    }
+}
+
+async fn record(State(state): State<SinkState>, request: Request) -> impl IntoResponse {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    state.received.lock().expect("sink lock").push(Received {
+        method: parts.method.to_string(),
+        path_and_query: parts.uri.path_and_query().map(ToString::to_string).unwrap_or_default(),
+        headers: parts.headers,
+        body,
+    });
+    (state.status, axum::Json(state.answer.clone()))
+}
