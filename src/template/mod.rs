@@ -167,9 +167,11 @@ fn whole_leaf_expression(source: &str) -> Option<&str> {
     Some(inner)
 }
 
-/// `payload.a` → `{{json payload.a}}`; `len payload.a` → `{{json (len payload.a)}}`.
+/// `payload.a` → `{{json payload.a}}`; `len payload.a` → `{{json (len payload.a)}}`;
+/// `now` (a helper without parameters) → `{{json (now)}}`.
 fn as_json_expression(expression: &str) -> String {
-    if expression.contains(char::is_whitespace) {
+    let is_helper_call = expression.contains(char::is_whitespace) || helpers::is_helper(expression);
+    if is_helper_call {
         format!("{{{{json ({expression})}}}}")
     } else {
         format!("{{{{json {expression}}}}}")
