@@ -158,4 +158,31 @@ mod tests {
         let found = problems("trigger:\n  webhook: {}\nsteps:\n  - id: nothing\n");
         assert!(found[0].contains("step `nothing` has no action"), "{found:?}");
     }
+
+    #[test]
+    fn templates_are_checked_for_helpers_roots_and_earlier_steps() {
+        let found = problems(
+            "trigger:\n  webhook: {}\nwhen: '{{paylod.ok}}'\nsteps:\n  - id: first\n    http:\n      url: 'http://x/{{steps.second.body}}'\n      json:\n        a: ['{{uper payload.a}}']\n  - id: second\n    log: '{{steps.first.status}}'\n",
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].starts_with("recipes/demo.yaml:3:7: `when`: `paylod.ok` starts with `paylod`"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[1].starts_with(
+                "recipes/demo.yaml:7:12: step `first` `url`: `steps.second.body` names no earlier step `second`"
+            ),
+            "{}",
+            found[1]
+        );
+        assert!(
+            found[2].starts_with(
+                "recipes/demo.yaml:9:9: step `first` `json` at $.a[0]: unknown helper `uper`; did you mean `upper`?"
+            ),
+            "{}",
+            found[2]
+        );
+    }
 }

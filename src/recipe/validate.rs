@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::config::{HttpConfig, RecipeFile, StepConfig, TriggerConfig};
 use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Recipe, Step, Trigger, parse_duration};
-use crate::template::{Template, ValueTemplate};
+use crate::template::{Template, ValueTemplate, check};
 
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -17,6 +17,8 @@ const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 struct Checker<'a> {
     file: &'a Path,
     problems: Vec<Diagnostic>,
+    /// Ids of the steps that run before the templates being checked.
+    earlier_steps: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -26,12 +28,23 @@ impl Checker<'_> {
 
     fn template(&mut self, text: &Spanned<String>, what: &str) -> Option<Template> {
         match Template::compile(&text.value) {
-            Ok(template) => Some(template),
+            Ok(template) => self.checked(template, text.referenced, what),
             Err(error) => {
                 self.report(text.referenced, format!("{what}: {error}"));
                 None
             }
         }
+    }
+
+    /// Reports what can be known statically about a compiled template.
+    fn checked(&mut self, template: Template, location: Location, what: &str) -> Option<Template> {
+        let earlier: Vec<&str> = self.earlier_steps.iter().map(String::as_str).collect();
+        let problems = check(&template, &earlier);
+        let clean = problems.is_empty();
+        for problem in problems {
+            self.report(location, format!("{what}: {problem}"));
+        }
+        clean.then_some(template)
     }
 }
 
@@ -45,6 +58,7 @@ pub(super) fn validate(
     let mut checker = Checker {
         file,
         problems: Vec::new(),
+        earlier_steps: Vec::new(),
     };
 
     let id = match &parsed.id {
@@ -195,6 +209,9 @@ fn validate_step(
             None
         }
     };
+    // Later steps may name this one even when it has problems of its own: one
+    // mistake is reported once, not again at every step that uses its result.
+    checker.earlier_steps.push(id.clone());
     Some(Step {
         id,
         when,
@@ -247,7 +264,15 @@ fn validate_http(
             None
         }
         (Some(json), None) => match ValueTemplate::compile(&json.value) {
-            Ok(tree) => Some(BodyTemplate::Json(tree)),
+            Ok(tree) => {
+                let mut clean = true;
+                for (path, template) in tree.templates() {
+                    clean &= checker
+                        .checked(template.clone(), json.referenced, &format!("{label} `json` at {path}"))
+                        .is_some();
+                }
+                clean.then_some(BodyTemplate::Json(tree))
+            }
             Err(error) => {
                 checker.report(json.referenced, format!("{label} `json`: {error}"));
                 None

@@ -7,6 +7,7 @@
 //! JSON that is sent. A leaf that is exactly one expression (`"{{expr}}"`) keeps
 //! the JSON type of its value.
 
+mod check;
 mod helpers;
 mod truthy;
 
@@ -15,6 +16,7 @@ use std::fmt;
 use handlebars::{Context, Handlebars, RenderContext, Renderable};
 use serde_json::Value;
 
+pub use check::{ROOTS, check, did_you_mean};
 pub use truthy::{is_truthy_text, is_truthy_value};
 
 /// Why a template could not be compiled or rendered.
@@ -191,6 +193,30 @@ impl ValueTemplate {
     /// Compiles every string leaf; the error names the JSON path of the leaf.
     pub fn compile(tree: &Value) -> Result<Self, TemplateError> {
         compile_tree(tree, "$")
+    }
+
+    /// Every template leaf with its JSON path (`$.a[0].b`).
+    pub fn templates(&self) -> Vec<(String, &Template)> {
+        let mut found = Vec::new();
+        collect_templates(self, "$".to_owned(), &mut found);
+        found
+    }
+}
+
+fn collect_templates<'a>(tree: &'a ValueTemplate, path: String, found: &mut Vec<(String, &'a Template)>) {
+    match tree {
+        ValueTemplate::Literal(_) => {}
+        ValueTemplate::Text(template) => found.push((path, template)),
+        ValueTemplate::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_templates(item, format!("{path}[{index}]"), found);
+            }
+        }
+        ValueTemplate::Object(fields) => {
+            for (key, value) in fields {
+                collect_templates(value, format!("{path}.{key}"), found);
+            }
+        }
     }
 }
 

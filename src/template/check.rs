@@ -1,0 +1,239 @@
+//! What can be known about a template before it runs: helper names, root names,
+//! and `steps.<id>` naming an earlier step. Field paths under `payload` and the
+//! other roots are dynamic and are not checked.
+
+use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
+use handlebars::{Path, PathSeg};
+
+use super::Template;
+use super::helpers::{BLOCK_HELPERS, HELPERS, is_helper};
+
+/// The names a template may start a path with.
+pub const ROOTS: &[&str] = &["payload", "headers", "query", "trigger", "steps", "ferry"];
+
+/// Block helpers that change the context, after which paths are relative to an item.
+const SCOPING_HELPERS: &[&str] = &["each", "with"];
+
+/// The problems of one template; `earlier_steps` are the step ids it may name.
+pub fn check(template: &Template, earlier_steps: &[&str]) -> Vec<String> {
+    let mut checker = Checker {
+        earlier_steps,
+        problems: Vec::new(),
+    };
+    checker.elements(&template.compiled.elements, 0);
+    checker.problems
+}
+
+struct Checker<'a> {
+    earlier_steps: &'a [&'a str],
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    /// `depth` counts the `each`/`with` blocks around: paths are checked against
+    /// the roots only where they resolve at the top.
+    fn elements(&mut self, elements: &[TemplateElement], depth: usize) {
+        for element in elements {
+            match element {
+                TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                    self.helper(helper, depth);
+                }
+                TemplateElement::HelperBlock(helper) => {
+                    self.helper(helper, depth);
+                    let inner_depth = match &helper.name {
+                        Parameter::Name(name) if SCOPING_HELPERS.contains(&name.as_str()) => depth + 1,
+                        _ => depth,
+                    };
+                    if let Some(template) = &helper.template {
+                        self.elements(&template.elements, inner_depth);
+                    }
+                    if let Some(inverse) = &helper.inverse {
+                        self.elements(&inverse.elements, depth);
+                    }
+                }
+                TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                    self.problems
+                        .push("partials (`{{> …}}`) are not part of the recipe template language".to_owned());
+                }
+                TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                    self.problems
+                        .push("decorators (`{{* …}}`) are not part of the recipe template language".to_owned());
+                }
+                // Text, comments, and element kinds a newer handlebars may add.
+                _ => {}
+            }
+        }
+    }
+
+    fn helper(&mut self, helper: &HelperTemplate, depth: usize) {
+        let is_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
+        match &helper.name {
+            Parameter::Name(name) => self.helper_name(name),
+            // `{{now}}` parses as a path; it is a call when a helper has that name.
+            Parameter::Path(Path::Relative((segments, raw))) if is_call => match segments.as_slice() {
+                [PathSeg::Named(name)] => self.helper_name(name),
+                _ => self.problems.push(format!("`{raw}` is not a helper")),
+            },
+            Parameter::Path(path) => {
+                let is_helper_without_parameters = matches!(path, Path::Relative((segments, _)) if matches!(segments.as_slice(), [PathSeg::Named(name)] if is_helper(name)));
+                if !is_helper_without_parameters {
+                    self.path(path, depth);
+                }
+            }
+            Parameter::Subexpression(subexpression) => self.subexpression(&subexpression.element, depth),
+            _ => {}
+        }
+        for parameter in helper.params.iter().chain(helper.hash.values()) {
+            self.parameter(parameter, depth);
+        }
+    }
+
+    fn parameter(&mut self, parameter: &Parameter, depth: usize) {
+        match parameter {
+            Parameter::Path(path) => self.path(path, depth),
+            Parameter::Subexpression(subexpression) => self.subexpression(&subexpression.element, depth),
+            _ => {}
+        }
+    }
+
+    fn subexpression(&mut self, element: &TemplateElement, depth: usize) {
+        if let TemplateElement::Expression(helper) = element {
+            self.helper(helper, depth);
+        }
+    }
+
+    fn helper_name(&mut self, name: &str) {
+        if is_helper(name) {
+            return;
+        }
+        let known = HELPERS
+            .iter()
+            .map(|(helper, _)| *helper)
+            .chain(BLOCK_HELPERS.iter().copied());
+        let hint = did_you_mean(name, known)
+            .map(|close| format!("; did you mean `{close}`?"))
+            .unwrap_or_default();
+        self.problems.push(format!("unknown helper `{name}`{hint}"));
+    }
+
+    fn path(&mut self, path: &Path, depth: usize) {
+        let Path::Relative((segments, raw)) = path else {
+            return; // `@index`, `@key`: block-local values
+        };
+        let mut level = depth;
+        let mut rest = segments.as_slice();
+        while let [PathSeg::Ruled(rule), tail @ ..] = rest {
+            match format!("{rule:?}").as_str() {
+                "path_up" => level = level.saturating_sub(1),
+                "path_root" => level = 0,
+                _ => return,
+            }
+            rest = tail;
+        }
+        if level > 0 {
+            return;
+        }
+        let names: Vec<&str> = rest
+            .iter()
+            .filter_map(|segment| match segment {
+                PathSeg::Named(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let names = match names.as_slice() {
+            ["this", tail @ ..] => tail,
+            all => all,
+        };
+        let Some(root) = names.first() else {
+            return;
+        };
+        if !ROOTS.contains(root) {
+            let hint = did_you_mean(root, ROOTS.iter().copied())
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            self.problems.push(format!(
+                "`{raw}` starts with `{root}`, which is not in the context; expected one of {}{hint}",
+                ROOTS.join(", ")
+            ));
+            return;
+        }
+        if *root == "steps"
+            && let Some(step) = names.get(1)
+            && !self.earlier_steps.contains(step)
+        {
+            let earlier = if self.earlier_steps.is_empty() {
+                "no step runs before this point".to_owned()
+            } else {
+                format!("the steps before this point are {}", self.earlier_steps.join(", "))
+            };
+            self.problems
+                .push(format!("`{raw}` names no earlier step `{step}`; {earlier}"));
+        }
+    }
+}
+
+/// The closest known name, when it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 1.max(candidate.len() / 3) && *distance < candidate.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(source: &str, earlier: &[&str]) -> Vec<String> {
+        check(&Template::compile(source).expect("parses"), earlier)
+    }
+
+    #[test]
+    fn known_helpers_roots_and_steps_pass() {
+        for source in [
+            "{{payload.a}} {{len payload.list}} {{now}} {{eq (len steps.first.body) 2}}",
+            "{{#each payload.items}}{{this.name}} {{name}} {{@index}} {{../payload.x}}{{/each}}",
+            "{{#if (gt payload.n 1)}}{{headers.x-github-delivery}}{{else}}{{ferry.url}}{{/if}}",
+            "{{lookup payload \"key\"}} {{@root.trigger.run_id}}",
+        ] {
+            assert_eq!(problems(source, &["first"]), Vec::<String>::new(), "{source}");
+        }
+    }
+
+    #[test]
+    fn unknown_helper_gets_a_suggestion() {
+        assert_eq!(
+            problems("{{lenn payload.items}}", &[]),
+            ["unknown helper `lenn`; did you mean `len`?"]
+        );
+        assert_eq!(
+            problems("{{uper payload.a}}", &[]),
+            ["unknown helper `uper`; did you mean `upper`?"]
+        );
+        assert_eq!(problems("{{frobnicate 1}}", &[]), ["unknown helper `frobnicate`"]);
+        assert_eq!(
+            problems("{{log \"x\"}}", &[]),
+            ["unknown helper `log`"],
+            "handlebars' log is not in the language"
+        );
+    }
+
+    #[test]
+    fn unknown_root_and_later_step_are_reported() {
+        assert_eq!(
+            problems("{{paylod.name}}", &[]),
+            [
+                "`paylod.name` starts with `paylod`, which is not in the context; expected one of payload, headers, query, trigger, steps, ferry; did you mean `payload`?"
+            ]
+        );
+        assert_eq!(
+            problems("{{steps.later.body}}", &["first"]),
+            ["`steps.later.body` names no earlier step `later`; the steps before this point are first"]
+        );
+        assert_eq!(
+            problems("{{#each payload.items}}{{../steps.x}}{{/each}}", &[]),
+            ["`../steps.x` names no earlier step `x`; no step runs before this point"]
+        );
+    }
+}
