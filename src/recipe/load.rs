@@ -6,10 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_saphyr::MessageFormatter;
+use serde_saphyr::{MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
 use super::config::RecipeFile;
+use super::keys::{Node, unknown_keys};
 use super::validate::validate;
 use super::{Diagnostic, Recipe, RecipeSet, Trigger};
 
@@ -65,11 +66,20 @@ pub fn load_folder(folder: &Path) -> std::io::Result<RecipeSet> {
 /// Parses and validates one recipe from its text. `file` names it in diagnostics
 /// and gives the default id (its stem).
 pub fn load_source(file: &Path, text: &str) -> Result<Recipe, Vec<Diagnostic>> {
-    let parsed: RecipeFile = serde_saphyr::from_str(text).map_err(|error| {
+    let yaml_error = |error: serde_saphyr::Error| {
         // The formatter gives the message alone; the place goes in front, once.
         let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
         vec![Diagnostic::new(file, error.location(), message.into_owned())]
-    })?;
+    };
+    let tree: Spanned<Node> = serde_saphyr::from_str(text).map_err(yaml_error)?;
+    let key_problems = unknown_keys(&tree);
+    if !key_problems.is_empty() {
+        return Err(key_problems
+            .into_iter()
+            .map(|problem| Diagnostic::new(file, Some(problem.location), problem.message))
+            .collect());
+    }
+    let parsed: RecipeFile = serde_saphyr::from_str(text).map_err(yaml_error)?;
     let stem = file
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
@@ -123,9 +133,50 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_column() {
         let found = problems("trigger:\n  webhook: {}\nsteps:\n  - log: hi\n    retries: 3\n");
+        assert_eq!(
+            found,
+            [
+                "recipes/demo.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout; did you mean `retry`?"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_and_later_keys_say_so() {
+        let found = problems(
+            "trigger:\n  webhook:\n    verify: {scheme: github}\n    pth: x\nstep: []\nsteps:\n  - http: {url: u, json: {anything: 1}, headres: {}}\n",
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(
+            found[0]
+                .starts_with("recipes/demo.yaml:3:5: `verify` in `webhook` is not supported by this version of Ferry"),
+            "{}",
+            found[0]
+        );
+        assert!(
+            found[1].starts_with(
+                "recipes/demo.yaml:4:5: unknown key `pth` in `webhook`; expected one of path; did you mean `path`?"
+            ),
+            "{}",
+            found[1]
+        );
+        assert!(
+            found[2].starts_with("recipes/demo.yaml:5:1: unknown key `step` in the recipe"),
+            "{}",
+            found[2]
+        );
+        assert!(
+            found[3].contains("unknown key `headres` in `http`") && found[3].contains("did you mean `headers`?"),
+            "{}",
+            found[3]
+        );
+    }
+
+    #[test]
+    fn a_yaml_syntax_error_is_one_diagnostic() {
+        let found = problems("trigger:\n  webhook: {\nsteps: [\n");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("recipes/demo.yaml:5:5: "), "{}", found[0]);
-        assert!(found[0].contains("retries"), "{}", found[0]);
+        assert!(found[0].starts_with("recipes/demo.yaml:"), "{}", found[0]);
     }
 
     #[test]

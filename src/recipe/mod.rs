@@ -6,6 +6,7 @@
 pub mod config;
 mod diagnostic;
 mod duration;
+mod keys;
 mod load;
 mod validate;
 

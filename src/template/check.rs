@@ -172,12 +172,14 @@ impl Checker<'_> {
     }
 }
 
-/// The closest known name, when it is close enough to be a likely typo.
+/// The closest known name, when it is close enough to be a likely typo
+/// (Jaro-Winkler similarity, which favours a shared beginning, as typos keep).
 pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    const LIKELY_TYPO: f64 = 0.8;
     known
-        .map(|candidate| (strsim::damerau_levenshtein(name, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 1.max(candidate.len() / 3) && *distance < candidate.len())
-        .min_by_key(|(distance, _)| *distance)
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .filter(|(similarity, _)| *similarity >= LIKELY_TYPO)
+        .max_by(|(left, _), (right, _)| left.total_cmp(right))
         .map(|(_, candidate)| candidate)
 }
 
