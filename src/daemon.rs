@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::engine::Engine;
-use crate::recipe::{self, LiveRecipes, RecipeSet};
+use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Store};
 
 /// What the daemon needs to start.
@@ -22,6 +22,8 @@ pub struct Settings {
     pub bind: String,
     /// The base URL others reach this daemon at; default `http://` + the bound address.
     pub public_url: Option<String>,
+    /// What `${NAME}` in recipes is filled from.
+    pub environment: Environment,
 }
 
 /// Why the daemon could not start.
@@ -42,6 +44,7 @@ pub struct Daemon {
     local_addr: SocketAddr,
     public_url: String,
     recipes: LiveRecipes,
+    store: Store,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     dispatcher: JoinHandle<()>,
@@ -54,10 +57,11 @@ impl Daemon {
         // aws-lc): install ring once per process. A second install is a no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
-        let set: RecipeSet = recipe::load_folder(&settings.recipes).map_err(|source| StartError::Recipes {
-            path: settings.recipes.clone(),
-            source,
-        })?;
+        let set: RecipeSet =
+            recipe::load_folder(&settings.recipes, &settings.environment).map_err(|source| StartError::Recipes {
+                path: settings.recipes.clone(),
+                source,
+            })?;
         let recipes = LiveRecipes::new(set);
         let store = Store::open(&settings.database_url).await?;
         let listener = TcpListener::bind(&settings.bind)
@@ -84,7 +88,7 @@ impl Daemon {
         let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(shutdown_signal.clone()));
 
         let router = api::router(AppState {
-            store,
+            store: store.clone(),
             recipes: recipes.clone(),
             waker: engine.waker(),
         });
@@ -101,6 +105,7 @@ impl Daemon {
             local_addr,
             public_url,
             recipes,
+            store,
             shutdown,
             server,
             dispatcher,
@@ -130,6 +135,7 @@ impl Daemon {
         if let Err(error) = self.dispatcher.await {
             tracing::error!(%error, "the dispatcher task failed");
         }
+        self.store.close().await;
         served
     }
 }

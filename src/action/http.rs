@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
+use super::Outcome;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
-
-use super::Outcome;
 
 /// A rendered request, exactly as it is sent and recorded.
 #[derive(Debug, Clone)]
@@ -24,28 +23,6 @@ pub struct HttpRequest {
 pub enum RequestBody {
     Json(Value),
     Text(String),
-}
-
-impl HttpRequest {
-    /// `{method, url, headers, body}` for the run record.
-    pub fn to_record(&self) -> Value {
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect();
-        let body = match &self.body {
-            Some(RequestBody::Json(json)) => json.clone(),
-            Some(RequestBody::Text(text)) => Value::String(text.clone()),
-            None => Value::Null,
-        };
-        serde_json::json!({
-            "method": self.method.as_str(),
-            "url": self.url,
-            "headers": headers,
-            "body": body,
-        })
-    }
 }
 
 /// An answer, with the whole body (the record truncates, later steps do not).

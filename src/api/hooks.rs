@@ -9,6 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{AppState, Problem};
+use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
 use crate::trigger::{Event, webhook};
 
 pub(super) async fn receive(
@@ -32,7 +33,7 @@ pub(super) async fn receive(
         recipe_version: recipe.version.clone(),
         trigger: recipe.trigger.kind(),
         payload,
-        headers: crate::headers::to_object(&headers),
+        headers: stored_headers(&headers),
         query: webhook::query_object(query.as_deref()),
         received_at,
     };
@@ -43,4 +44,16 @@ pub(super) async fn receive(
         StatusCode::ACCEPTED,
         Json(json!({"run_id": run_id, "status": "queued"})),
     ))
+}
+
+/// The request's headers as stored: the sender's credentials replaced, because
+/// the run keeps its trigger input for replay and shows it through the API.
+fn stored_headers(headers: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    let mut object = crate::headers::to_object(headers);
+    for name in CREDENTIAL_HEADERS {
+        if let Some(value) = object.get_mut(*name) {
+            *value = serde_json::Value::String(REDACTED.to_owned());
+        }
+    }
+    object
 }

@@ -23,13 +23,21 @@ pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuer
 }
 
 pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunDocument>, Problem> {
-    state
+    let mut run = state
         .store
         .run(&id)
         .await
         .map_err(Problem::internal)?
-        .map(Json)
-        .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))
+        .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
+    // The trigger input is stored as received (replay needs it); what is shown is
+    // redacted with the secrets of the recipe as it is now.
+    if let Some(recipe) = state.recipes.current().get(&run.summary.recipe) {
+        let redactor = &recipe.redactor;
+        run.payload = redactor.value(&run.payload);
+        run.headers = redactor.value(&run.headers);
+        run.query = redactor.value(&run.query);
+    }
+    Ok(Json(run))
 }
 
 fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {

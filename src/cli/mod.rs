@@ -1,6 +1,7 @@
 //! Command-line parsing and printing. The logic lives in the library; each
 //! subcommand here only turns arguments into calls and results into output.
 
+pub mod logging;
 mod serve;
 
 use std::path::PathBuf;

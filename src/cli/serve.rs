@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::ServeArgs;
 use crate::daemon::{Daemon, Settings};
+use crate::recipe::Environment;
 
 pub(super) fn run(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -22,6 +23,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         database_url: args.database_url,
         bind: args.bind,
         public_url: args.public_url,
+        environment: Environment::from_process(),
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{Engine, render};
-use crate::action::{self, HttpResponse, Outcome};
+use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
 use crate::recipe::{Action, Recipe, Step};
+use crate::redact::Redactor;
 use crate::store::{self, AttemptRecord, ClaimedRun, RunStatus, StepStatus};
 
 /// The record keeps at most this much of a response body; later steps see all of it.
@@ -107,7 +108,10 @@ async fn run_step(
                         .set_step(&run.id, position, &step.id, StepStatus::Failed)
                         .await
                         .map_err(store_error)?;
-                    return Err(format!("step `{}`: {error}", step.id));
+                    return Err(recipe
+                        .redactor
+                        .text(&format!("step `{}`: {error}", step.id))
+                        .into_owned());
                 }
             };
             let outcome = action::http::execute(&engine.client, &request, step.timeout).await;
@@ -117,10 +121,11 @@ async fn run_step(
                 } => step_result(response),
                 _ => Value::Null,
             };
-            (request.to_record(), outcome, result)
+            (request_record(&recipe.redactor, &request), outcome, result)
         }
         Action::Log(template) => match engine.templates.render_text(template, context) {
             Ok(line) => {
+                let line = recipe.redactor.text(&line).into_owned();
                 action::log::execute(&run.id, &step.id, &line);
                 let record = json!({"log": line});
                 (record.clone(), Outcome::Succeeded { response: None }, record)
@@ -129,7 +134,7 @@ async fn run_step(
                 Value::Null,
                 Outcome::Failed {
                     response: None,
-                    error: error.to_string(),
+                    error: recipe.redactor.text(&error.to_string()).into_owned(),
                 },
                 Value::Null,
             ),
@@ -139,14 +144,14 @@ async fn run_step(
 
     let (response, error) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),
-        Outcome::Failed { response, error } => (response.as_ref(), Some(error.clone())),
+        Outcome::Failed { response, error } => (response.as_ref(), Some(recipe.redactor.text(error).into_owned())),
     };
     let attempt = AttemptRecord {
         n: 1,
         started_at,
         duration_ms,
         request,
-        response: response.map(response_record),
+        response: response.map(|response| response_record(&recipe.redactor, response)),
         error: error.clone(),
     };
     engine
@@ -182,17 +187,49 @@ fn step_result(response: &HttpResponse) -> Value {
     })
 }
 
-/// The answer as the run record keeps it: the body cut at 64 KiB.
-fn response_record(response: &HttpResponse) -> Value {
-    let truncated = response.text.len() > RECORDED_BODY_LIMIT;
+/// The request as the run record keeps it: secrets redacted.
+fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
+    let headers: Map<String, Value> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(redactor.header(value))))
+        .collect();
+    let body = match &request.body {
+        Some(RequestBody::Json(json)) => redactor.value(json),
+        Some(RequestBody::Text(text)) => Value::String(redactor.text(text).into_owned()),
+        None => Value::Null,
+    };
+    json!({
+        "method": request.method.as_str(),
+        "url": redactor.text(&request.url),
+        "headers": headers,
+        "body": body,
+    })
+}
+
+/// The answer as the run record keeps it: secrets redacted first, then the body
+/// cut at 64 KiB (so a secret is never cut in half and missed).
+fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
+    let headers: Map<String, Value> = response
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                Value::String(redactor.header(value.as_str().unwrap_or_default())),
+            )
+        })
+        .collect();
+    let text = redactor.text(&response.text);
+    let truncated = text.len() > RECORDED_BODY_LIMIT;
     let body = if truncated {
-        Value::String(response.text[..response.text.floor_char_boundary(RECORDED_BODY_LIMIT)].to_owned())
+        Value::String(text[..text.floor_char_boundary(RECORDED_BODY_LIMIT)].to_owned())
     } else {
-        response.body.clone()
+        redactor.value(&response.body)
     };
     json!({
         "status": response.status,
-        "headers": response.headers,
+        "headers": headers,
         "body": body,
         "truncated": truncated,
     })

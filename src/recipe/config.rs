@@ -17,7 +17,7 @@ pub struct RecipeFile {
     /// Recipe id, `[a-z0-9][a-z0-9_-]*`. Default: the file stem.
     pub id: Option<Spanned<String>>,
     /// Free text for people reading the recipe list.
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
     /// `false` loads and validates the recipe but never fires it.
     #[serde(default = "default_enabled")]
     pub enabled: bool,

@@ -12,12 +12,13 @@ use sha2::{Digest, Sha256};
 use super::config::RecipeFile;
 use super::keys::{Node, unknown_keys};
 use super::validate::validate;
-use super::{Diagnostic, Recipe, RecipeSet, Trigger};
+use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger, env};
+use crate::redact::Redactor;
 
 /// Loads every recipe in `folder`. Problems are collected in the set, never
 /// returned as an error: one broken file must not stop the others.
 /// Only a folder that cannot be listed is an error.
-pub fn load_folder(folder: &Path) -> std::io::Result<RecipeSet> {
+pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<RecipeSet> {
     let mut files: Vec<PathBuf> = fs::read_dir(folder)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| is_recipe_file(path))
@@ -29,7 +30,7 @@ pub fn load_folder(folder: &Path) -> std::io::Result<RecipeSet> {
     for file in files {
         let recipe = fs::read_to_string(&file)
             .map_err(|error| vec![Diagnostic::new(&file, None, format!("cannot read the file: {error}"))])
-            .and_then(|text| load_source(&file, &text));
+            .and_then(|text| load_source(&file, &text, environment));
         match recipe {
             Ok(recipe) => {
                 if let Some(earlier) = set.recipes.get(&recipe.id) {
@@ -65,7 +66,7 @@ pub fn load_folder(folder: &Path) -> std::io::Result<RecipeSet> {
 
 /// Parses and validates one recipe from its text. `file` names it in diagnostics
 /// and gives the default id (its stem).
-pub fn load_source(file: &Path, text: &str) -> Result<Recipe, Vec<Diagnostic>> {
+pub fn load_source(file: &Path, text: &str, environment: &Environment) -> Result<Recipe, Vec<Diagnostic>> {
     let yaml_error = |error: serde_saphyr::Error| {
         // The formatter gives the message alone; the place goes in front, once.
         let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
@@ -79,12 +80,18 @@ pub fn load_source(file: &Path, text: &str) -> Result<Recipe, Vec<Diagnostic>> {
             .map(|problem| Diagnostic::new(file, Some(problem.location), problem.message))
             .collect());
     }
-    let parsed: RecipeFile = serde_saphyr::from_str(text).map_err(yaml_error)?;
+    let mut parsed: RecipeFile = serde_saphyr::from_str(text).map_err(yaml_error)?;
+    let secrets = env::fill(&mut parsed, environment).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|(location, message)| Diagnostic::new(file, Some(location), message))
+            .collect::<Vec<_>>()
+    })?;
     let stem = file
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    validate(file, &stem, content_hash(text), parsed)
+    validate(file, &stem, content_hash(text), parsed, Redactor::new(&secrets))
 }
 
 fn is_recipe_file(path: &Path) -> bool {
@@ -109,7 +116,7 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        load_source(Path::new("recipes/demo.yaml"), text)
+        load_source(Path::new("recipes/demo.yaml"), text, &Environment::default())
             .expect_err("must fail")
             .iter()
             .map(ToString::to_string)
@@ -121,6 +128,7 @@ mod tests {
         let recipe = load_source(
             Path::new("recipes/hello.yaml"),
             "trigger:\n  webhook: {}\nsteps:\n  - log: 'hi {{payload.name}}'\n",
+            &Environment::default(),
         )
         .expect("loads");
         assert_eq!(recipe.id, "hello");
@@ -234,6 +242,27 @@ mod tests {
             ),
             "{}",
             found[2]
+        );
+    }
+
+    #[test]
+    fn environment_values_fill_strings_and_a_missing_one_is_placed() {
+        let environment = Environment::from_pairs([("HOOK_PATH", "incoming"), ("API_KEY", "key-123456")]);
+        let recipe = load_source(
+            Path::new("recipes/env.yaml"),
+            "trigger:\n  webhook: {path: '${HOOK_PATH}'}\nsteps:\n  - http:\n      url: 'http://x/${REGION:-eu}'\n      headers: {X-Key: '${API_KEY}'}\n",
+            &environment,
+        )
+        .expect("loads");
+        assert!(matches!(&recipe.trigger, Trigger::Webhook { path } if path == "incoming"));
+        assert_eq!(recipe.redactor.text("key-123456"), "[redacted:API_KEY]");
+
+        let found = problems("trigger:\n  webhook: {}\nsteps:\n  - log: 'token ${NOPE}'\n");
+        assert_eq!(
+            found,
+            [
+                "recipes/demo.yaml:4:10: environment variable `NOPE` is not set; set it, or write `${NOPE:-default}` to give a default"
+            ]
         );
     }
 }

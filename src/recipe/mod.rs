@@ -6,6 +6,7 @@
 pub mod config;
 mod diagnostic;
 mod duration;
+mod env;
 mod keys;
 mod load;
 mod validate;
@@ -15,10 +16,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
 
 pub use diagnostic::Diagnostic;
 pub use duration::parse_duration;
+pub use env::{Environment, Secret};
 pub use load::{load_folder, load_source};
 
 /// A recipe that loaded and validated: it can fire.
@@ -34,6 +37,8 @@ pub struct Recipe {
     pub when: Option<Template>,
     pub steps: Vec<Step>,
     pub concurrency: u32,
+    /// Replaces the values this recipe took from the environment.
+    pub redactor: Redactor,
 }
 
 /// What starts a run.

@@ -9,6 +9,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::config::{HttpConfig, RecipeFile, StepConfig, TriggerConfig};
 use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Recipe, Step, Trigger, parse_duration};
+use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate, check};
 
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +55,7 @@ pub(super) fn validate(
     default_id: &str,
     version: String,
     parsed: RecipeFile,
+    redactor: Redactor,
 ) -> Result<Recipe, Vec<Diagnostic>> {
     let mut checker = Checker {
         file,
@@ -128,11 +130,16 @@ pub(super) fn validate(
     }
 
     if !checker.problems.is_empty() {
+        // A message may quote a value that came from the environment.
+        for problem in &mut checker.problems {
+            problem.message = redactor.text(&problem.message).into_owned();
+        }
         return Err(checker.problems);
     }
     Ok(Recipe {
         id,
-        description: parsed.description,
+        description: parsed.description.map(|description| description.value),
+        redactor,
         enabled: parsed.enabled,
         version,
         file: file.to_owned(),

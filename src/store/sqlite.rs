@@ -45,6 +45,11 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Closes every connection; SQLite then checkpoints the WAL into the file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ferry::daemon::{Daemon, Settings};
+use ferry::recipe::Environment;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -29,29 +30,35 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Writes each `(file name, YAML)` into a fresh recipes folder and starts a daemon on it.
     pub async fn start(recipes: &[(&str, &str)]) -> Self {
+        Self::start_with_env(recipes, &[]).await
+    }
+
+    /// As [`Self::start`], with `${NAME}` in recipes filled from `environment`.
+    pub async fn start_with_env(recipes: &[(&str, &str)], environment: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let recipes_dir = dir.path().join("recipes");
         std::fs::create_dir(&recipes_dir).expect("recipes dir");
         for (name, text) in recipes {
             std::fs::write(recipes_dir.join(name), text).expect("write recipe");
         }
-        Self::start_in(dir, recipes_dir).await
+        Self::start_in(dir, recipes_dir, environment).await
     }
 
     /// Starts a daemon on an existing recipes folder, with the database in `dir`.
-    pub async fn start_in(dir: TempDir, recipes: std::path::PathBuf) -> Self {
+    pub async fn start_in(dir: TempDir, recipes: std::path::PathBuf, environment: &[(&str, &str)]) -> Self {
         let settings = Settings {
             recipes,
             database_url: format!("sqlite://{}", dir.path().join("ferry.db").display()),
             bind: "127.0.0.1:0".to_owned(),
             public_url: None,
+            environment: Environment::from_pairs(environment.iter().copied()),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
         Self {
             daemon,
             base,
-            http: reqwest::Client::new(),
+            http: http_client(),
             dir,
         }
     }
@@ -94,6 +101,12 @@ impl TestDaemon {
     }
 }
 
+/// An HTTP client for tests (reqwest is built without a default TLS provider).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Calls `check` until it gives `Some`, failing the test after [`DEADLINE`].
 pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -133,7 +146,8 @@ impl Received {
 struct SinkState {
     received: Arc<Mutex<Vec<Received>>>,
     status: StatusCode,
-    answer: Value,
+    /// `None`: echo what was received.
+    answer: Option<Value>,
 }
 
 /// A loopback HTTP destination that records every request and answers with a
@@ -145,6 +159,15 @@ pub struct Sink {
 
 impl Sink {
     pub async fn start(status: u16, answer: Value) -> Self {
+        Self::serve(status, Some(answer)).await
+    }
+
+    /// A sink that answers 200 with what it received: `{method, uri, headers, body}`.
+    pub async fn echo() -> Self {
+        Self::serve(200, None).await
+    }
+
+    async fn serve(status: u16, answer: Option<Value>) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = SinkState {
             received: received.clone(),
@@ -166,11 +189,20 @@ impl Sink {
 async fn record(State(state): State<SinkState>, request: Request) -> impl IntoResponse {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    state.received.lock().expect("sink lock").push(Received {
+    let received = Received {
         method: parts.method.to_string(),
         path_and_query: parts.uri.path_and_query().map(ToString::to_string).unwrap_or_default(),
         headers: parts.headers,
         body,
+    };
+    let answer = state.answer.clone().unwrap_or_else(|| {
+        serde_json::json!({
+            "method": received.method,
+            "uri": received.path_and_query,
+            "headers": ferry::headers::to_object(&received.headers),
+            "body": String::from_utf8_lossy(&received.body),
+        })
     });
-    (state.status, axum::Json(state.answer.clone()))
+    state.received.lock().expect("sink lock").push(received);
+    (state.status, axum::Json(answer))
 }

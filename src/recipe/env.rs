@@ -1,0 +1,266 @@
+//! `${NAME}` and `${NAME:-default}` in recipe strings, filled from the
+//! environment at load time, with a record of which values are secrets.
+//!
+//! Interpolation runs after YAML parsing, on string values only, so a value is
+//! literal text: a `:`, `#`, quote or `{{` in it changes nothing. `$${` writes a
+//! literal `${`. Every value that came from the environment is a secret; a default
+//! written in the recipe is not.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+use serde_saphyr::{Location, Spanned};
+
+use super::config::{RecipeFile, TriggerConfig};
+
+/// The variables recipes may use.
+#[derive(Debug, Clone, Default)]
+pub struct Environment(HashMap<String, String>);
+
+impl Environment {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+        )
+    }
+
+    /// Adds the `NAME=value` lines of an env file for names not set already: the
+    /// real environment wins. Blank lines and `#` comments are skipped; a value may
+    /// be wrapped in single or double quotes.
+    pub fn with_env_file(mut self, path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read env file {}: {error}", path.display()))?;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let Some((name, value)) = line.split_once('=') else {
+                return Err(format!("{}:{}: expected `NAME=value`", path.display(), index + 1));
+            };
+            let name = name.trim();
+            if !is_name(name) {
+                return Err(format!(
+                    "{}:{}: `{name}` is not a variable name",
+                    path.display(),
+                    index + 1
+                ));
+            }
+            let value = value.trim();
+            let value = [('"', '"'), ('\'', '\'')]
+                .iter()
+                .find_map(|(open, close)| value.strip_prefix(*open).and_then(|rest| rest.strip_suffix(*close)))
+                .unwrap_or(value);
+            self.0.entry(name.to_owned()).or_insert_with(|| value.to_owned());
+        }
+        Ok(self)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// A value that came from the environment, and the variable it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub name: String,
+    pub value: String,
+}
+
+/// Replaces every `${NAME}` / `${NAME:-default}` in `text`; values taken from the
+/// environment are added to `secrets`.
+pub(super) fn interpolate(text: &str, environment: &Environment, secrets: &mut Vec<Secret>) -> Result<String, String> {
+    if !text.contains('$') {
+        return Ok(text.to_owned());
+    }
+    let mut output = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        output.push_str(&rest[..dollar]);
+        let after = &rest[dollar..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            output.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            let inside = &tail[..end];
+            let (name, default) = match inside.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inside, None),
+            };
+            if !is_name(name) {
+                return Err(format!(
+                    "`${{{inside}}}` is not a variable reference; expected `${{NAME}}` or `${{NAME:-default}}` (write `$${{` for a literal `${{`)"
+                ));
+            }
+            match (environment.get(name).filter(|value| !value.is_empty()), default) {
+                (Some(value), _) => {
+                    output.push_str(value);
+                    let secret = Secret {
+                        name: name.to_owned(),
+                        value: value.to_owned(),
+                    };
+                    if !secrets.contains(&secret) {
+                        secrets.push(secret);
+                    }
+                }
+                (None, Some(default)) => output.push_str(default),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable `{name}` is not set; set it, or write `${{{name}:-default}}` to give a default"
+                    ));
+                }
+            }
+            rest = &tail[end + 1..];
+        } else {
+            output.push('$');
+            rest = &after[1..];
+        }
+    }
+    output.push_str(rest);
+    Ok(output)
+}
+
+/// Fills every string value of a parsed recipe from the environment. Ids and typed
+/// fields take literals. Returns the secrets used, or every problem with its place.
+pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result<Vec<Secret>, Vec<(Location, String)>> {
+    let mut filler = Filler {
+        environment,
+        secrets: Vec::new(),
+        problems: Vec::new(),
+    };
+    if let Some(description) = &mut recipe.description {
+        filler.text(description);
+    }
+    if let Some(when) = &mut recipe.when {
+        filler.text(when);
+    }
+    match &mut recipe.trigger.value {
+        TriggerConfig::Webhook(webhook) => {
+            if let Some(path) = &mut webhook.path {
+                filler.text(path);
+            }
+        }
+    }
+    for step in &mut recipe.steps.value {
+        let step = &mut step.value;
+        for text in [&mut step.when, &mut step.log, &mut step.timeout].into_iter().flatten() {
+            filler.text(text);
+        }
+        if let Some(http) = &mut step.http {
+            for text in [&mut http.method, &mut http.body].into_iter().flatten() {
+                filler.text(text);
+            }
+            filler.text(&mut http.url);
+            for value in http.query.values_mut().chain(http.headers.values_mut()) {
+                filler.text(value);
+            }
+            if let Some(json) = &mut http.json {
+                let location = json.referenced;
+                filler.tree(&mut json.value, location);
+            }
+        }
+    }
+    if filler.problems.is_empty() {
+        Ok(filler.secrets)
+    } else {
+        Err(filler.problems)
+    }
+}
+
+struct Filler<'a> {
+    environment: &'a Environment,
+    secrets: Vec<Secret>,
+    problems: Vec<(Location, String)>,
+}
+
+impl Filler<'_> {
+    fn text(&mut self, text: &mut Spanned<String>) {
+        let location = text.referenced;
+        self.string(&mut text.value, location);
+    }
+
+    fn string(&mut self, text: &mut String, location: Location) {
+        match interpolate(text, self.environment, &mut self.secrets) {
+            Ok(filled) => *text = filled,
+            Err(problem) => self.problems.push((location, problem)),
+        }
+    }
+
+    fn tree(&mut self, value: &mut Value, location: Location) {
+        match value {
+            Value::String(text) => self.string(text, location),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.tree(item, location)),
+            Value::Object(fields) => fields.values_mut().for_each(|field| self.tree(field, location)),
+            _ => {}
+        }
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(first) if first == '_' || first.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (Result<String, String>, Vec<Secret>) {
+        let environment = Environment::from_pairs([("TOKEN", "s3cr3t: #{{x}}"), ("EMPTY", "")]);
+        let mut secrets = Vec::new();
+        (interpolate(text, &environment, &mut secrets), secrets)
+    }
+
+    #[test]
+    fn values_are_literal_and_recorded_as_secrets() {
+        let (result, secrets) = run("Bearer ${TOKEN}!");
+        assert_eq!(result.as_deref(), Ok("Bearer s3cr3t: #{{x}}!"));
+        assert_eq!(
+            secrets,
+            [Secret {
+                name: "TOKEN".into(),
+                value: "s3cr3t: #{{x}}".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_or_empty_and_are_not_secret() {
+        let (result, secrets) = run("${MISSING:-a} ${EMPTY:-b}");
+        assert_eq!(result.as_deref(), Ok("a b"));
+        assert!(secrets.is_empty());
+    }
+
+    #[test]
+    fn escapes_and_plain_dollars() {
+        assert_eq!(run("$${TOKEN} costs $5").0.as_deref(), Ok("${TOKEN} costs $5"));
+    }
+
+    #[test]
+    fn missing_and_malformed_references_are_errors() {
+        assert!(run("${MISSING}").0.unwrap_err().contains("`MISSING` is not set"));
+        assert!(run("${EMPTY}").0.unwrap_err().contains("`EMPTY` is not set"));
+        assert!(run("${1X}").0.unwrap_err().contains("not a variable reference"));
+        assert!(run("${TOKEN").0.unwrap_err().contains("without a closing"));
+    }
+}

@@ -1,0 +1,144 @@
+//! Redaction: a secret never reaches stored runs, logs or API answers.
+//!
+//! A secret is searched for as written, URL-encoded (`%20` and `+` forms) and
+//! JSON-escaped, and replaced by `[redacted:NAME]`. Values shorter than
+//! [`MIN_SEARCHED_LENGTH`] are not searched for in free text (they would match by
+//! accident), but a header that carries any secret is replaced whole.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::recipe::Secret;
+
+/// Shorter secrets are not searched for in free text.
+pub const MIN_SEARCHED_LENGTH: usize = 6;
+
+/// What credentials headers of a request are stored as.
+pub const REDACTED: &str = "[redacted]";
+
+/// Request headers that carry the sender's credentials: never stored.
+pub const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// Replaces a recipe's secrets in text and JSON.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<Secret>,
+    /// `(form, replacement)`, longest form first so that a secret containing
+    /// another is replaced whole.
+    forms: Vec<(String, String)>,
+}
+
+impl Redactor {
+    pub fn new(secrets: &[Secret]) -> Self {
+        let mut forms = Vec::new();
+        for secret in secrets {
+            let replacement = format!("[redacted:{}]", secret.name);
+            if secret.value.chars().count() < MIN_SEARCHED_LENGTH {
+                continue;
+            }
+            let json_escaped = serde_json::to_string(&secret.value)
+                .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+                .unwrap_or_default();
+            let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
+            let url_percent = url_plus.replace('+', "%20");
+            for form in [secret.value.clone(), json_escaped, url_plus, url_percent] {
+                if !form.is_empty() && !forms.iter().any(|(known, _)| *known == form) {
+                    forms.push((form, replacement.clone()));
+                }
+            }
+        }
+        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+        Self {
+            secrets: secrets.to_vec(),
+            forms,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Text with every searched form of every secret replaced.
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut result = Cow::Borrowed(text);
+        for (form, replacement) in &self.forms {
+            if result.contains(form.as_str()) {
+                result = Cow::Owned(result.replace(form.as_str(), replacement));
+            }
+        }
+        result
+    }
+
+    /// Every string in a JSON tree (keys too) redacted.
+    pub fn value(&self, value: &Value) -> Value {
+        if self.forms.is_empty() {
+            return value.clone();
+        }
+        match value {
+            Value::String(text) => Value::String(self.text(text).into_owned()),
+            Value::Array(items) => Value::Array(items.iter().map(|item| self.value(item)).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(key, value)| (self.text(key).into_owned(), self.value(value)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// A header value: replaced whole by `[redacted:NAME]` when it contains any
+    /// secret, however short.
+    pub fn header(&self, value: &str) -> String {
+        match self
+            .secrets
+            .iter()
+            .find(|secret| !secret.value.is_empty() && value.contains(&secret.value))
+        {
+            Some(secret) => format!("[redacted:{}]", secret.name),
+            None => self.text(value).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn redactor() -> Redactor {
+        Redactor::new(&[
+            Secret {
+                name: "KEY".into(),
+                value: "p@ss word/\"x\"".into(),
+            },
+            Secret {
+                name: "PIN".into(),
+                value: "1234".into(),
+            },
+        ])
+    }
+
+    #[test]
+    fn every_searched_form_is_replaced() {
+        let redactor = redactor();
+        assert_eq!(redactor.text("a p@ss word/\"x\" b"), "a [redacted:KEY] b");
+        assert_eq!(redactor.text("?k=p%40ss+word%2F%22x%22"), "?k=[redacted:KEY]");
+        assert_eq!(redactor.text("?k=p%40ss%20word%2F%22x%22"), "?k=[redacted:KEY]");
+        assert_eq!(
+            redactor.value(&json!({"t": "p@ss word/\"x\"", "n": [1, "x p@ss word/\"x\""]})),
+            json!({"t": "[redacted:KEY]", "n": [1, "x [redacted:KEY]"]})
+        );
+        let escaped = serde_json::to_string(&json!({"k": "p@ss word/\"x\""})).expect("json");
+        assert_eq!(redactor.text(&escaped), "{\"k\":\"[redacted:KEY]\"}");
+    }
+
+    #[test]
+    fn short_secrets_are_not_searched_in_text_but_headers_are_redacted_whole() {
+        let redactor = redactor();
+        assert_eq!(redactor.text("order 1234"), "order 1234");
+        assert_eq!(redactor.header("Pin 1234"), "[redacted:PIN]");
+        assert_eq!(redactor.header("no secret here"), "no secret here");
+    }
+}
