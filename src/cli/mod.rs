@@ -1,6 +1,7 @@
 //! Command-line parsing and printing. The logic lives in the library; each
 //! subcommand here only turns arguments into calls and results into output.
 
+mod check;
 pub mod logging;
 mod serve;
 
@@ -22,6 +23,38 @@ pub struct Cli {
 enum Command {
     /// Run the daemon: load the recipes, serve webhooks and the API, run the steps.
     Serve(ServeArgs),
+    /// Validate recipes (files or folders; default: the recipes folder).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Recipe files or folders.
+    paths: Vec<PathBuf>,
+    /// The recipes folder, checked when no PATH is given.
+    #[arg(long, env = "FERRY_RECIPES", default_value = "./recipes")]
+    recipes: PathBuf,
+    /// Read `NAME=value` lines for `${NAME}` first; the real environment wins.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// `text` (diagnostics on stderr) or `json` (one JSON object per line on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// The environment for `${NAME}`, with an env file's values under it.
+fn environment(env_file: Option<&std::path::Path>) -> Result<crate::recipe::Environment, String> {
+    let environment = crate::recipe::Environment::from_process();
+    match env_file {
+        Some(path) => environment.with_env_file(path),
+        None => Ok(environment),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +71,9 @@ struct ServeArgs {
     /// The base URL others reach this daemon at (default: http:// + the bound address).
     #[arg(long, env = "FERRY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Read `NAME=value` lines for `${NAME}` first; the real environment wins.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -45,6 +81,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Serve(args) => serve::run(args),
+            Command::Check(args) => check::run(args),
         }
     }
 }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use super::ServeArgs;
 use crate::daemon::{Daemon, Settings};
-use crate::recipe::Environment;
 
 pub(super) fn run(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -18,12 +17,19 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    let environment = match super::environment(args.env_file.as_deref()) {
+        Ok(environment) => environment,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let settings = Settings {
         recipes: args.recipes,
         database_url: args.database_url,
         bind: args.bind,
         public_url: args.public_url,
-        environment: Environment::from_process(),
+        environment,
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

@@ -16,14 +16,46 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// A place in a recipe file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Position {
+    /// The start of the file: for problems of the file as a whole.
+    pub const START: Position = Position { line: 1, column: 1 };
+}
+
+impl From<Location> for Position {
+    fn from(location: Location) -> Self {
+        Self {
+            line: location.line().max(1),
+            column: location.column().max(1),
+        }
+    }
+}
+
 impl Diagnostic {
     pub fn new(file: impl Into<PathBuf>, location: Option<Location>, message: impl Into<String>) -> Self {
-        let (line, column) = location.map_or((1, 1), |location| (location.line().max(1), location.column().max(1)));
+        Self::at(file, location.map_or(Position::START, Position::from), message)
+    }
+
+    pub fn at(file: impl Into<PathBuf>, position: Position, message: impl Into<String>) -> Self {
         Self {
             file: file.into(),
-            line,
-            column,
+            line: position.line,
+            column: position.column,
             message: message.into(),
+        }
+    }
+
+    /// The message without its hint, and the hint (`did you mean …?`) if any.
+    pub fn message_and_hint(&self) -> (&str, Option<&str>) {
+        match self.message.split_once("; did you mean ") {
+            Some((message, _)) => (message, Some(&self.message[message.len() + 2..])),
+            None => (&self.message, None),
         }
     }
 }

@@ -34,9 +34,9 @@ pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<
         match recipe {
             Ok(recipe) => {
                 if let Some(earlier) = set.recipes.get(&recipe.id) {
-                    set.problems.push(Diagnostic::new(
+                    set.problems.push(Diagnostic::at(
                         &file,
-                        None,
+                        recipe.id_at,
                         format!(
                             "recipe id `{}` is already used by {}",
                             recipe.id,
@@ -47,9 +47,9 @@ pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<
                 }
                 let Trigger::Webhook { path } = &recipe.trigger;
                 if let Some(earlier) = hook_files.get(path) {
-                    set.problems.push(Diagnostic::new(
+                    set.problems.push(Diagnostic::at(
                         &file,
-                        None,
+                        recipe.trigger_at,
                         format!("webhook path `{path}` is already used by {}", earlier.display()),
                     ));
                     continue;
@@ -62,6 +62,67 @@ pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<
         }
     }
     Ok(set)
+}
+
+/// What `ferry check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Recipes that loaded.
+    pub recipes: usize,
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Checks recipe files and folders. A file is checked together with the rest of
+/// its folder (a webhook path used twice is a problem of the later file), but only
+/// its own problems are reported. A path that does not exist is an error.
+pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<CheckReport, String> {
+    let mut report = CheckReport::default();
+    for path in paths {
+        if path.is_dir() {
+            let set = load_folder(path, environment)
+                .map_err(|error| format!("cannot read the folder {}: {error}", path.display()))?;
+            report.recipes += set.len();
+            report.problems.extend(set.problems);
+        } else if path.is_file() {
+            let folder = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let set = load_folder(folder, environment)
+                .map_err(|error| format!("cannot read the folder {}: {error}", folder.display()))?;
+            let same_file = |other: &Path| other.file_name() == path.file_name();
+            if !is_recipe_file(path) {
+                // Named explicitly, so checked even with another extension.
+                match fs::read_to_string(path) {
+                    Ok(text) => match load_source(path, &text, environment) {
+                        Ok(_) => report.recipes += 1,
+                        Err(problems) => report.problems.extend(problems),
+                    },
+                    Err(error) => {
+                        report
+                            .problems
+                            .push(Diagnostic::new(path, None, format!("cannot read the file: {error}")))
+                    }
+                }
+                continue;
+            }
+            report.recipes += set.recipes().filter(|recipe| same_file(&recipe.file)).count();
+            report
+                .problems
+                .extend(
+                    set.problems
+                        .into_iter()
+                        .filter(|problem| same_file(&problem.file))
+                        .map(|mut problem| {
+                            problem.file = path.clone();
+                            problem
+                        }),
+                );
+        } else {
+            return Err(format!("{} does not exist", path.display()));
+        }
+    }
+    Ok(report)
 }
 
 /// Parses and validates one recipe from its text. `file` names it in diagnostics

@@ -19,10 +19,10 @@ use std::time::Duration;
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
 
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
-pub use load::{load_folder, load_source};
+pub use load::{CheckReport, check_paths, load_folder, load_source};
 
 /// A recipe that loaded and validated: it can fire.
 #[derive(Debug)]
@@ -39,6 +39,10 @@ pub struct Recipe {
     pub concurrency: u32,
     /// Replaces the values this recipe took from the environment.
     pub redactor: Redactor,
+    /// Where the id is written (the file start when it comes from the file name).
+    pub id_at: Position,
+    /// Where the trigger is written (its `path` when there is one).
+    pub trigger_at: Position,
 }
 
 /// What starts a run.

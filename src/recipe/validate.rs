@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_saphyr::{Location, Spanned};
 
 use super::config::{HttpConfig, RecipeFile, StepConfig, TriggerConfig};
-use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Recipe, Step, Trigger, parse_duration};
+use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Step, Trigger, parse_duration};
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate, check};
 
@@ -91,10 +91,13 @@ pub(super) fn validate(
             .push(Diagnostic::new(file, None, "`concurrency` must be at least 1"));
     }
 
+    let id_at = parsed.id.as_ref().map_or(Position::START, |id| id.referenced.into());
+    let mut trigger_at = Position::from(parsed.trigger.referenced);
     let trigger = match parsed.trigger.value {
         TriggerConfig::Webhook(webhook) => {
             let path = match webhook.path {
                 Some(path) => {
+                    trigger_at = path.referenced.into();
                     let trimmed = path.value.trim_matches('/');
                     if !is_hook_path(trimmed) {
                         checker.report(
@@ -140,6 +143,8 @@ pub(super) fn validate(
         id,
         description: parsed.description.map(|description| description.value),
         redactor,
+        id_at,
+        trigger_at,
         enabled: parsed.enabled,
         version,
         file: file.to_owned(),

@@ -1,0 +1,132 @@
+//! `ferry check`: one `file:line:col` diagnostic per problem, and the exit codes of
+//! the interface spec.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ferry_check(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("check")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FERRY_RECIPES")
+        .env_remove("MISSING_TOKEN")
+        .output()
+        .expect("run ferry check")
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write recipe");
+}
+
+#[test]
+fn broken_recipes_get_one_placed_diagnostic_each_and_exit_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recipes = dir.path().join("recipes");
+    std::fs::create_dir(&recipes).expect("recipes dir");
+    write(
+        &recipes,
+        "a-good.yaml",
+        "trigger: {webhook: {path: shared}}\nsteps: [{log: ok}]\n",
+    );
+    write(&recipes, "b-yaml.yaml", "trigger:\n  webhook: {path: x\nsteps: []\n");
+    write(
+        &recipes,
+        "c-key.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - log: hi\n    retires: 2\n",
+    );
+    write(
+        &recipes,
+        "d-template.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - log: '{{#if payload.x}}'\n",
+    );
+    write(
+        &recipes,
+        "e-helper.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - log: '{{uper payload.x}}'\n",
+    );
+    write(
+        &recipes,
+        "f-duplicate.yaml",
+        "trigger:\n  webhook:\n    path: shared\nsteps: [{log: ok}]\n",
+    );
+    write(
+        &recipes,
+        "g-env.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - http:\n      url: 'https://api.example.com/?t=${MISSING_TOKEN}'\n",
+    );
+
+    let output = ferry_check(&[], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.trim(), "1 recipes, 6 problems", "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 6, "{stderr}");
+    let expected_starts = [
+        "error: ./recipes/b-yaml.yaml:3:",
+        "error: ./recipes/c-key.yaml:4:5: unknown key `retires` in a step",
+        "error: ./recipes/d-template.yaml:3:10: step `step1` `log`: template does not parse",
+        "error: ./recipes/e-helper.yaml:3:10: step `step1` `log`: unknown helper `uper`; did you mean `upper`?",
+        "error: ./recipes/f-duplicate.yaml:3:11: webhook path `shared` is already used by ./recipes/a-good.yaml",
+        "error: ./recipes/g-env.yaml:4:12: environment variable `MISSING_TOKEN` is not set",
+    ];
+    for (line, start) in lines.iter().zip(expected_starts) {
+        assert!(line.starts_with(start), "expected `{start}…`, got `{line}`");
+    }
+}
+
+#[test]
+fn json_format_gives_one_object_per_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "typo.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - log: hi\n    tiemout: 5s\n",
+    );
+    let output = ferry_check(&["typo.yaml", "--format", "json"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(
+        lines,
+        [serde_json::json!({
+            "file": "typo.yaml", "line": 4, "col": 5, "severity": "error",
+            "message": "unknown key `tiemout` in a step; expected one of id, when, http, log, timeout",
+            "hint": "did you mean `timeout`?",
+        })]
+    );
+}
+
+#[test]
+fn exit_codes_for_good_missing_and_empty_paths() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = ferry_check(
+        &[
+            examples.to_str().expect("path"),
+            "--env-file",
+            examples.join("example.env").to_str().expect("path"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with(" problems\n"));
+
+    let output = ferry_check(&["does-not-exist"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does-not-exist does not exist"));
+
+    let output = ferry_check(&["."], dir.path());
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "0 recipes, 0 problems\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning: no recipes found"));
+}
