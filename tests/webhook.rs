@@ -215,3 +215,55 @@ async fn the_run_is_stored_before_the_202() {
     assert_eq!(run["payload"], json!({"n": 1}));
     drop(listener);
 }
+
+#[tokio::test]
+async fn form_bodies_and_auth_are_sent_and_credentials_never_recorded() {
+    let sink = Sink::start(200, json!({})).await;
+    let recipe = format!(
+        r#"
+trigger: {{webhook: {{}}}}
+steps:
+  - id: form
+    http:
+      url: "{url}/form"
+      form:
+        text: "hi {{{{payload.name}}}} & co"
+        n: "{{{{payload.n}}}}"
+      auth:
+        basic: {{username: "ada", password: "{{{{payload.pass}}}}"}}
+  - id: bearer
+    http:
+      method: delete
+      url: "{url}/item"
+      auth: {{bearer: "tok-{{{{payload.n}}}}"}}
+"#,
+        url = sink.url
+    );
+    let ferry = TestDaemon::start(&[("forms.yaml", &recipe)]).await;
+    let (_, answer) = ferry
+        .post_hook("forms", &json!({"name": "Ada", "n": 3, "pass": "open sesame"}))
+        .await;
+    let run = ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    let received = sink.received();
+    assert_eq!(received[0].method, "POST");
+    assert_eq!(received[0].body, "text=hi+Ada+%26+co&n=3");
+    assert_eq!(
+        received[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    // "ada:open sesame" in base64
+    assert_eq!(received[0].header("authorization"), Some("Basic YWRhOm9wZW4gc2VzYW1l"));
+    assert_eq!(received[1].method, "DELETE");
+    assert_eq!(received[1].header("authorization"), Some("Bearer tok-3"));
+    assert!(received[1].header("idempotency-key").is_some());
+
+    let form_request = &run["steps"][0]["attempts"][0]["request"];
+    assert_eq!(form_request["body"], "text=hi+Ada+%26+co&n=3");
+    assert_eq!(form_request["headers"]["authorization"], "[redacted]");
+    assert_eq!(
+        run["steps"][1]["attempts"][0]["request"]["headers"]["authorization"],
+        "[redacted]"
+    );
+}

@@ -16,6 +16,8 @@ pub struct HttpRequest {
     pub body: Option<RequestBody>,
     /// Non-2xx statuses that count as success.
     pub accept: Vec<u16>,
+    /// Headers that carry credentials built by `auth:`: sent, never recorded.
+    pub credential_headers: Vec<String>,
 }
 
 /// The body of a request.

@@ -1,10 +1,11 @@
 //! Rendering a step's templates into the concrete request an action executes.
 
-use reqwest::header::CONTENT_TYPE;
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use crate::action::{HttpRequest, RequestBody};
-use crate::recipe::{BodyTemplate, HttpTemplate};
+use crate::recipe::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::template::{TemplateError, Templates};
 
 /// Renders an `http` step. `idempotency_key` is stable for the step of the run, so
@@ -42,6 +43,19 @@ pub(super) fn http_request(
             }
             Some(RequestBody::Json(templates.render_tree(tree, context)?))
         }
+        Some(BodyTemplate::Form(fields)) => {
+            if !has_header(&headers, CONTENT_TYPE.as_str()) {
+                headers.push((
+                    CONTENT_TYPE.as_str().to_owned(),
+                    "application/x-www-form-urlencoded".to_owned(),
+                ));
+            }
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                form.append_pair(name, &templates.render_text(value, context)?);
+            }
+            Some(RequestBody::Text(form.finish()))
+        }
         Some(BodyTemplate::Text(template)) => {
             if !has_header(&headers, CONTENT_TYPE.as_str()) {
                 headers.push((CONTENT_TYPE.as_str().to_owned(), "text/plain; charset=utf-8".to_owned()));
@@ -50,6 +64,23 @@ pub(super) fn http_request(
         }
         None => None,
     };
+    let mut credential_headers = Vec::new();
+    if let Some(auth) = &step.auth {
+        let value = match auth {
+            AuthTemplate::Bearer(token) => format!("Bearer {}", templates.render_text(token, context)?),
+            AuthTemplate::Basic { username, password } => {
+                let pair = format!(
+                    "{}:{}",
+                    templates.render_text(username, context)?,
+                    templates.render_text(password, context)?
+                );
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+            }
+        };
+        headers.retain(|(name, _)| name != AUTHORIZATION.as_str());
+        headers.push((AUTHORIZATION.as_str().to_owned(), value));
+        credential_headers.push(AUTHORIZATION.as_str().to_owned());
+    }
     if step.method != reqwest::Method::GET && !has_header(&headers, "idempotency-key") {
         headers.push(("idempotency-key".to_owned(), idempotency_key.to_owned()));
     }
@@ -60,5 +91,6 @@ pub(super) fn http_request(
         headers,
         body,
         accept: step.accept.clone(),
+        credential_headers,
     })
 }

@@ -192,7 +192,14 @@ fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
     let headers: Map<String, Value> = request
         .headers
         .iter()
-        .map(|(name, value)| (name.clone(), Value::String(redactor.header(value))))
+        .map(|(name, value)| {
+            let stored = if request.credential_headers.contains(name) {
+                crate::redact::REDACTED.to_owned()
+            } else {
+                redactor.header(value)
+            };
+            (name.clone(), Value::String(stored))
+        })
         .collect();
     let body = match &request.body {
         Some(RequestBody::Json(json)) => redactor.value(json),

@@ -5,8 +5,7 @@
 //! them into the runtime [`super::Recipe`], checking what types cannot express
 //! (ids, templates, exactly one action per step) with file:line:col positions.
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -84,17 +83,39 @@ pub struct HttpConfig {
     pub method: Option<Spanned<String>>,
     /// Template.
     pub url: Spanned<String>,
-    /// Query parameters; values are templates.
+    /// Query parameters, in the order written; values are templates.
     #[serde(default)]
-    pub query: BTreeMap<String, Spanned<String>>,
+    pub query: IndexMap<String, Spanned<String>>,
     /// Request headers; values are templates.
     #[serde(default)]
-    pub headers: BTreeMap<String, Spanned<String>>,
+    pub headers: IndexMap<String, Spanned<String>>,
     /// A JSON body: any YAML tree, every string leaf a template.
     pub json: Option<Spanned<serde_json::Value>>,
+    /// A form body (sent urlencoded): values are templates.
+    pub form: Option<Spanned<IndexMap<String, Spanned<String>>>>,
     /// A text body: one template.
     pub body: Option<Spanned<String>>,
+    /// Credentials, sent as the `Authorization` header (and never stored).
+    pub auth: Option<Spanned<AuthConfig>>,
     /// Non-2xx statuses that still count as success, e.g. `[200, 404]`.
     #[serde(default)]
     pub accept: Vec<u16>,
+}
+
+/// `auth:` of an http step: exactly one scheme.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// `Authorization: Bearer …`; a template.
+    Bearer(Spanned<String>),
+    /// `Authorization: Basic …`.
+    Basic(BasicAuthConfig),
+}
+
+/// `auth: {basic: {username, password}}`; both are templates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub username: Spanned<String>,
+    pub password: Spanned<String>,
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
-use super::config::{RecipeFile, TriggerConfig};
+use super::config::{AuthConfig, RecipeFile, TriggerConfig};
 
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
@@ -172,6 +172,17 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             filler.text(&mut http.url);
             for value in http.query.values_mut().chain(http.headers.values_mut()) {
                 filler.text(value);
+            }
+            if let Some(form) = &mut http.form {
+                form.value.values_mut().for_each(|value| filler.text(value));
+            }
+            match http.auth.as_mut().map(|auth| &mut auth.value) {
+                Some(AuthConfig::Bearer(token)) => filler.text(token),
+                Some(AuthConfig::Basic(basic)) => {
+                    filler.text(&mut basic.username);
+                    filler.text(&mut basic.password);
+                }
+                None => {}
             }
             if let Some(json) = &mut http.json {
                 let location = json.referenced;

@@ -99,10 +99,24 @@ const HTTP: Shape = Shape::Keys {
         ("query", Shape::Free),
         ("headers", Shape::Free),
         ("json", Shape::Free),
+        ("form", Shape::Free),
         ("body", Shape::Free),
+        ("auth", AUTH),
         ("accept", Shape::Free),
     ],
-    later: &[("form", "form bodies (`form`)"), ("auth", "`auth`")],
+    later: &[],
+};
+
+const AUTH: Shape = Shape::Keys {
+    what: "`auth`",
+    known: &[("bearer", Shape::Free), ("basic", BASIC_AUTH)],
+    later: &[],
+};
+
+const BASIC_AUTH: Shape = Shape::Keys {
+    what: "`basic`",
+    known: &[("username", Shape::Free), ("password", Shape::Free)],
+    later: &[],
 };
 
 /// Every unknown key of a recipe file.

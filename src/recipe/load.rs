@@ -326,4 +326,18 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_step_has_at_most_one_body_and_one_auth_scheme() {
+        let found = problems("trigger: {webhook: {}}\nsteps:\n  - http: {url: u, json: {a: 1}, body: text}\n");
+        assert_eq!(
+            found,
+            ["recipes/demo.yaml:3:5: step `step1` has json and body; give at most one body"]
+        );
+        let found = problems(
+            "trigger: {webhook: {}}\nsteps:\n  - http: {url: u, auth: {bearer: a, basic: {username: u, password: p}}}\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("recipes/demo.yaml:3:"), "{}", found[0]);
+    }
 }

@@ -86,6 +86,7 @@ pub struct HttpTemplate {
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,
     pub body: Option<BodyTemplate>,
+    pub auth: Option<AuthTemplate>,
     /// Non-2xx statuses that count as success.
     pub accept: Vec<u16>,
 }
@@ -94,7 +95,15 @@ pub struct HttpTemplate {
 #[derive(Debug)]
 pub enum BodyTemplate {
     Json(ValueTemplate),
+    Form(Vec<(String, Template)>),
     Text(Template),
+}
+
+/// Credentials of an http step.
+#[derive(Debug)]
+pub enum AuthTemplate {
+    Bearer(Template),
+    Basic { username: Template, password: Template },
 }
 
 /// Every recipe of the folder that loaded, and the problems of those that did not.

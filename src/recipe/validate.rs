@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::config::{HttpConfig, RecipeFile, StepConfig, TriggerConfig};
-use super::{Action, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Step, Trigger, parse_duration};
+use super::config::{AuthConfig, HttpConfig, RecipeFile, StepConfig, TriggerConfig};
+use super::{
+    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Step, Trigger, parse_duration,
+};
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate, check};
 
@@ -267,15 +269,22 @@ fn validate_http(
         })
         .collect();
 
-    let body = match (&http.json, &http.body) {
-        (Some(_), Some(body)) => {
-            checker.report(
-                body.referenced,
-                format!("{label} has both `json` and `body`; give at most one body"),
-            );
-            None
-        }
-        (Some(json), None) => match ValueTemplate::compile(&json.value) {
+    let given: Vec<&str> = [
+        http.json.as_ref().map(|_| "json"),
+        http.form.as_ref().map(|_| "form"),
+        http.body.as_ref().map(|_| "body"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let body = if given.len() > 1 {
+        checker.report(
+            location,
+            format!("{label} has {}; give at most one body", given.join(" and ")),
+        );
+        None
+    } else if let Some(json) = &http.json {
+        match ValueTemplate::compile(&json.value) {
             Ok(tree) => {
                 let mut clean = true;
                 for (path, template) in tree.templates() {
@@ -289,12 +298,40 @@ fn validate_http(
                 checker.report(json.referenced, format!("{label} `json`: {error}"));
                 None
             }
-        },
-        (None, Some(body)) => checker
-            .template(body, &format!("{label} `body`"))
-            .map(BodyTemplate::Text),
-        (None, None) => None,
+        }
+    } else if let Some(form) = &http.form {
+        let fields: Vec<_> = form
+            .value
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    name.clone(),
+                    checker.template(value, &format!("{label} form `{name}`"))?,
+                ))
+            })
+            .collect();
+        (fields.len() == form.value.len()).then_some(BodyTemplate::Form(fields))
+    } else {
+        http.body
+            .as_ref()
+            .and_then(|body| checker.template(body, &format!("{label} `body`")))
+            .map(BodyTemplate::Text)
     };
+    let auth = match http.auth.as_ref().map(|auth| &auth.value) {
+        Some(AuthConfig::Bearer(token)) => checker
+            .template(token, &format!("{label} `auth.bearer`"))
+            .map(AuthTemplate::Bearer),
+        Some(AuthConfig::Basic(basic)) => {
+            let username = checker.template(&basic.username, &format!("{label} `auth.basic.username`"));
+            let password = checker.template(&basic.password, &format!("{label} `auth.basic.password`"));
+            username
+                .zip(password)
+                .map(|(username, password)| AuthTemplate::Basic { username, password })
+        }
+        None => None,
+    };
+    let auth_failed = http.auth.is_some() && auth.is_none();
+    let body_failed = !given.is_empty() && body.is_none();
 
     let method = match &http.method {
         Some(method) => match reqwest::Method::from_bytes(method.value.to_ascii_uppercase().as_bytes()) {
@@ -314,12 +351,16 @@ fn validate_http(
         checker.report(location, format!("{label} `accept`: {status} is not an HTTP status"));
     }
 
+    if auth_failed || body_failed {
+        return None;
+    }
     Some(HttpTemplate {
         method,
         url: url?,
         query,
         headers,
         body,
+        auth,
         accept: http.accept.clone(),
     })
 }
