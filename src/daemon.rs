@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
+use crate::api::{self, ApiTokens, AppState};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Store};
@@ -24,6 +24,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// What `${NAME}` in recipes is filled from.
     pub environment: Environment,
+    /// Bearer tokens for the API; `None` leaves it open.
+    pub api_tokens: Option<ApiTokens>,
 }
 
 /// Why the daemon could not start.
@@ -91,6 +93,8 @@ impl Daemon {
             store: store.clone(),
             recipes: recipes.clone(),
             waker: engine.waker(),
+            public_url: public_url.clone(),
+            tokens: settings.api_tokens.clone(),
         });
         let mut server_signal = shutdown_signal;
         let server = tokio::spawn(async move {

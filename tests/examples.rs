@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use serde_json::json;
-use support::{TestDaemon, poll_until};
+use support::{Setup, TestDaemon, poll_until};
 
 #[tokio::test]
 async fn hello_posts_to_greeted_and_both_runs_succeed() {
     let recipes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("recipes");
-    let ferry = TestDaemon::start_in(tempfile::tempdir().expect("temp dir"), recipes, &[]).await;
+    let ferry = TestDaemon::start_in(tempfile::tempdir().expect("temp dir"), recipes, Setup::default()).await;
     assert!(
         ferry.daemon.recipes().problems().is_empty(),
         "{:?}",

@@ -75,6 +75,49 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
         .collect();
     assert_eq!(page, [json!(ids[0])]);
     assert_eq!(second_page["next_cursor"], json!(null));
+
+    let (status, problem) = ferry
+        .get_json(&format!("/api/v1/runs?recipe=bad&limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a cursor used with other filters");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("other filters"),
+        "{problem}"
+    );
+
+    // since is inclusive, until exclusive; any offset is accepted.
+    let (_, second) = ferry.get_json(&format!("/api/v1/runs/{}", ids[1])).await;
+    let received =
+        chrono::DateTime::parse_from_rfc3339(second["received_at"].as_str().expect("received_at")).expect("time");
+    let in_paris = received
+        .with_timezone(&chrono::FixedOffset::east_opt(3600).expect("offset"))
+        .to_rfc3339();
+    let (_, since) = ferry
+        .get_json(&format!("/api/v1/runs?since={}", in_paris.replace('+', "%2B")))
+        .await;
+    let listed: Vec<_> = since["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| run["id"].clone())
+        .collect();
+    assert!(
+        listed.contains(&json!(ids[1])) && !listed.contains(&json!(ids[0])),
+        "{listed:?}"
+    );
+    let (_, until) = ferry
+        .get_json(&format!("/api/v1/runs?until={}", in_paris.replace('+', "%2B")))
+        .await;
+    let listed: Vec<_> = until["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| run["id"].clone())
+        .collect();
+    assert!(
+        !listed.contains(&json!(ids[1])) && listed.contains(&json!(ids[0])),
+        "{listed:?}"
+    );
 }
 
 #[tokio::test]
@@ -85,6 +128,8 @@ async fn bad_filters_and_unknown_runs_are_problems() {
         ("limit=0", "`limit`"),
         ("limit=501", "`limit`"),
         ("colour=red", "unknown query parameter `colour`"),
+        ("since=yesterday", "`since` must be an RFC 3339 time"),
+        ("cursor=abc", "not a cursor"),
     ] {
         let (status, problem) = ferry.get_json(&format!("/api/v1/runs?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");

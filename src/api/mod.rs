@@ -2,9 +2,11 @@
 //! call the store or the engine, and map the result; errors become
 //! [`Problem`]s.
 
+mod auth;
 mod health;
 mod hooks;
 mod problem;
+mod recipes;
 mod runs;
 
 use axum::Router;
@@ -17,6 +19,7 @@ use crate::engine::Waker;
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 
+pub use auth::ApiTokens;
 pub use problem::Problem;
 
 /// What handlers share.
@@ -25,15 +28,27 @@ pub struct AppState {
     pub store: Store,
     pub recipes: LiveRecipes,
     pub waker: Waker,
+    /// This daemon's base URL.
+    pub public_url: String,
+    /// `None`: the API is open.
+    pub tokens: Option<ApiTokens>,
 }
 
 /// Every route of the daemon.
 pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/recipes", get(recipes::list).fallback(method_not_allowed))
+        .route("/api/v1/recipes/{id}", get(recipes::show).fallback(method_not_allowed))
+        .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
+        .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.tokens.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/hooks/{*path}", post(hooks::receive).fallback(method_not_allowed))
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
-        .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
-        .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
+        .merge(protected)
         .fallback(not_found)
         .with_state(state)
 }

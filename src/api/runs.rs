@@ -1,9 +1,10 @@
 //! `GET /api/v1/runs` and `GET /api/v1/runs/{id}`.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{AppState, Problem};
@@ -15,9 +16,9 @@ const MAX_LIMIT: u32 = 500;
 pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, Problem> {
     let filter = parse_filter(query.as_deref())?;
     let runs = state.store.runs_page(&filter).await.map_err(Problem::internal)?;
-    // A full page may have a next one; the cursor is the last id shown.
+    // A full page may have a next one.
     let next_cursor = (runs.len() == filter.limit as usize)
-        .then(|| runs.last().map(|run| run.id.clone()))
+        .then(|| runs.last().map(|run| Cursor::after(&filter, &run.id).encode()))
         .flatten();
     Ok(Json(json!({"runs": runs, "next_cursor": next_cursor})))
 }
@@ -41,24 +42,23 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
 }
 
 fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
-    let mut parameters: HashMap<String, String> = HashMap::new();
-    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        parameters.insert(name.into_owned(), value.into_owned());
-    }
     let mut filter = RunFilter {
         limit: DEFAULT_LIMIT,
         ..RunFilter::default()
     };
-    for (name, value) in parameters {
-        match name.as_str() {
+    let mut cursor = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = value.into_owned();
+        match name.as_ref() {
             "recipe" => filter.recipe = Some(value),
             "status" => {
-                filter.status = Some(
-                    value
-                        .parse::<RunStatus>()
-                        .map_err(|error| Problem::bad_request(format!("`status`: {error}")))?,
-                )
+                let status = value
+                    .parse::<RunStatus>()
+                    .map_err(|error| Problem::bad_request(format!("`status`: {error}")))?;
+                filter.status = Some(status);
             }
+            "since" => filter.since = Some(parse_time("since", &value)?),
+            "until" => filter.until = Some(parse_time("until", &value)?),
             "limit" => {
                 filter.limit = value
                     .parse::<u32>()
@@ -70,13 +70,75 @@ fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
                         ))
                     })?;
             }
-            "cursor" => filter.before = Some(value),
+            "cursor" => cursor = Some(Cursor::decode(&value)?),
             other => {
                 return Err(Problem::bad_request(format!(
-                    "unknown query parameter `{other}`; expected `recipe`, `status`, `limit` or `cursor`"
+                    "unknown query parameter `{other}`; expected `recipe`, `status`, `since`, `until`, `limit` or `cursor`"
                 )));
             }
         }
     }
+    if let Some(cursor) = cursor {
+        if !cursor.matches(&filter) {
+            return Err(Problem::bad_request(
+                "`cursor` was made with other filters; repeat the `recipe`, `status`, `since` and `until` of the first page",
+            ));
+        }
+        filter.before = Some(cursor.before);
+    }
     Ok(filter)
+}
+
+/// `since` / `until`: RFC 3339 with any offset, compared in UTC.
+fn parse_time(name: &str, value: &str) -> Result<String, Problem> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|time| crate::store::timestamp(time.to_utc()))
+        .map_err(|error| {
+            Problem::bad_request(format!(
+                "`{name}` must be an RFC 3339 time such as 2026-01-31T09:00:00+01:00, not `{value}`: {error}"
+            ))
+        })
+}
+
+/// Where the next page starts, and the filters it belongs to. Opaque to clients:
+/// base64url of a small JSON document.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    before: String,
+    recipe: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl Cursor {
+    fn after(filter: &RunFilter, last_id: &str) -> Self {
+        Self {
+            before: last_id.to_owned(),
+            recipe: filter.recipe.clone(),
+            status: filter.status.map(|status| status.as_str().to_owned()),
+            since: filter.since.clone(),
+            until: filter.until.clone(),
+        }
+    }
+
+    fn matches(&self, filter: &RunFilter) -> bool {
+        self.recipe == filter.recipe
+            && self.status.as_deref() == filter.status.map(RunStatus::as_str)
+            && self.since == filter.since
+            && self.until == filter.until
+    }
+
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(text: &str) -> Result<Self, Problem> {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| Problem::bad_request("`cursor` is not a cursor this API gave out"))
+    }
 }

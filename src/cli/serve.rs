@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::ServeArgs;
+use crate::api::ApiTokens;
 use crate::daemon::{Daemon, Settings};
 
 pub(super) fn run(args: ServeArgs) -> ExitCode {
@@ -24,12 +25,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Tokens come from the environment only: a flag would show in `ps`.
+    let api_tokens = match ApiTokens::from_setting(std::env::var("FERRY_API_TOKENS").ok().as_deref()) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if api_tokens.is_none() {
+        eprintln!("warning: FERRY_API_TOKENS is not set: the API under /api/v1 is open to anyone who can reach it");
+    }
     let settings = Settings {
         recipes: args.recipes,
         database_url: args.database_url,
         bind: args.bind,
         public_url: args.public_url,
         environment,
+        api_tokens,
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

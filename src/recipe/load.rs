@@ -152,7 +152,9 @@ pub fn load_source(file: &Path, text: &str, environment: &Environment) -> Result
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    validate(file, &stem, content_hash(text), parsed, Redactor::new(&secrets))
+    let mut recipe = validate(file, &stem, content_hash(text), parsed, Redactor::new(&secrets))?;
+    recipe.source = text.to_owned();
+    Ok(recipe)
 }
 
 fn is_recipe_file(path: &Path) -> bool {

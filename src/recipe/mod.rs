@@ -32,6 +32,8 @@ pub struct Recipe {
     pub enabled: bool,
     /// Content hash of the file, recorded with every run.
     pub version: String,
+    /// The file's text as loaded (`${NAME}` references, not their values).
+    pub source: String,
     pub file: PathBuf,
     pub trigger: Trigger,
     pub when: Option<Template>,
@@ -142,6 +144,20 @@ impl RecipeSet {
     /// Why the recipes that are not here failed to load.
     pub fn problems(&self) -> &[Diagnostic] {
         &self.problems
+    }
+
+    /// The files that did not load, by the id their name gives, with their problems.
+    pub fn failed(&self) -> BTreeMap<String, Vec<&Diagnostic>> {
+        let mut failed: BTreeMap<String, Vec<&Diagnostic>> = BTreeMap::new();
+        for problem in &self.problems {
+            let id = problem
+                .file
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            failed.entry(id).or_default().push(problem);
+        }
+        failed
     }
 }
 

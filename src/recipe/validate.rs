@@ -149,6 +149,7 @@ pub(super) fn validate(
         trigger_at,
         enabled: parsed.enabled,
         version,
+        source: String::new(),
         file: file.to_owned(),
         trigger,
         when,

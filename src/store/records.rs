@@ -171,6 +171,10 @@ pub struct RunDocument {
 pub struct RunFilter {
     pub recipe: Option<String>,
     pub status: Option<RunStatus>,
+    /// Received at or after this time (a stored timestamp).
+    pub since: Option<String>,
+    /// Received before this time (a stored timestamp).
+    pub until: Option<String>,
     /// Only runs with an id below this one (the cursor of the previous page).
     pub before: Option<String>,
     pub limit: u32,

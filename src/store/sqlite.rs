@@ -1,6 +1,7 @@
 //! The SQLite backend: WAL mode, migrations from `migrations/sqlite/` applied at
 //! open.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -160,15 +161,49 @@ impl Store {
                     finished_at, next_attempt_at, error
              FROM runs
              WHERE (?1 IS NULL OR recipe = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
-             ORDER BY id DESC LIMIT ?4",
+               AND (?4 IS NULL OR received_at >= ?4) AND (?5 IS NULL OR received_at < ?5)
+             ORDER BY id DESC LIMIT ?6",
         )
         .bind(&filter.recipe)
         .bind(filter.status.map(RunStatus::as_str))
         .bind(&filter.before)
+        .bind(&filter.since)
+        .bind(&filter.until)
         .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(SummaryRow::into_summary).collect()
+    }
+
+    /// The newest run of every recipe that has one.
+    pub async fn last_runs(&self) -> Result<HashMap<String, RunSummary>, Error> {
+        let rows: Vec<SummaryRow> = sqlx::query_as(
+            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                    finished_at, next_attempt_at, error
+             FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY recipe)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| row.into_summary().map(|summary| (summary.recipe.clone(), summary)))
+            .collect()
+    }
+
+    /// How many runs of a recipe are in each status.
+    pub async fn run_counts(&self, recipe: &str) -> Result<Vec<(RunStatus, u64)>, Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM runs WHERE recipe = ?1 GROUP BY status")
+                .bind(recipe)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(status, count)| {
+                Ok((
+                    RunStatus::from_str(&status).map_err(Error::Corrupt)?,
+                    count.max(0) as u64,
+                ))
+            })
+            .collect()
     }
 
     /// The whole run document, or `None` if there is no such run.

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use ferry::api::ApiTokens;
 use ferry::daemon::{Daemon, Settings};
 use ferry::recipe::Environment;
 use serde_json::Value;
@@ -25,41 +26,70 @@ pub struct TestDaemon {
     pub base: String,
     pub http: reqwest::Client,
     pub dir: TempDir,
+    /// Sent with every API request of the helpers below.
+    pub token: Option<String>,
+}
+
+/// How a test daemon differs from the defaults.
+#[derive(Default, Clone, Copy)]
+pub struct Setup<'a> {
+    /// What `${NAME}` in recipes is filled from.
+    pub environment: &'a [(&'a str, &'a str)],
+    /// The value of `FERRY_API_TOKENS`; the first token is used by the helpers.
+    pub api_tokens: Option<&'a str>,
 }
 
 impl TestDaemon {
     /// Writes each `(file name, YAML)` into a fresh recipes folder and starts a daemon on it.
     pub async fn start(recipes: &[(&str, &str)]) -> Self {
-        Self::start_with_env(recipes, &[]).await
+        Self::start_with(recipes, Setup::default()).await
     }
 
     /// As [`Self::start`], with `${NAME}` in recipes filled from `environment`.
     pub async fn start_with_env(recipes: &[(&str, &str)], environment: &[(&str, &str)]) -> Self {
+        Self::start_with(
+            recipes,
+            Setup {
+                environment,
+                ..Setup::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`Self::start`], with a [`Setup`].
+    pub async fn start_with(recipes: &[(&str, &str)], setup: Setup<'_>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let recipes_dir = dir.path().join("recipes");
         std::fs::create_dir(&recipes_dir).expect("recipes dir");
         for (name, text) in recipes {
             std::fs::write(recipes_dir.join(name), text).expect("write recipe");
         }
-        Self::start_in(dir, recipes_dir, environment).await
+        Self::start_in(dir, recipes_dir, setup).await
     }
 
     /// Starts a daemon on an existing recipes folder, with the database in `dir`.
-    pub async fn start_in(dir: TempDir, recipes: std::path::PathBuf, environment: &[(&str, &str)]) -> Self {
+    pub async fn start_in(dir: TempDir, recipes: std::path::PathBuf, setup: Setup<'_>) -> Self {
         let settings = Settings {
             recipes,
             database_url: format!("sqlite://{}", dir.path().join("ferry.db").display()),
             bind: "127.0.0.1:0".to_owned(),
             public_url: None,
-            environment: Environment::from_pairs(environment.iter().copied()),
+            environment: Environment::from_pairs(setup.environment.iter().copied()),
+            api_tokens: ApiTokens::from_setting(setup.api_tokens).expect("valid tokens"),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
+        let token = setup
+            .api_tokens
+            .and_then(|tokens| tokens.split(',').next())
+            .map(|token| token.trim().to_owned());
         Self {
             daemon,
             base,
             http: http_client(),
             dir,
+            token,
         }
     }
 
@@ -77,12 +107,11 @@ impl TestDaemon {
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET request");
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("GET request");
         let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
         (status, response.json().await.expect("JSON answer"))
     }
