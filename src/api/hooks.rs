@@ -6,12 +6,29 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{AppState, Problem};
+use super::{AppState, Problem, ProblemDocument};
 use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
 use crate::trigger::{Event, webhook};
 
+/// The answer to an accepted webhook.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Accepted {
+    run_id: String,
+    /// `queued`.
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/hooks/{path}", tag = "webhooks",
+    params(("path" = String, Path, description = "The recipe's webhook path")),
+    request_body(content = Object, description = "JSON, form-urlencoded or text", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Stored durably; the run is queued", body = Accepted),
+        (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
+    ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path(path): Path<String>,
@@ -42,7 +59,10 @@ pub(super) async fn receive(
     state.waker.wake();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"run_id": run_id, "status": "queued"})),
+        Json(Accepted {
+            run_id,
+            status: "queued",
+        }),
     ))
 }
 

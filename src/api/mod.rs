@@ -5,6 +5,7 @@
 mod auth;
 mod health;
 mod hooks;
+mod openapi;
 mod problem;
 mod recipes;
 mod runs;
@@ -20,7 +21,7 @@ use crate::recipe::LiveRecipes;
 use crate::store::Store;
 
 pub use auth::ApiTokens;
-pub use problem::Problem;
+pub use problem::{Problem, ProblemDocument};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hooks/{*path}", post(hooks::receive).fallback(method_not_allowed))
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
         .merge(protected)
+        .merge(openapi::docs())
         .fallback(not_found)
         .with_state(state)
 }

@@ -2,7 +2,18 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+/// RFC 9457 problem details, as every error answer carries them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemDocument {
+    /// `about:blank`: the status says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What was wrong, and where.
+    pub detail: String,
+}
 
 /// An error answer: `application/problem+json` with `type`, `title`, `status`,
 /// `detail`.
@@ -41,13 +52,14 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = json!({
-            "type": "about:blank",
-            "title": title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        let mut response = (self.status, body.to_string()).into_response();
+        let body = ProblemDocument {
+            kind: "about:blank".to_owned(),
+            title: title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (self.status, text).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

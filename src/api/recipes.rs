@@ -1,80 +1,143 @@
 //! `GET /api/v1/recipes` and `GET /api/v1/recipes/{id}`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{AppState, Problem};
+use super::{AppState, Problem, ProblemDocument};
 use crate::recipe::{Recipe, Trigger};
-use crate::store::RunStatus;
+use crate::store::{RunStatus, RunSummary};
 
-pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+/// Every recipe of the folder, loaded or not.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RecipeList {
+    recipes: Vec<RecipeListItem>,
+}
+
+/// One recipe in the list.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RecipeListItem {
+    id: String,
+    description: Option<String>,
+    /// The trigger kind (`webhook`, …); `null` when the recipe did not load.
+    trigger: Option<&'static str>,
+    enabled: bool,
+    loaded: bool,
+    /// Why the recipe did not load: one `file:line:col: message` per line.
+    error: Option<String>,
+    last_run: Option<RunSummary>,
+}
+
+/// One loaded recipe.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RecipeDocument {
+    id: String,
+    description: Option<String>,
+    enabled: bool,
+    /// Content hash of the file; every run records the version it ran with.
+    version: String,
+    file: String,
+    trigger: TriggerDocument,
+    /// Step ids in order.
+    steps: Vec<String>,
+    concurrency: u32,
+    /// Runs of this recipe by status.
+    runs: BTreeMap<&'static str, u64>,
+    /// The file as written: `${NAME}` references, not their values.
+    source: String,
+}
+
+/// How a recipe is triggered.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TriggerDocument {
+    /// `webhook`, …
+    kind: &'static str,
+    /// For webhooks: the path under `/hooks/`.
+    path: Option<String>,
+    /// For webhooks: where to send them.
+    url: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/recipes", tag = "recipes",
+    responses(
+        (status = 200, description = "Every recipe, by id", body = RecipeList),
+        (status = 401, description = "Missing or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeList>, Problem> {
     let recipes = state.recipes.current();
-    let last_runs = state.store.last_runs().await.map_err(Problem::internal)?;
-    let mut listed: Vec<Value> = recipes
+    let mut last_runs = state.store.last_runs().await.map_err(Problem::internal)?;
+    let mut listed: Vec<RecipeListItem> = recipes
         .recipes()
-        .map(|recipe| {
-            json!({
-                "id": recipe.id,
-                "description": recipe.description,
-                "trigger": recipe.trigger.kind(),
-                "enabled": recipe.enabled,
-                "loaded": true,
-                "error": null,
-                "last_run": last_runs.get(&recipe.id),
-            })
+        .map(|recipe| RecipeListItem {
+            id: recipe.id.clone(),
+            description: recipe.description.clone(),
+            trigger: Some(recipe.trigger.kind()),
+            enabled: recipe.enabled,
+            loaded: true,
+            error: None,
+            last_run: last_runs.remove(&recipe.id),
         })
         .collect();
     for (id, problems) in recipes.failed() {
         let error: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        listed.push(json!({
-            "id": id,
-            "description": null,
-            "trigger": null,
-            "enabled": false,
-            "loaded": false,
-            "error": error.join("\n"),
-            "last_run": last_runs.get(&id),
-        }));
+        listed.push(RecipeListItem {
+            last_run: last_runs.remove(&id),
+            id,
+            description: None,
+            trigger: None,
+            enabled: false,
+            loaded: false,
+            error: Some(error.join("\n")),
+        });
     }
-    listed.sort_by(|left, right| left["id"].as_str().cmp(&right["id"].as_str()));
-    Ok(Json(json!({"recipes": listed})))
+    listed.sort_by(|left, right| left.id.cmp(&right.id));
+    Ok(Json(RecipeList { recipes: listed }))
 }
 
-pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+#[utoipa::path(get, path = "/api/v1/recipes/{id}", tag = "recipes",
+    params(("id" = String, Path, description = "Recipe id")),
+    responses(
+        (status = 200, description = "The recipe", body = RecipeDocument),
+        (status = 401, description = "Missing or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No loaded recipe with this id", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RecipeDocument>, Problem> {
     let recipes = state.recipes.current();
     let recipe = recipes
         .get(&id)
         .ok_or_else(|| Problem::not_found(format!("there is no loaded recipe `{id}`")))?;
-    let counts = state.store.run_counts(&id).await.map_err(Problem::internal)?;
-    let mut runs: Map<String, Value> = RunStatus::ALL
-        .iter()
-        .map(|status| (status.as_str().to_owned(), json!(0)))
-        .collect();
-    for (status, count) in counts {
-        runs.insert(status.as_str().to_owned(), json!(count));
+    let mut runs: BTreeMap<&'static str, u64> = RunStatus::ALL.iter().map(|status| (status.as_str(), 0)).collect();
+    for (status, count) in state.store.run_counts(&id).await.map_err(Problem::internal)? {
+        runs.insert(status.as_str(), count);
     }
-    Ok(Json(json!({
-        "id": recipe.id,
-        "description": recipe.description,
-        "enabled": recipe.enabled,
-        "version": recipe.version,
-        "file": recipe.file.display().to_string(),
-        "trigger": trigger_document(recipe, &state.public_url),
-        "steps": recipe.steps.iter().map(|step| step.id.as_str()).collect::<Vec<_>>(),
-        "concurrency": recipe.concurrency,
-        "runs": runs,
-        // As written: `${NAME}` references, not their values.
-        "source": recipe.redactor.text(&recipe.source),
-    })))
+    Ok(Json(RecipeDocument {
+        id: recipe.id.clone(),
+        description: recipe.description.clone(),
+        enabled: recipe.enabled,
+        version: recipe.version.clone(),
+        file: recipe.file.display().to_string(),
+        trigger: trigger_document(recipe, &state.public_url),
+        steps: recipe.steps.iter().map(|step| step.id.clone()).collect(),
+        concurrency: recipe.concurrency,
+        runs,
+        source: recipe.redactor.text(&recipe.source).into_owned(),
+    }))
 }
 
-fn trigger_document(recipe: &Recipe, public_url: &str) -> Value {
+fn trigger_document(recipe: &Recipe, public_url: &str) -> TriggerDocument {
     match &recipe.trigger {
-        Trigger::Webhook { path } => json!({
-            "kind": "webhook",
-            "path": path,
-            "url": format!("{public_url}/hooks/{path}"),
-        }),
+        Trigger::Webhook { path } => TriggerDocument {
+            kind: recipe.trigger.kind(),
+            url: Some(format!("{public_url}/hooks/{path}")),
+            path: Some(path.clone()),
+        },
     }
 }

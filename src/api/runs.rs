@@ -5,24 +5,55 @@ use axum::extract::{Path, RawQuery, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::{AppState, Problem};
-use crate::store::{RunDocument, RunFilter, RunStatus};
+use super::{AppState, Problem, ProblemDocument};
+use crate::store::{RunDocument, RunFilter, RunStatus, RunSummary};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, Problem> {
+/// A page of runs, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RunsPage {
+    runs: Vec<RunSummary>,
+    /// Pass as `cursor` (with the same filters) for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs",
+    params(
+        ("recipe" = Option<String>, Query, description = "Only this recipe's runs"),
+        ("status" = Option<RunStatus>, Query, description = "Only runs in this status"),
+        ("since" = Option<String>, Query, description = "Received at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Received before (RFC 3339)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 500 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = RunsPage),
+        (status = 400, description = "A bad filter", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<RunsPage>, Problem> {
     let filter = parse_filter(query.as_deref())?;
     let runs = state.store.runs_page(&filter).await.map_err(Problem::internal)?;
     // A full page may have a next one.
     let next_cursor = (runs.len() == filter.limit as usize)
         .then(|| runs.last().map(|run| Cursor::after(&filter, &run.id).encode()))
         .flatten();
-    Ok(Json(json!({"runs": runs, "next_cursor": next_cursor})))
+    Ok(Json(RunsPage { runs, next_cursor }))
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run with every attempt of every step", body = RunDocument),
+        (status = 401, description = "Missing or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunDocument>, Problem> {
     let mut run = state
         .store

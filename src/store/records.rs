@@ -5,10 +5,11 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// `queued → running → succeeded | failed | skipped`, with `retrying` while a step
 /// waits for its next attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
@@ -67,7 +68,7 @@ impl FromStr for RunStatus {
 }
 
 /// The state of one step of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Running,
@@ -119,20 +120,22 @@ pub struct ClaimedRun {
 }
 
 /// One attempt of one step, as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AttemptRecord {
     pub n: u32,
     pub started_at: String,
     pub duration_ms: u64,
     /// The request as sent: `method`, `url`, `headers`, `body`.
+    #[schema(value_type = Object)]
     pub request: Value,
     /// `status`, `headers`, `body`, `truncated`; `null` when no answer came.
+    #[schema(value_type = Option<Object>)]
     pub response: Option<Value>,
     pub error: Option<String>,
 }
 
 /// A run in a listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunSummary {
     pub id: String,
     pub recipe: String,
@@ -148,7 +151,7 @@ pub struct RunSummary {
 }
 
 /// One step in the run document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StepDocument {
     pub id: String,
     pub status: StepStatus,
@@ -156,12 +159,15 @@ pub struct StepDocument {
 }
 
 /// `GET /api/v1/runs/{id}`: the summary, the trigger input and every attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunDocument {
     #[serde(flatten)]
     pub summary: RunSummary,
+    #[schema(value_type = Object)]
     pub payload: Value,
+    #[schema(value_type = Object)]
     pub headers: Value,
+    #[schema(value_type = Object)]
     pub query: Value,
     pub steps: Vec<StepDocument>,
 }
