@@ -83,9 +83,25 @@ pub struct Secret {
     pub value: String,
 }
 
+/// How a filled string is used next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    /// Compiled as a template afterwards: a `{{` in an environment value is
+    /// escaped, so the value stays literal text.
+    Template,
+    /// Used as it is (a path, a method, a duration).
+    Plain,
+}
+
 /// Replaces every `${NAME}` / `${NAME:-default}` in `text`; values taken from the
-/// environment are added to `secrets`.
-pub(super) fn interpolate(text: &str, environment: &Environment, secrets: &mut Vec<Secret>) -> Result<String, String> {
+/// environment are added to `secrets`. A default may hold braces
+/// (`${URL:-{{ferry.url}}/hooks/x}`): the reference ends at its matching `}`.
+pub(super) fn interpolate(
+    text: &str,
+    environment: &Environment,
+    secrets: &mut Vec<Secret>,
+    field: Field,
+) -> Result<String, String> {
     if !text.contains('$') {
         return Ok(text.to_owned());
     }
@@ -98,9 +114,7 @@ pub(super) fn interpolate(text: &str, environment: &Environment, secrets: &mut V
             output.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            let end = matching_brace(tail).ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
             let inside = &tail[..end];
             let (name, default) = match inside.split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
@@ -113,7 +127,10 @@ pub(super) fn interpolate(text: &str, environment: &Environment, secrets: &mut V
             }
             match (environment.get(name).filter(|value| !value.is_empty()), default) {
                 (Some(value), _) => {
-                    output.push_str(value);
+                    match field {
+                        Field::Template => output.push_str(&value.replace("{{", "\\{{")),
+                        Field::Plain => output.push_str(value),
+                    }
                     let secret = Secret {
                         name: name.to_owned(),
                         value: value.to_owned(),
@@ -148,7 +165,7 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
         problems: Vec::new(),
     };
     if let Some(description) = &mut recipe.description {
-        filler.text(description);
+        filler.plain(description);
     }
     if let Some(when) = &mut recipe.when {
         filler.text(when);
@@ -156,18 +173,24 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
     match &mut recipe.trigger.value {
         TriggerConfig::Webhook(webhook) => {
             if let Some(path) = &mut webhook.path {
-                filler.text(path);
+                filler.plain(path);
             }
         }
     }
     for step in &mut recipe.steps.value {
         let step = &mut step.value;
-        for text in [&mut step.when, &mut step.log, &mut step.timeout].into_iter().flatten() {
+        for text in [&mut step.when, &mut step.log].into_iter().flatten() {
             filler.text(text);
         }
+        if let Some(timeout) = &mut step.timeout {
+            filler.plain(timeout);
+        }
         if let Some(http) = &mut step.http {
-            for text in [&mut http.method, &mut http.body].into_iter().flatten() {
-                filler.text(text);
+            if let Some(method) = &mut http.method {
+                filler.plain(method);
+            }
+            if let Some(body) = &mut http.body {
+                filler.text(body);
             }
             filler.text(&mut http.url);
             for value in http.query.values_mut().chain(http.headers.values_mut()) {
@@ -204,13 +227,19 @@ struct Filler<'a> {
 }
 
 impl Filler<'_> {
+    /// A template field.
     fn text(&mut self, text: &mut Spanned<String>) {
         let location = text.referenced;
-        self.string(&mut text.value, location);
+        self.string(&mut text.value, location, Field::Template);
     }
 
-    fn string(&mut self, text: &mut String, location: Location) {
-        match interpolate(text, self.environment, &mut self.secrets) {
+    fn plain(&mut self, text: &mut Spanned<String>) {
+        let location = text.referenced;
+        self.string(&mut text.value, location, Field::Plain);
+    }
+
+    fn string(&mut self, text: &mut String, location: Location, field: Field) {
+        match interpolate(text, self.environment, &mut self.secrets, field) {
             Ok(filled) => *text = filled,
             Err(problem) => self.problems.push((location, problem)),
         }
@@ -218,12 +247,26 @@ impl Filler<'_> {
 
     fn tree(&mut self, value: &mut Value, location: Location) {
         match value {
-            Value::String(text) => self.string(text, location),
+            Value::String(text) => self.string(text, location, Field::Template),
             Value::Array(items) => items.iter_mut().for_each(|item| self.tree(item, location)),
             Value::Object(fields) => fields.values_mut().for_each(|field| self.tree(field, location)),
             _ => {}
         }
     }
+}
+
+/// The index of the `}` that closes a reference whose text starts at `text`.
+fn matching_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (index, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(index),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn is_name(name: &str) -> bool {
@@ -239,7 +282,25 @@ mod tests {
     fn run(text: &str) -> (Result<String, String>, Vec<Secret>) {
         let environment = Environment::from_pairs([("TOKEN", "s3cr3t: #{{x}}"), ("EMPTY", "")]);
         let mut secrets = Vec::new();
-        (interpolate(text, &environment, &mut secrets), secrets)
+        (interpolate(text, &environment, &mut secrets, Field::Plain), secrets)
+    }
+
+    #[test]
+    fn values_in_templates_are_escaped_and_defaults_may_hold_templates() {
+        let environment = Environment::from_pairs([("TOKEN", "a{{b}}")]);
+        let mut secrets = Vec::new();
+        let filled = interpolate(
+            "${TOKEN} ${URL:-{{ferry.url}}/hooks/x}",
+            &environment,
+            &mut secrets,
+            Field::Template,
+        );
+        assert_eq!(filled.as_deref(), Ok("a\\{{b}} {{ferry.url}}/hooks/x"));
+        let template = crate::template::Template::compile(&filled.expect("filled")).expect("compiles");
+        let rendered = crate::template::Templates::new()
+            .render_text(&template, &serde_json::json!({"ferry": {"url": "http://h"}}))
+            .expect("renders");
+        assert_eq!(rendered, "a{{b}} http://h/hooks/x");
     }
 
     #[test]
