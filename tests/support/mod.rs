@@ -177,6 +177,10 @@ struct SinkState {
     status: StatusCode,
     /// `None`: echo what was received.
     answer: Option<Value>,
+    /// How long each answer takes: a slow destination, not synchronization.
+    delay: Duration,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A loopback HTTP destination that records every request and answers with a
@@ -184,30 +188,49 @@ struct SinkState {
 pub struct Sink {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sink {
     pub async fn start(status: u16, answer: Value) -> Self {
-        Self::serve(status, Some(answer)).await
+        Self::serve(status, Some(answer), Duration::ZERO).await
     }
 
     /// A sink that answers 200 with what it received: `{method, uri, headers, body}`.
     pub async fn echo() -> Self {
-        Self::serve(200, None).await
+        Self::serve(200, None, Duration::ZERO).await
     }
 
-    async fn serve(status: u16, answer: Option<Value>) -> Self {
+    /// A sink that takes `delay` to answer each request.
+    pub async fn slow(delay: Duration) -> Self {
+        Self::serve(200, Some(serde_json::json!({})), delay).await
+    }
+
+    async fn serve(status: u16, answer: Option<Value>, delay: Duration) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let most_in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let state = SinkState {
             received: received.clone(),
             status: StatusCode::from_u16(status).expect("status"),
             answer,
+            delay,
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            most_in_flight: most_in_flight.clone(),
         };
         let router = Router::new().fallback(record).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let url = format!("http://{}", listener.local_addr().expect("sink address"));
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { url, received }
+        Self {
+            url,
+            received,
+            most_in_flight,
+        }
+    }
+
+    /// The most requests the sink was answering at the same time.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -216,6 +239,11 @@ impl Sink {
 }
 
 async fn record(State(state): State<SinkState>, request: Request) -> impl IntoResponse {
+    use std::sync::atomic::Ordering;
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(state.delay).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let received = Received {
