@@ -66,6 +66,11 @@ impl Daemon {
             })?;
         let recipes = LiveRecipes::new(set);
         let store = Store::open(&settings.database_url).await?;
+        // Runs a previous process left mid-way resume where they stopped.
+        let resumed = store.requeue_interrupted().await?;
+        if resumed > 0 {
+            tracing::info!(runs = resumed, "resuming runs interrupted by the last stop");
+        }
         let listener = TcpListener::bind(&settings.bind)
             .await
             .map_err(|source| StartError::Bind {

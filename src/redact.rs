@@ -102,6 +102,77 @@ impl Redactor {
     }
 }
 
+/// Sealing: a *reversible* redaction for what the engine must store to resume a
+/// run (the rendered request, earlier steps' results) but never holds a secret.
+/// Every occurrence of every secret — as written, URL-encoded or JSON-escaped,
+/// whatever its length — becomes a marker naming the variable and the form, which
+/// [`Redactor::unseal`] turns back into the value in memory.
+impl Redactor {
+    fn seal_forms(&self) -> Vec<(String, String)> {
+        let mut forms = Vec::new();
+        for secret in &self.secrets {
+            if secret.value.is_empty() {
+                continue;
+            }
+            let json_escaped = serde_json::to_string(&secret.value)
+                .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+                .unwrap_or_default();
+            let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
+            let url_percent = url_plus.replace('+', "%20");
+            for (kind, form) in [
+                ("raw", secret.value.clone()),
+                ("json", json_escaped),
+                ("url", url_plus),
+                ("pct", url_percent),
+            ] {
+                if !forms.iter().any(|(known, _)| *known == form) {
+                    forms.push((form, format!("\u{2983}sealed:{}:{kind}\u{2984}", secret.name)));
+                }
+            }
+        }
+        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+        forms
+    }
+
+    /// Replaces every secret by its marker, in every string of the tree.
+    pub fn seal(&self, value: &Value) -> Value {
+        let forms = self.seal_forms();
+        map_strings(value, &|text| {
+            forms.iter().fold(text.to_owned(), |text, (form, marker)| {
+                text.replace(form.as_str(), marker)
+            })
+        })
+    }
+
+    /// Puts the secrets back. A marker of a variable that is no longer set stays as
+    /// it is (the request then fails visibly rather than sending a wrong value).
+    pub fn unseal(&self, value: &Value) -> Value {
+        let forms = self.seal_forms();
+        map_strings(value, &|text| {
+            if !text.contains('\u{2983}') {
+                return text.to_owned();
+            }
+            forms.iter().fold(text.to_owned(), |text, (form, marker)| {
+                text.replace(marker.as_str(), form)
+            })
+        })
+    }
+}
+
+fn map_strings(value: &Value, map: &dyn Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(text) => Value::String(map(text)),
+        Value::Array(items) => Value::Array(items.iter().map(|item| map_strings(item, map)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, value)| (map(key), map_strings(value, map)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +211,21 @@ mod tests {
         assert_eq!(redactor.text("order 1234"), "order 1234");
         assert_eq!(redactor.header("Pin 1234"), "[redacted:PIN]");
         assert_eq!(redactor.header("no secret here"), "no secret here");
+    }
+
+    #[test]
+    fn sealing_hides_every_secret_and_unsealing_restores_the_exact_value() {
+        let redactor = redactor();
+        let original = json!({
+            "url": "https://x/?k=p%40ss+word%2F%22x%22&pin=1234",
+            "body": {"text": "p@ss word/\"x\" and 1234", "raw": "{\"k\":\"p@ss word/\\\"x\\\"\"}"},
+        });
+        let sealed = redactor.seal(&original);
+        let text = sealed.to_string();
+        assert!(
+            !text.contains("p@ss") && !text.contains("1234") && !text.contains("p%40ss"),
+            "{text}"
+        );
+        assert_eq!(redactor.unseal(&sealed), original);
     }
 }

@@ -95,7 +95,7 @@ fn json_format_gives_one_object_per_problem() {
         lines,
         [serde_json::json!({
             "file": "typo.yaml", "line": 4, "col": 5, "severity": "error",
-            "message": "unknown key `tiemout` in a step; expected one of id, when, http, log, timeout",
+            "message": "unknown key `tiemout` in a step; expected one of id, when, http, log, timeout, retry",
             "hint": "did you mean `timeout`?",
         })]
     );

@@ -29,7 +29,7 @@ async fn a_broken_recipe_beside_a_good_one_leaves_the_good_one_serving() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].ends_with(
-            "broken.yaml:4:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout; did you mean `retry`?"
+            "broken.yaml:4:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout, retry; did you mean `retry`?"
         ),
         "{}",
         problems[0]

@@ -27,6 +27,62 @@ pub enum RequestBody {
     Text(String),
 }
 
+impl HttpRequest {
+    /// The request as the engine stores it to send it again, without the
+    /// credential headers (they are rendered again at each attempt).
+    pub fn to_sealable(&self) -> Value {
+        let headers: Vec<Value> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !self.credential_headers.contains(name))
+            .map(|(name, value)| serde_json::json!([name, value]))
+            .collect();
+        let body = match &self.body {
+            Some(RequestBody::Json(json)) => serde_json::json!({"json": json}),
+            Some(RequestBody::Text(text)) => serde_json::json!({"text": text}),
+            None => Value::Null,
+        };
+        serde_json::json!({
+            "method": self.method.as_str(),
+            "url": self.url,
+            "headers": headers,
+            "body": body,
+            "accept": self.accept,
+        })
+    }
+
+    /// The inverse of [`Self::to_sealable`]; `None` if the document is not one.
+    pub fn from_sealed(stored: &Value) -> Option<Self> {
+        let method = reqwest::Method::from_bytes(stored["method"].as_str()?.as_bytes()).ok()?;
+        let headers = stored["headers"]
+            .as_array()?
+            .iter()
+            .map(|pair| Some((pair[0].as_str()?.to_owned(), pair[1].as_str()?.to_owned())))
+            .collect::<Option<Vec<_>>>()?;
+        let body = match &stored["body"] {
+            Value::Null => None,
+            body => match (body.get("json"), body.get("text").and_then(Value::as_str)) {
+                (Some(json), _) => Some(RequestBody::Json(json.clone())),
+                (None, Some(text)) => Some(RequestBody::Text(text.to_owned())),
+                (None, None) => return None,
+            },
+        };
+        let accept = stored["accept"]
+            .as_array()?
+            .iter()
+            .map(|status| status.as_u64().and_then(|status| u16::try_from(status).ok()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            method,
+            url: stored["url"].as_str()?.to_owned(),
+            headers,
+            body,
+            accept,
+            credential_headers: Vec::new(),
+        })
+    }
+}
+
 /// An answer, with the whole body (the record truncates, later steps do not).
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
@@ -42,9 +98,7 @@ pub struct HttpResponse {
 pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: Duration) -> Outcome {
     let built = match build(client, request) {
         Ok(built) => built,
-        Err(error) => {
-            return Outcome::Failed { response: None, error };
-        }
+        Err(error) => return Outcome::fatal(error),
     };
     let answer = tokio::time::timeout(timeout, async {
         let response = client.execute(built).await?;
@@ -71,11 +125,15 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: D
         Err(_) => Outcome::Failed {
             response: None,
             error: format!("no answer within {} ms", timeout.as_millis()),
+            retryable: true,
+            retry_after: None,
         },
         Ok(Err(error)) => Outcome::Failed {
             response: None,
             // Without the URL: it may hold secrets, and the request record has it.
             error: describe(&error.without_url()),
+            retryable: true,
+            retry_after: None,
         },
         Ok(Ok(response)) => {
             if (200..300).contains(&response.status) || request.accept.contains(&response.status) {
@@ -92,9 +150,20 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: D
                     response.status, request.method, request.url
                 )
                 .replace("  ", " ");
+                let retryable = response.status == 429 || response.status >= 500;
+                let retry_after = match response.status {
+                    429 | 503 => response
+                        .headers
+                        .get("retry-after")
+                        .and_then(Value::as_str)
+                        .and_then(|value| super::parse_retry_after(value, std::time::SystemTime::now())),
+                    _ => None,
+                };
                 Outcome::Failed {
                     response: Some(response),
                     error,
+                    retryable,
+                    retry_after,
                 }
             }
         }

@@ -3,8 +3,12 @@
 
 pub mod http;
 pub mod log;
+mod retry_after;
+
+use std::time::Duration;
 
 pub use http::{HttpRequest, HttpResponse, RequestBody};
+pub use retry_after::parse_retry_after;
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -15,5 +19,21 @@ pub enum Outcome {
     Failed {
         response: Option<HttpResponse>,
         error: String,
+        /// Whether another attempt may succeed: connection errors, timeouts, 429, 5xx.
+        retryable: bool,
+        /// What the destination asked for with `Retry-After` (on 429 and 503).
+        retry_after: Option<Duration>,
     },
+}
+
+impl Outcome {
+    /// A failure that no retry will mend (a bad URL, a template error).
+    pub fn fatal(error: String) -> Self {
+        Outcome::Failed {
+            response: None,
+            error,
+            retryable: false,
+            retry_after: None,
+        }
+    }
 }

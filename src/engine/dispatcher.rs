@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{Id, JoinError, JoinSet};
 
@@ -26,11 +27,12 @@ pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<
         }
         claim_ready(&engine, &workers, &mut in_flight).await;
 
+        let pause = until_next_retry(&engine).await;
         tokio::select! {
             () = engine.wake.notified() => {}
             Some(finished) = in_flight.runners.join_next_with_id() => in_flight.release(finished),
             _ = shutdown.changed() => {}
-            () = tokio::time::sleep(IDLE_POLL) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
     while let Some(finished) = in_flight.runners.join_next_with_id().await {
@@ -78,11 +80,24 @@ impl InFlight {
     }
 }
 
+/// How long the dispatcher may sleep: until the earliest waiting retry is due,
+/// and at most [`IDLE_POLL`].
+async fn until_next_retry(engine: &Engine) -> Duration {
+    match engine.store.next_retry_at().await {
+        Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(IDLE_POLL),
+        Ok(None) => IDLE_POLL,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the retry times");
+            IDLE_POLL
+        }
+    }
+}
+
 async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: &mut InFlight) {
     if workers.available_permits() == 0 {
         return;
     }
-    let candidates = match engine.store.queued(CLAIM_BATCH).await {
+    let candidates = match engine.store.due(Utc::now(), CLAIM_BATCH).await {
         Ok(candidates) => candidates,
         Err(error) => {
             tracing::error!(%error, "cannot read the queue");

@@ -3,6 +3,7 @@
 //! evaluates `when`, renders and executes the steps in order, and records every
 //! attempt.
 
+mod backoff;
 mod dispatcher;
 mod render;
 mod runner;

@@ -64,33 +64,47 @@ pub(super) fn http_request(
         }
         None => None,
     };
-    let mut credential_headers = Vec::new();
-    if let Some(auth) = &step.auth {
-        let value = match auth {
-            AuthTemplate::Bearer(token) => format!("Bearer {}", templates.render_text(token, context)?),
-            AuthTemplate::Basic { username, password } => {
-                let pair = format!(
-                    "{}:{}",
-                    templates.render_text(username, context)?,
-                    templates.render_text(password, context)?
-                );
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
-            }
-        };
-        headers.retain(|(name, _)| name != AUTHORIZATION.as_str());
-        headers.push((AUTHORIZATION.as_str().to_owned(), value));
-        credential_headers.push(AUTHORIZATION.as_str().to_owned());
-    }
     if step.method != reqwest::Method::GET && !has_header(&headers, "idempotency-key") {
         headers.push(("idempotency-key".to_owned(), idempotency_key.to_owned()));
     }
 
-    Ok(HttpRequest {
+    let mut request = HttpRequest {
         method: step.method.clone(),
         url,
         headers,
         body,
         accept: step.accept.clone(),
-        credential_headers,
-    })
+        credential_headers: Vec::new(),
+    };
+    add_auth(templates, step, context, &mut request)?;
+    Ok(request)
+}
+
+/// Adds the `Authorization` header of `auth:`. Rendered at every attempt rather
+/// than stored: credentials never reach the store.
+pub(super) fn add_auth(
+    templates: &Templates,
+    step: &HttpTemplate,
+    context: &Value,
+    request: &mut HttpRequest,
+) -> Result<(), TemplateError> {
+    let Some(auth) = &step.auth else {
+        return Ok(());
+    };
+    let value = match auth {
+        AuthTemplate::Bearer(token) => format!("Bearer {}", templates.render_text(token, context)?),
+        AuthTemplate::Basic { username, password } => {
+            let pair = format!(
+                "{}:{}",
+                templates.render_text(username, context)?,
+                templates.render_text(password, context)?
+            );
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+        }
+    };
+    let name = AUTHORIZATION.as_str().to_owned();
+    request.headers.retain(|(header, _)| *header != name);
+    request.headers.push((name.clone(), value));
+    request.credential_headers.push(name);
+    Ok(())
 }

@@ -1,15 +1,23 @@
 //! Runs one claimed run: `when`, then the steps in order, recording each attempt.
+//!
+//! A run can stop and resume: between the attempts of a retried step (the run
+//! waits as `retrying` in the store, holding no worker) and after a crash (the run
+//! is queued again at start). Resuming reads what the store kept — the results of
+//! the steps that finished and the request the unfinished step rendered at its
+//! first attempt — so no finished step is sent again and a retried step sends the
+//! same request with the same `Idempotency-Key`.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::{Engine, render};
+use super::{Engine, backoff, render};
 use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
 use crate::recipe::{Action, Recipe, Step};
 use crate::redact::Redactor;
-use crate::store::{self, AttemptRecord, ClaimedRun, RunStatus, StepStatus};
+use crate::store::{self, AttemptRecord, ClaimedRun, RunStatus, StepState, StepStatus};
 
 /// The record keeps at most this much of a response body; later steps see all of it.
 const RECORDED_BODY_LIMIT: usize = 64 * 1024;
@@ -17,9 +25,17 @@ const RECORDED_BODY_LIMIT: usize = 64 * 1024;
 /// Why a run failed: the message stored as the run's `error`.
 type RunError = String;
 
+/// Where a run stands when the runner lets go of it.
+enum Progress {
+    Ended(RunStatus),
+    /// A step failed and will be tried again later: the run waits in the store.
+    WaitsForRetry,
+}
+
 pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
     let (status, error) = match run_recipe(engine, &run).await {
-        Ok(status) => (status, None),
+        Ok(Progress::WaitsForRetry) => return,
+        Ok(Progress::Ended(status)) => (status, None),
         Err(error) => (RunStatus::Failed, Some(error)),
     };
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
@@ -29,7 +45,7 @@ pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
     }
 }
 
-async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<RunStatus, RunError> {
+async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunError> {
     let recipes = engine.recipes.current();
     let recipe = recipes
         .get(&run.recipe)
@@ -47,71 +63,125 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<RunStatus, RunE
         "steps": {},
         "ferry": { "url": engine.public_url },
     });
+    let stored: HashMap<usize, StepState> = engine
+        .store
+        .step_states(&run.id)
+        .await
+        .map_err(|error| format!("cannot read the run's steps: {error}"))?
+        .into_iter()
+        .map(|state| (state.position, state))
+        .collect();
 
-    if let Some(when) = &recipe.when {
+    // A run that already started steps passed its `when` before.
+    if stored.is_empty()
+        && let Some(when) = &recipe.when
+    {
         let go_on = engine
             .templates
             .is_true(when, &context)
             .map_err(|error| format!("`when`: {error}"))?;
         if !go_on {
-            return Ok(RunStatus::Skipped);
+            return Ok(Progress::Ended(RunStatus::Skipped));
         }
     }
 
     for (position, step) in recipe.steps.iter().enumerate() {
-        let result = run_step(engine, recipe, run, position, step, &context).await?;
-        context["steps"][step.id.as_str()] = result;
+        let state = stored.get(&position);
+        if let Some(state) = state
+            && matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped)
+        {
+            let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
+            context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
+            continue;
+        }
+        match run_step(engine, recipe, run, position, step, state, &context).await? {
+            StepEnd::Done(result) => context["steps"][step.id.as_str()] = result,
+            StepEnd::Retry => return Ok(Progress::WaitsForRetry),
+        }
     }
-    Ok(RunStatus::Succeeded)
+    Ok(Progress::Ended(RunStatus::Succeeded))
 }
 
-/// Runs one step and gives its result for `steps.<id>`.
+/// How a step's turn ended.
+enum StepEnd {
+    /// Finished (succeeded or skipped), with its `steps.<id>`.
+    Done(Value),
+    /// Failed, to be tried again later.
+    Retry,
+}
+
+/// Runs one attempt of a step (the first, or the next after those recorded).
 async fn run_step(
     engine: &Engine,
     recipe: &Recipe,
     run: &ClaimedRun,
     position: usize,
     step: &Step,
+    state: Option<&StepState>,
     context: &Value,
-) -> Result<Value, RunError> {
+) -> Result<StepEnd, RunError> {
     let store_error = |error: store::Error| format!("step `{}`: cannot record the step: {error}", step.id);
-    if let Some(when) = &step.when {
+    if state.is_none()
+        && let Some(when) = &step.when
+    {
         let go_on = engine
             .templates
             .is_true(when, context)
             .map_err(|error| format!("step `{}` `when`: {error}", step.id))?;
         if !go_on {
+            let result = json!({"skipped": true});
             engine
                 .store
-                .set_step(&run.id, position, &step.id, StepStatus::Skipped)
+                .finish_step(&run.id, position, &step.id, StepStatus::Skipped, &result)
                 .await
                 .map_err(store_error)?;
-            return Ok(json!({"skipped": true}));
+            return Ok(StepEnd::Done(result));
         }
     }
-    engine
-        .store
-        .set_step(&run.id, position, &step.id, StepStatus::Running)
-        .await
-        .map_err(store_error)?;
+    let n = state.map_or(0, |state| state.attempts) + 1;
 
     let started_at = store::timestamp(Utc::now());
     let started = Instant::now();
     let (request, outcome, result) = match &step.action {
         Action::Http(http) => {
-            let idempotency_key = format!("{}.{}", run.id, step.id);
-            let request = match render::http_request(&engine.templates, http, context, &idempotency_key) {
-                Ok(request) => request,
-                Err(error) => {
+            let request = match state.and_then(|state| state.request.as_ref()) {
+                // Rendered once, at the first attempt: the same request every time.
+                Some(sealed) => {
+                    let mut request = HttpRequest::from_sealed(&recipe.redactor.unseal(sealed))
+                        .ok_or_else(|| format!("step `{}`: the stored request is damaged", step.id))?;
+                    // Credentials are never stored: they are rendered again.
+                    render::add_auth(&engine.templates, http, context, &mut request)
+                        .map_err(|error| format!("step `{}`: {error}", step.id))?;
+                    request
+                }
+                None => {
+                    let idempotency_key = format!("{}.{}", run.id, step.id);
+                    let request = match render::http_request(&engine.templates, http, context, &idempotency_key) {
+                        Ok(request) => request,
+                        Err(error) => {
+                            engine
+                                .store
+                                .finish_step(&run.id, position, &step.id, StepStatus::Failed, &Value::Null)
+                                .await
+                                .map_err(store_error)?;
+                            return Err(recipe
+                                .redactor
+                                .text(&format!("step `{}`: {error}", step.id))
+                                .into_owned());
+                        }
+                    };
+                    // Stored before it is sent: a crash after sending re-sends this one.
                     engine
                         .store
-                        .set_step(&run.id, position, &step.id, StepStatus::Failed)
+                        .start_step(
+                            &run.id,
+                            position,
+                            &step.id,
+                            &recipe.redactor.seal(&request.to_sealable()),
+                        )
                         .await
                         .map_err(store_error)?;
-                    return Err(recipe
-                        .redactor
-                        .text(&format!("step `{}`: {error}", step.id))
-                        .into_owned());
+                    request
                 }
             };
             let outcome = action::http::execute(&engine.client, &request, step.timeout).await;
@@ -130,52 +200,75 @@ async fn run_step(
                 let record = json!({"log": line});
                 (record.clone(), Outcome::Succeeded { response: None }, record)
             }
-            Err(error) => (
-                Value::Null,
-                Outcome::Failed {
-                    response: None,
-                    error: recipe.redactor.text(&error.to_string()).into_owned(),
-                },
-                Value::Null,
-            ),
+            Err(error) => (Value::Null, Outcome::fatal(error.to_string()), Value::Null),
         },
     };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    let (response, error) = match &outcome {
+    let (response, failure) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),
-        Outcome::Failed { response, error } => (response.as_ref(), Some(recipe.redactor.text(error).into_owned())),
+        Outcome::Failed {
+            response,
+            error,
+            retryable,
+            retry_after,
+        } => (
+            response.as_ref(),
+            Some((recipe.redactor.text(error).into_owned(), *retryable, *retry_after)),
+        ),
     };
     let attempt = AttemptRecord {
-        n: 1,
+        n,
         started_at,
         duration_ms,
         request,
         response: response.map(|response| response_record(&recipe.redactor, response)),
-        error: error.clone(),
+        error: failure.as_ref().map(|(error, _, _)| error.clone()),
     };
     engine
         .store
         .record_attempt(&run.id, position, &attempt)
         .await
         .map_err(store_error)?;
-    let status = if error.is_some() {
-        StepStatus::Failed
-    } else {
-        StepStatus::Succeeded
+
+    let Some((error, retryable, retry_after)) = failure else {
+        engine
+            .store
+            .finish_step(
+                &run.id,
+                position,
+                &step.id,
+                StepStatus::Succeeded,
+                &recipe.redactor.seal(&result),
+            )
+            .await
+            .map_err(store_error)?;
+        return Ok(StepEnd::Done(result));
     };
+    if retryable && n < step.retry.attempts {
+        let delay = backoff::delay_before(&step.retry, n + 1, retry_after, fastrand::f64());
+        let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        tracing::info!(run = %run.id, step = %step.id, attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
+        engine
+            .store
+            .set_step(&run.id, position, &step.id, StepStatus::Retrying)
+            .await
+            .map_err(store_error)?;
+        engine.store.retry_later(&run.id, due).await.map_err(store_error)?;
+        return Ok(StepEnd::Retry);
+    }
     engine
         .store
-        .set_step(&run.id, position, &step.id, status)
+        .set_step(&run.id, position, &step.id, StepStatus::Failed)
         .await
         .map_err(store_error)?;
-    match error {
-        Some(error) => {
-            tracing::warn!(run = %run.id, recipe = %recipe.id, step = %step.id, %error, "step failed");
-            Err(format!("step `{}`: {error}", step.id))
-        }
-        None => Ok(result),
-    }
+    tracing::warn!(run = %run.id, recipe = %recipe.id, step = %step.id, attempt = n, %error, "step failed");
+    let attempts = if n > 1 {
+        format!(" after {n} attempts")
+    } else {
+        String::new()
+    };
+    Err(format!("step `{}`{attempts}: {error}", step.id))
 }
 
 /// `steps.<id>` after an http step: the whole answer.
@@ -187,7 +280,7 @@ fn step_result(response: &HttpResponse) -> Value {
     })
 }
 
-/// The request as the run record keeps it: secrets redacted.
+/// The request as the run record keeps it: secrets redacted, credentials hidden.
 fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
     let headers: Map<String, Value> = request
         .headers

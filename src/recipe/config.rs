@@ -73,6 +73,20 @@ pub struct StepConfig {
     pub log: Option<Spanned<String>>,
     /// Per-attempt time limit, e.g. `30s`, `2m`. Default 30s.
     pub timeout: Option<Spanned<String>>,
+    /// Retries of a failed attempt.
+    pub retry: Option<Spanned<RetryConfig>>,
+}
+
+/// `retry:` of a step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included. Default 1: no retry.
+    pub attempts: Option<u32>,
+    /// The first delay; each next one doubles (with full jitter). Default 1s.
+    pub backoff: Option<Spanned<String>>,
+    /// The longest delay, also the cap on a destination's `Retry-After`. Default 5m.
+    pub max: Option<Spanned<String>>,
 }
 
 /// `http:` of a step.

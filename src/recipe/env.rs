@@ -185,6 +185,11 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
         if let Some(timeout) = &mut step.timeout {
             filler.plain(timeout);
         }
+        if let Some(retry) = &mut step.retry {
+            for text in [&mut retry.value.backoff, &mut retry.value.max].into_iter().flatten() {
+                filler.plain(text);
+            }
+        }
         if let Some(http) = &mut step.http {
             if let Some(method) = &mut http.method {
                 filler.plain(method);

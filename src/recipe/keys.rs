@@ -87,8 +87,19 @@ const STEP: Shape = Shape::Keys {
         ("http", HTTP),
         ("log", Shape::Free),
         ("timeout", Shape::Free),
+        ("retry", RETRY),
     ],
-    later: &[("retry", "retries (`retry`)")],
+    later: &[],
+};
+
+const RETRY: Shape = Shape::Keys {
+    what: "`retry`",
+    known: &[
+        ("attempts", Shape::Free),
+        ("backoff", Shape::Free),
+        ("max", Shape::Free),
+    ],
+    later: &[],
 };
 
 const HTTP: Shape = Shape::Keys {

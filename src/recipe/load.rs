@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "recipes/demo.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout; did you mean `retry`?"
+                "recipes/demo.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout, retry; did you mean `retry`?"
             ]
         );
     }

@@ -71,6 +71,28 @@ pub struct Step {
     pub action: Action,
     /// Limit for one attempt.
     pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// How often and how patiently a failed step is tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub attempts: u32,
+    /// The first delay; each next one doubles, with full jitter.
+    pub backoff: Duration,
+    /// The longest delay, and the cap on `Retry-After`.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
 }
 
 /// What a step does.

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::config::{AuthConfig, HttpConfig, RecipeFile, StepConfig, TriggerConfig};
+use super::config::{AuthConfig, HttpConfig, RecipeFile, RetryConfig, StepConfig, TriggerConfig};
 use super::{
-    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Step, Trigger, parse_duration,
+    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, RetryPolicy, Step, Trigger,
+    parse_duration,
 };
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate, check};
@@ -224,6 +225,11 @@ fn validate_step(
             None
         }
     };
+    let retry = match &step.retry {
+        Some(retry) => validate_retry(checker, &label, retry),
+        None => RetryPolicy::default(),
+    };
+
     // Later steps may name this one even when it has problems of its own: one
     // mistake is reported once, not again at every step that uses its result.
     checker.earlier_steps.push(id.clone());
@@ -232,7 +238,42 @@ fn validate_step(
         when,
         action: action?,
         timeout,
+        retry,
     })
+}
+
+fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryConfig>) -> RetryPolicy {
+    let defaults = RetryPolicy::default();
+    let mut duration = |text: &Option<Spanned<String>>, key: &str, default: Duration| match text {
+        Some(text) => match parse_duration(&text.value) {
+            Ok(duration) => duration,
+            Err(message) => {
+                checker.report(text.referenced, format!("{label} `retry.{key}`: {message}"));
+                default
+            }
+        },
+        None => default,
+    };
+    let backoff = duration(&retry.value.backoff, "backoff", defaults.backoff);
+    let max = duration(&retry.value.max, "max", defaults.max);
+    let attempts = retry.value.attempts.unwrap_or(defaults.attempts);
+    if attempts == 0 {
+        checker.report(
+            retry.referenced,
+            format!("{label} `retry.attempts` must be at least 1 (the first attempt counts)"),
+        );
+    }
+    if max < backoff {
+        checker.report(
+            retry.referenced,
+            format!("{label} `retry.max` is shorter than `retry.backoff`"),
+        );
+    }
+    RetryPolicy {
+        attempts: attempts.max(1),
+        backoff,
+        max,
+    }
 }
 
 fn validate_http(

@@ -5,7 +5,9 @@
 mod records;
 mod sqlite;
 
-pub use records::{AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepStatus};
+pub use records::{
+    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState, StepStatus,
+};
 pub use sqlite::Store;
 
 /// What can go wrong in the store.

@@ -119,6 +119,19 @@ pub struct ClaimedRun {
     pub query: Value,
 }
 
+/// What the store holds of one step of a run that is being resumed.
+#[derive(Debug, Clone)]
+pub struct StepState {
+    pub position: usize,
+    pub status: StepStatus,
+    /// The request as rendered at the first attempt (sealed).
+    pub request: Option<Value>,
+    /// `steps.<id>` once the step has finished (sealed).
+    pub result: Option<Value>,
+    /// Attempts recorded so far.
+    pub attempts: u32,
+}
+
 /// One attempt of one step, as recorded.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AttemptRecord {

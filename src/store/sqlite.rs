@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
 use super::records::{
-    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepStatus,
+    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState, StepStatus,
 };
 use super::{Error, timestamp};
 use crate::trigger::Event;
@@ -78,21 +78,40 @@ impl Store {
         Ok(id)
     }
 
-    /// The oldest queued runs, as `(run id, recipe id)`.
-    pub async fn queued(&self, limit: u32) -> Result<Vec<(String, String)>, Error> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, recipe FROM runs WHERE status = 'queued' ORDER BY id LIMIT ?1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+    /// Runs ready to run, oldest first, as `(run id, recipe id)`: queued ones, and
+    /// retrying ones whose next attempt is due at `now`.
+    pub async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(String, String)>, Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, recipe FROM runs
+             WHERE status = 'queued' OR (status = 'retrying' AND next_attempt_at <= ?1)
+             ORDER BY id LIMIT ?2",
+        )
+        .bind(timestamp(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows)
     }
 
-    /// Moves a queued run to `running`; `None` if it was no longer queued.
+    /// When the earliest waiting retry is due, if any run waits.
+    pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let next: Option<String> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM runs WHERE status = 'retrying'")
+                .fetch_one(&self.pool)
+                .await?;
+        next.map(|text| {
+            DateTime::parse_from_rfc3339(&text)
+                .map(|time| time.to_utc())
+                .map_err(|error| Error::Corrupt(format!("next_attempt_at `{text}`: {error}")))
+        })
+        .transpose()
+    }
+
+    /// Moves a due run to `running`; `None` if another claim took it first.
     pub async fn claim(&self, run_id: &str) -> Result<Option<ClaimedRun>, Error> {
         let row: Option<ClaimedRow> = sqlx::query_as(
-            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2)
-             WHERE id = ?1 AND status = 'queued'
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), next_attempt_at = NULL
+             WHERE id = ?1 AND status IN ('queued', 'retrying')
              RETURNING id, recipe, trigger, received_at, payload, headers, query",
         )
         .bind(run_id)
@@ -100,6 +119,77 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(ClaimedRow::into_claimed).transpose()
+    }
+
+    /// At start: runs left `running` by a process that stopped mid-run are queued
+    /// again; they resume at the step that had not finished. Returns how many.
+    pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
+        let done = sqlx::query("UPDATE runs SET status = 'queued' WHERE status = 'running'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Parks a run until its next attempt is due.
+    pub async fn retry_later(&self, run_id: &str, next_attempt_at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("UPDATE runs SET status = 'retrying', next_attempt_at = ?2 WHERE id = ?1")
+            .bind(run_id)
+            .bind(timestamp(next_attempt_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the request a step renders at its first attempt (sealed), before it
+    /// is sent, so that every later attempt sends the same one.
+    pub async fn start_step(&self, run_id: &str, position: usize, step_id: &str, request: &Value) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO steps (run_id, position, step_id, status, request) VALUES (?1, ?2, ?3, 'running', ?4)
+             ON CONFLICT (run_id, position) DO UPDATE SET status = 'running', request = excluded.request",
+        )
+        .bind(run_id)
+        .bind(position as i64)
+        .bind(step_id)
+        .bind(request.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a step with its result for the steps after it (sealed).
+    pub async fn finish_step(
+        &self,
+        run_id: &str,
+        position: usize,
+        step_id: &str,
+        status: StepStatus,
+        result: &Value,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO steps (run_id, position, step_id, status, result) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status, result = excluded.result",
+        )
+        .bind(run_id)
+        .bind(position as i64)
+        .bind(step_id)
+        .bind(status.as_str())
+        .bind(result.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The steps a run has recorded, for resuming it.
+    pub async fn step_states(&self, run_id: &str) -> Result<Vec<StepState>, Error> {
+        let rows: Vec<StepStateRow> = sqlx::query_as(
+            "SELECT s.position, s.status, s.request, s.result,
+                    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
+             FROM steps s WHERE s.run_id = ?1 ORDER BY s.position",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(StepStateRow::into_state).collect()
     }
 
     /// Records the state of the step at `position` (0-based) of a run.
@@ -325,6 +415,28 @@ struct DocumentRow {
     payload: String,
     headers: String,
     query: String,
+}
+
+#[derive(FromRow)]
+struct StepStateRow {
+    position: i64,
+    status: String,
+    request: Option<String>,
+    result: Option<String>,
+    attempts: i64,
+}
+
+impl StepStateRow {
+    fn into_state(self) -> Result<StepState, Error> {
+        Ok(StepState {
+            position: usize::try_from(self.position)
+                .map_err(|_| Error::Corrupt(format!("step position {}", self.position)))?,
+            status: StepStatus::from_str(&self.status).map_err(Error::Corrupt)?,
+            request: self.request.as_deref().map(parse_json).transpose()?,
+            result: self.result.as_deref().map(parse_json).transpose()?,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 #[derive(FromRow)]

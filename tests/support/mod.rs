@@ -152,6 +152,9 @@ where
     }
 }
 
+/// Answers a sink gives in turn: `(status, headers)`.
+type Script = Arc<Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>)>>>;
+
 /// A request the sink received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -179,6 +182,8 @@ struct SinkState {
     answer: Option<Value>,
     /// How long each answer takes: a slow destination, not synchronization.
     delay: Duration,
+    /// Answers to give in turn before the fixed one: `(status, headers)`.
+    script: Script,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -189,6 +194,7 @@ pub struct Sink {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
     most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    script: Script,
 }
 
 impl Sink {
@@ -206,10 +212,36 @@ impl Sink {
         Self::serve(200, Some(serde_json::json!({})), delay).await
     }
 
+    /// A sink that first answers with `script`, one entry per request, then 200.
+    pub async fn scripted(script: &[(u16, &[(&str, &str)])]) -> Self {
+        let sink = Self::serve(200, Some(serde_json::json!({"ok": true})), Duration::ZERO).await;
+        let mut queue = sink.script.lock().expect("script lock");
+        for (status, headers) in script {
+            let headers = headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            queue.push_back((*status, headers));
+        }
+        drop(queue);
+        sink
+    }
+
+    /// Serves on a given address (a port chosen before anything listened on it).
+    pub async fn start_on(address: std::net::SocketAddr) -> Self {
+        Self::serve_on(address, 200, Some(serde_json::json!({"ok": true})), Duration::ZERO).await
+    }
+
     async fn serve(status: u16, answer: Option<Value>, delay: Duration) -> Self {
+        Self::serve_on("127.0.0.1:0".parse().expect("address"), status, answer, delay).await
+    }
+
+    async fn serve_on(address: std::net::SocketAddr, status: u16, answer: Option<Value>, delay: Duration) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let most_in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let state = SinkState {
+            script: script.clone(),
             received: received.clone(),
             status: StatusCode::from_u16(status).expect("status"),
             answer,
@@ -218,13 +250,14 @@ impl Sink {
             most_in_flight: most_in_flight.clone(),
         };
         let router = Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let listener = tokio::net::TcpListener::bind(address).await.expect("bind sink");
         let url = format!("http://{}", listener.local_addr().expect("sink address"));
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
             url,
             received,
             most_in_flight,
+            script,
         }
     }
 
@@ -261,5 +294,17 @@ async fn record(State(state): State<SinkState>, request: Request) -> impl IntoRe
         })
     });
     state.received.lock().expect("sink lock").push(received);
-    (state.status, axum::Json(answer))
+    let scripted = state.script.lock().expect("script lock").pop_front();
+    let (status, headers) = match scripted {
+        Some((status, headers)) => (StatusCode::from_u16(status).expect("status"), headers),
+        None => (state.status, Vec::new()),
+    };
+    let mut response = (status, axum::Json(answer)).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            axum::http::HeaderValue::from_str(&value).expect("header value"),
+        );
+    }
+    response
 }
