@@ -1,0 +1,134 @@
+//! `kill -9` of `ferry serve` while it takes webhooks at full speed, then a restart:
+//! every webhook that got a 202 is delivered at least once and every run succeeds.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Sink, http_client, poll_until};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn start_ferry(dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--recipes")
+        .arg(dir.join("recipes"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.join("ferry.db").display()))
+        .env("FERRY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ferry serve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_webhook_is_delivered_after_a_kill_9() {
+    let sink = Sink::slow(Duration::from_millis(5)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
+    let recipe = format!(
+        "concurrency: 16\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/in', json: {{n: '{{{{payload.n}}}}'}}}}\n    retry: {{attempts: 5, backoff: 50ms, max: 500ms}}\n",
+        sink.url
+    );
+    std::fs::write(dir.path().join("recipes/relay.yaml"), recipe).expect("recipe");
+
+    let port = free_port();
+    let mut ferry = start_ferry(dir.path(), port);
+    let http = http_client();
+    let base = format!("http://127.0.0.1:{port}");
+    poll_until("the daemon to answer", || async {
+        http.get(format!("{base}/api/v1/health")).send().await.ok().map(|_| ())
+    })
+    .await;
+
+    // Eight senders, at most 400 requests and 10 s in all; the kill comes after 150 acks.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
+    let mut senders = Vec::new();
+    for sender in 0..8u64 {
+        let (http, base, stop, acknowledged) = (http.clone(), base.clone(), stop.clone(), acknowledged.clone());
+        senders.push(tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            for i in 0..50u64 {
+                if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
+                    break;
+                }
+                let n = sender * 1000 + i;
+                let Ok(response) = http
+                    .post(format!("{base}/hooks/relay"))
+                    .json(&json!({"n": n}))
+                    .send()
+                    .await
+                else {
+                    break; // the daemon is gone
+                };
+                if response.status().as_u16() == 202
+                    && let Ok(answer) = response.json::<serde_json::Value>().await
+                    && let Some(id) = answer["run_id"].as_str()
+                {
+                    acknowledged.lock().expect("lock").push((n, id.to_owned()));
+                }
+            }
+        }));
+    }
+    poll_until("150 acknowledged webhooks", || async {
+        (acknowledged.lock().expect("lock").len() >= 150).then_some(())
+    })
+    .await;
+    ferry.kill().expect("kill -9");
+    ferry.wait().expect("reap");
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.expect("sender task");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let delivered_before_restart = sink.received().len();
+
+    let mut ferry = start_ferry(dir.path(), port);
+    for (n, run_id) in &acknowledged {
+        let run = poll_until(&format!("run {run_id} (n = {n}) to succeed"), || async {
+            let run: serde_json::Value = http
+                .get(format!("{base}/api/v1/runs/{run_id}"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (run["status"] == "succeeded").then_some(run)
+        })
+        .await;
+        assert_eq!(run["payload"], json!({"n": n}));
+    }
+    ferry.kill().expect("stop");
+    ferry.wait().expect("reap");
+
+    let delivered: std::collections::HashSet<u64> = sink
+        .received()
+        .iter()
+        .filter_map(|request| request.json()["n"].as_u64())
+        .collect();
+    let lost: Vec<u64> = acknowledged
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !delivered.contains(n))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but never delivered: {lost:?}");
+    eprintln!(
+        "acknowledged {}, delivered before the kill {delivered_before_restart}, requests at the sink {}",
+        acknowledged.len(),
+        sink.received().len()
+    );
+}
