@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,7 +28,12 @@ pub struct Settings {
     pub environment: Environment,
     /// Bearer tokens for the API; `None` leaves it open.
     pub api_tokens: Option<ApiTokens>,
+    /// How long a shutdown waits for runs in flight.
+    pub shutdown_grace: Duration,
 }
+
+/// The default of [`Settings::shutdown_grace`].
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +54,9 @@ pub struct Daemon {
     public_url: String,
     recipes: LiveRecipes,
     store: Store,
-    shutdown: watch::Sender<bool>,
+    accepting: Arc<AtomicBool>,
+    stop_dispatch: watch::Sender<bool>,
+    stop_server: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     dispatcher: JoinHandle<()>,
 }
@@ -91,8 +100,9 @@ impl Daemon {
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let engine = Engine::new(store.clone(), recipes.clone(), client, public_url.clone());
-        let (shutdown, shutdown_signal) = watch::channel(false);
-        let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(shutdown_signal.clone()));
+        let (stop_dispatch, dispatch_signal) = watch::channel(false);
+        let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(dispatch_signal, settings.shutdown_grace));
+        let accepting = Arc::new(AtomicBool::new(true));
 
         let router = api::router(AppState {
             store: store.clone(),
@@ -100,8 +110,9 @@ impl Daemon {
             waker: engine.waker(),
             public_url: public_url.clone(),
             tokens: settings.api_tokens.clone(),
+            accepting: accepting.clone(),
         });
-        let mut server_signal = shutdown_signal;
+        let (stop_server, mut server_signal) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -115,7 +126,9 @@ impl Daemon {
             public_url,
             recipes,
             store,
-            shutdown,
+            accepting,
+            stop_dispatch,
+            stop_server,
             server,
             dispatcher,
         })
@@ -134,16 +147,20 @@ impl Daemon {
         self.recipes.current()
     }
 
-    /// Stops accepting requests, lets runs in flight finish, and returns.
+    /// Stops taking webhooks (they get `503` with `Retry-After` meanwhile), lets the
+    /// runs in flight finish within the grace period, hands the rest back to the
+    /// queue, then stops serving. Nothing acknowledged is lost.
     pub async fn shutdown(self) -> std::io::Result<()> {
-        let _ = self.shutdown.send(true);
+        self.accepting.store(false, Ordering::SeqCst);
+        let _ = self.stop_dispatch.send(true);
+        if let Err(error) = self.dispatcher.await {
+            tracing::error!(%error, "the dispatcher task failed");
+        }
+        let _ = self.stop_server.send(true);
         let served = self
             .server
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
-        if let Err(error) = self.dispatcher.await {
-            tracing::error!(%error, "the dispatcher task failed");
-        }
         self.store.close().await;
         served
     }

@@ -13,6 +13,9 @@ use super::{AppState, Problem, ProblemDocument};
 use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
 use crate::trigger::{Event, webhook};
 
+/// What `Retry-After` says when webhooks are refused for a while.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
 /// The answer to an accepted webhook.
 #[derive(Serialize, ToSchema)]
 pub(super) struct Accepted {
@@ -28,6 +31,7 @@ pub(super) struct Accepted {
         (status = 202, description = "Stored durably; the run is queued", body = Accepted),
         (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
@@ -37,6 +41,10 @@ pub(super) async fn receive(
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
     let received_at = Utc::now();
+    if !state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
+        // The sender retries later, against this daemon restarted or another one.
+        return Err(Problem::unavailable("the daemon is shutting down", RETRY_AFTER_SECONDS));
+    }
     let recipes = state.recipes.current();
     let path = path.trim_matches('/');
     let recipe = recipes

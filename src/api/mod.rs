@@ -10,6 +10,9 @@ mod problem;
 mod recipes;
 mod runs;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
@@ -33,6 +36,8 @@ pub struct AppState {
     pub public_url: String,
     /// `None`: the API is open.
     pub tokens: Option<ApiTokens>,
+    /// False once a shutdown has begun: webhooks are then refused with 503.
+    pub accepting: Arc<AtomicBool>,
 }
 
 /// Every route of the daemon.

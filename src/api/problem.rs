@@ -21,6 +21,8 @@ pub struct ProblemDocument {
 pub struct Problem {
     status: StatusCode,
     detail: String,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -28,6 +30,15 @@ impl Problem {
         Self {
             status,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `503` with `Retry-After`.
+    pub fn unavailable(detail: impl Into<String>, retry_after_seconds: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after_seconds),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
 
@@ -64,6 +75,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -74,6 +74,13 @@ struct ServeArgs {
     /// Read `NAME=value` lines for `${NAME}` first; the real environment wins.
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// On Ctrl-C / SIGTERM, how long runs in flight may take to finish.
+    #[arg(long, env = "FERRY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_grace)]
+    shutdown_grace: std::time::Duration,
+}
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    crate::recipe::parse_duration(text)
 }
 
 impl Cli {

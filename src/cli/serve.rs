@@ -43,6 +43,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         public_url: args.public_url,
         environment,
         api_tokens,
+        shutdown_grace: args.shutdown_grace,
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,
@@ -74,15 +75,41 @@ async fn serve(args: ServeArgs) -> ExitCode {
         recipes.len()
     );
 
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot wait for Ctrl-C: {error}");
-    }
-    tracing::info!("shutting down");
+    stop_signal().await;
+    tracing::info!("shutting down: webhooks now get 503; runs in flight may finish");
     match daemon.shutdown().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first.
+async fn stop_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("error: cannot wait for Ctrl-C: {error}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                eprintln!("error: cannot wait for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
     }
 }

@@ -17,7 +17,7 @@ const CLAIM_BATCH: u32 = 256;
 /// (runs queued by another process, or a missed notification).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
     let workers = Arc::new(Semaphore::new(engine.worker_limit));
     let mut in_flight = InFlight::default();
 
@@ -35,8 +35,26 @@ pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<
             () = tokio::time::sleep(pause) => {}
         }
     }
-    while let Some(finished) = in_flight.runners.join_next_with_id().await {
-        in_flight.release(finished);
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(finished) = in_flight.runners.join_next_with_id().await {
+            in_flight.release(finished);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        let unfinished = in_flight.runners.len();
+        in_flight.runners.abort_all();
+        while in_flight.runners.join_next().await.is_some() {}
+        // Their attempts may or may not have reached the destination: they run again
+        // at the next start, with the same Idempotency-Key (at least once).
+        match engine.store.requeue_interrupted().await {
+            Ok(requeued) => tracing::warn!(
+                unfinished,
+                requeued,
+                "grace period over: runs in flight handed back to the queue"
+            ),
+            Err(error) => tracing::error!(%error, "cannot hand runs back to the queue; the next start will"),
+        }
     }
 }
 

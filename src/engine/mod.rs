@@ -59,9 +59,10 @@ impl Engine {
         Waker(self.wake.clone())
     }
 
-    /// Claims and runs queued runs until `shutdown` turns true, then waits for the
-    /// runs in flight.
-    pub async fn dispatch(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        dispatcher::dispatch(self, shutdown).await;
+    /// Claims and runs due runs until `shutdown` turns true, then lets the runs in
+    /// flight finish for at most `grace`; those still running then are handed back
+    /// to the queue (the next start resumes them).
+    pub async fn dispatch(self: Arc<Self>, shutdown: watch::Receiver<bool>, grace: std::time::Duration) {
+        dispatcher::dispatch(self, shutdown, grace).await;
     }
 }

@@ -37,6 +37,8 @@ pub struct Setup<'a> {
     pub environment: &'a [(&'a str, &'a str)],
     /// The value of `FERRY_API_TOKENS`; the first token is used by the helpers.
     pub api_tokens: Option<&'a str>,
+    /// How long a shutdown waits for runs in flight (default 10 s).
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl TestDaemon {
@@ -77,6 +79,7 @@ impl TestDaemon {
             public_url: None,
             environment: Environment::from_pairs(setup.environment.iter().copied()),
             api_tokens: ApiTokens::from_setting(setup.api_tokens).expect("valid tokens"),
+            shutdown_grace: setup.shutdown_grace.unwrap_or(ferry::daemon::DEFAULT_SHUTDOWN_GRACE),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
