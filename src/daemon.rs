@@ -15,6 +15,7 @@ use crate::api::{self, ApiTokens, AppState};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Store};
+use crate::template::Templates;
 
 /// What the daemon needs to start.
 #[derive(Debug, Clone)]
@@ -99,7 +100,14 @@ impl Daemon {
         let client = reqwest::Client::builder()
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let engine = Engine::new(store.clone(), recipes.clone(), client, public_url.clone());
+        let templates = Arc::new(Templates::new());
+        let engine = Engine::new(
+            store.clone(),
+            recipes.clone(),
+            templates.clone(),
+            client,
+            public_url.clone(),
+        );
         let (stop_dispatch, dispatch_signal) = watch::channel(false);
         let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(dispatch_signal, settings.shutdown_grace));
         let accepting = Arc::new(AtomicBool::new(true));
@@ -111,6 +119,7 @@ impl Daemon {
             public_url: public_url.clone(),
             tokens: settings.api_tokens.clone(),
             accepting: accepting.clone(),
+            templates,
         });
         let (stop_server, mut server_signal) = watch::channel(false);
         let server = tokio::spawn(async move {

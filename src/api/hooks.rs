@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
 use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
+use crate::store::Enqueued;
 use crate::trigger::{Event, webhook};
 
 /// What `Retry-After` says when webhooks are refused for a while.
@@ -29,6 +30,7 @@ pub(super) struct Accepted {
     request_body(content = Object, description = "JSON, form-urlencoded or text", content_type = "application/json"),
     responses(
         (status = 202, description = "Stored durably; the run is queued", body = Accepted),
+        (status = 200, description = "A repeated delivery (same dedup key): no new run", body = Duplicate),
         (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
@@ -39,7 +41,7 @@ pub(super) async fn receive(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<axum::response::Response, Problem> {
     let received_at = Utc::now();
     if !state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
         // The sender retries later, against this daemon restarted or another one.
@@ -53,7 +55,7 @@ pub(super) async fn receive(
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
-    let event = Event {
+    let mut event = Event {
         recipe: recipe.id.clone(),
         recipe_version: recipe.version.clone(),
         trigger: recipe.trigger.kind(),
@@ -61,17 +63,40 @@ pub(super) async fn receive(
         headers: stored_headers(&headers),
         query: webhook::query_object(query.as_deref()),
         received_at,
+        dedup_key: None,
     };
+    event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event);
     // Committed before the answer: once the sender sees 202, a crash loses nothing.
-    let run_id = state.store.enqueue(&event).await.map_err(Problem::internal)?;
-    state.waker.wake();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            run_id,
-            status: "queued",
-        }),
-    ))
+    match state.store.enqueue(&event).await.map_err(Problem::internal)? {
+        Enqueued::New(run_id) => {
+            state.waker.wake();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(Accepted {
+                    run_id,
+                    status: "queued",
+                }),
+            )
+                .into_response())
+        }
+        Enqueued::Duplicate(run_id) => Ok((
+            StatusCode::OK,
+            Json(Duplicate {
+                run_id,
+                duplicate: true,
+            }),
+        )
+            .into_response()),
+    }
+}
+
+/// The answer to a delivery whose dedup key was seen before.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Duplicate {
+    /// The first run with this key.
+    run_id: String,
+    /// Always `true`.
+    duplicate: bool,
 }
 
 /// The request's headers as stored: the sender's credentials replaced, because

@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use crate::engine::Waker;
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
+use crate::template::Templates;
 
 pub use auth::ApiTokens;
 pub use problem::{Problem, ProblemDocument};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub tokens: Option<ApiTokens>,
     /// False once a shutdown has begun: webhooks are then refused with 503.
     pub accepting: Arc<AtomicBool>,
+    /// The handlebars registry (the engine shares it).
+    pub templates: Arc<Templates>,
 }
 
 /// Every route of the daemon.

@@ -134,7 +134,7 @@ pub(super) async fn show(
 
 fn trigger_document(recipe: &Recipe, public_url: &str) -> TriggerDocument {
     match &recipe.trigger {
-        Trigger::Webhook { path } => TriggerDocument {
+        Trigger::Webhook { path, .. } => TriggerDocument {
             kind: recipe.trigger.kind(),
             url: Some(format!("{public_url}/hooks/{path}")),
             path: Some(path.clone()),

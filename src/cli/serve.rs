@@ -55,7 +55,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 
     let recipes = daemon.recipes();
     for recipe in recipes.recipes() {
-        let crate::recipe::Trigger::Webhook { path } = &recipe.trigger;
+        let crate::recipe::Trigger::Webhook { path, .. } = &recipe.trigger;
         let state = if recipe.enabled { "" } else { " (disabled)" };
         println!(
             "recipe {}: webhook POST {}/hooks/{path}{state}",

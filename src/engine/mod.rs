@@ -23,7 +23,7 @@ pub const DEFAULT_WORKER_LIMIT: usize = 64;
 pub struct Engine {
     store: Store,
     recipes: LiveRecipes,
-    templates: Templates,
+    templates: Arc<Templates>,
     client: reqwest::Client,
     /// `ferry.url` in templates.
     public_url: String,
@@ -43,11 +43,17 @@ impl Waker {
 }
 
 impl Engine {
-    pub fn new(store: Store, recipes: LiveRecipes, client: reqwest::Client, public_url: String) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        recipes: LiveRecipes,
+        templates: Arc<Templates>,
+        client: reqwest::Client,
+        public_url: String,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             recipes,
-            templates: Templates::new(),
+            templates,
             client,
             public_url,
             wake: Arc::new(Notify::new()),

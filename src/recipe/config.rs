@@ -55,6 +55,9 @@ pub enum TriggerConfig {
 pub struct WebhookConfig {
     /// `POST /hooks/{path}`. Default: the recipe id.
     pub path: Option<Spanned<String>>,
+    /// Template over the request giving a delivery's identity: a second delivery
+    /// with the same key starts no run and is answered with the first run's id.
+    pub dedup: Option<Spanned<String>>,
 }
 
 /// One step. Exactly one action key (`http` or `log`) must be present; serde

@@ -175,6 +175,9 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             if let Some(path) = &mut webhook.path {
                 filler.plain(path);
             }
+            if let Some(dedup) = &mut webhook.dedup {
+                filler.text(dedup);
+            }
         }
     }
     for step in &mut recipe.steps.value {

@@ -70,10 +70,9 @@ const TRIGGER: Shape = Shape::Keys {
 
 const WEBHOOK: Shape = Shape::Keys {
     what: "`webhook`",
-    known: &[("path", Shape::Free)],
+    known: &[("path", Shape::Free), ("dedup", Shape::Free)],
     later: &[
         ("verify", "webhook signature verification (`verify`)"),
-        ("dedup", "webhook deduplication (`dedup`)"),
         ("respond", "`respond: wait`"),
         ("rate", "per-recipe rate limits (`rate`)"),
     ],

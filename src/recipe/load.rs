@@ -45,7 +45,7 @@ pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<
                     ));
                     continue;
                 }
-                let Trigger::Webhook { path } = &recipe.trigger;
+                let Trigger::Webhook { path, .. } = &recipe.trigger;
                 if let Some(earlier) = hook_files.get(path) {
                     set.problems.push(Diagnostic::at(
                         &file,
@@ -195,7 +195,7 @@ mod tests {
         )
         .expect("loads");
         assert_eq!(recipe.id, "hello");
-        assert!(matches!(&recipe.trigger, Trigger::Webhook { path } if path == "hello"));
+        assert!(matches!(&recipe.trigger, Trigger::Webhook { path, .. } if path == "hello"));
         assert_eq!(recipe.steps[0].id, "step1");
         assert_eq!(recipe.concurrency, 4);
         assert_eq!(recipe.version.len(), 16);
@@ -226,7 +226,7 @@ mod tests {
         );
         assert!(
             found[1].starts_with(
-                "recipes/demo.yaml:4:5: unknown key `pth` in `webhook`; expected one of path; did you mean `path`?"
+                "recipes/demo.yaml:4:5: unknown key `pth` in `webhook`; expected one of path, dedup; did you mean `path`?"
             ),
             "{}",
             found[1]
@@ -317,7 +317,7 @@ mod tests {
             &environment,
         )
         .expect("loads");
-        assert!(matches!(&recipe.trigger, Trigger::Webhook { path } if path == "incoming"));
+        assert!(matches!(&recipe.trigger, Trigger::Webhook { path, .. } if path == "incoming"));
         assert_eq!(recipe.redactor.text("key-123456"), "[redacted:API_KEY]");
 
         let found = problems("trigger:\n  webhook: {}\nsteps:\n  - log: 'token ${NOPE}'\n");

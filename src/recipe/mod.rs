@@ -51,7 +51,11 @@ pub struct Recipe {
 #[derive(Debug)]
 pub enum Trigger {
     /// `POST /hooks/{path}`.
-    Webhook { path: String },
+    Webhook {
+        path: String,
+        /// Renders a delivery's identity from `payload`, `headers` and `query`.
+        dedup: Option<Template>,
+    },
 }
 
 impl Trigger {

@@ -115,7 +115,11 @@ pub(super) fn validate(
                 }
                 None => id.clone(),
             };
-            Trigger::Webhook { path }
+            let dedup = webhook
+                .dedup
+                .as_ref()
+                .and_then(|dedup| checker.template(dedup, "webhook `dedup`"));
+            Trigger::Webhook { path, dedup }
         }
     };
 

@@ -6,7 +6,8 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState, StepStatus,
+    AttemptRecord, ClaimedRun, Enqueued, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState,
+    StepStatus,
 };
 pub use sqlite::Store;
 

@@ -119,6 +119,15 @@ pub struct ClaimedRun {
     pub query: Value,
 }
 
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new run, queued.
+    New(String),
+    /// The event's dedup key was seen before: the first run with it.
+    Duplicate(String),
+}
+
 /// What the store holds of one step of a run that is being resumed.
 #[derive(Debug, Clone)]
 pub struct StepState {

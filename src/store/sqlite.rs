@@ -11,7 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use super::records::{
-    AttemptRecord, ClaimedRun, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState, StepStatus,
+    AttemptRecord, ClaimedRun, Enqueued, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState,
+    StepStatus,
 };
 use super::{Error, timestamp};
 use crate::trigger::Event;
@@ -57,10 +58,35 @@ impl Store {
         Ok(())
     }
 
-    /// Stores an event as a queued run. When this returns the run is committed,
-    /// so a webhook may be acknowledged.
-    pub async fn enqueue(&self, event: &Event) -> Result<String, Error> {
+    /// Stores an event as a queued run — or, when its dedup key was seen before,
+    /// finds the first run with that key. When this returns the run (and its key)
+    /// is committed, so a webhook may be acknowledged.
+    pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
         let id = uuid::Uuid::now_v7().to_string();
+        let mut transaction = self.pool.begin().await?;
+        if let Some(key) = &event.dedup_key {
+            // A write first, so the transaction holds the write lock from here on:
+            // two deliveries of one key cannot both pass this point.
+            let inserted = sqlx::query(
+                "INSERT INTO dedup (recipe, key, run_id, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (recipe, key) DO NOTHING",
+            )
+            .bind(&event.recipe)
+            .bind(key)
+            .bind(&id)
+            .bind(timestamp(event.received_at))
+            .execute(&mut *transaction)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                let first: String = sqlx::query_scalar("SELECT run_id FROM dedup WHERE recipe = ?1 AND key = ?2")
+                    .bind(&event.recipe)
+                    .bind(key)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                return Ok(Enqueued::Duplicate(first));
+            }
+        }
         sqlx::query(
             "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query)
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
@@ -73,9 +99,10 @@ impl Store {
         .bind(event.payload.to_string())
         .bind(Value::Object(event.headers.clone()).to_string())
         .bind(Value::Object(event.query.clone()).to_string())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        Ok(id)
+        transaction.commit().await?;
+        Ok(Enqueued::New(id))
     }
 
     /// Runs ready to run, oldest first, as `(run id, recipe id)`: queued ones, and

@@ -18,4 +18,6 @@ pub struct Event {
     pub headers: Map<String, Value>,
     pub query: Map<String, Value>,
     pub received_at: DateTime<Utc>,
+    /// A delivery's identity: one run per key and recipe.
+    pub dedup_key: Option<String>,
 }

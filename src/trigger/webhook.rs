@@ -3,6 +3,10 @@
 
 use serde_json::{Map, Value};
 
+use super::Event;
+use crate::recipe::{Recipe, Trigger};
+use crate::template::Templates;
+
 /// A body that cannot become a payload.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -41,6 +45,33 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Body
         ));
     }
     Ok(Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+/// The delivery's identity from the recipe's `dedup` template, rendered over
+/// `payload`, `headers` and `query`. `None` without a template, or when it renders
+/// empty (a missing header, say): such a delivery is not deduplicated, because
+/// refusing it could lose an event and accepting it at worst runs it twice.
+pub fn dedup_key(templates: &Templates, recipe: &Recipe, event: &Event) -> Option<String> {
+    let Trigger::Webhook {
+        dedup: Some(template), ..
+    } = &recipe.trigger
+    else {
+        return None;
+    };
+    let context = serde_json::json!({
+        "payload": event.payload,
+        "headers": event.headers,
+        "query": event.query,
+        "trigger": {"recipe": recipe.id, "kind": recipe.trigger.kind(), "received_at": crate::store::timestamp(event.received_at)},
+    });
+    match templates.render_text(template, &context) {
+        Ok(key) if !key.trim().is_empty() => Some(key),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(recipe = %recipe.id, %error, "the dedup key could not be rendered; the delivery is not deduplicated");
+            None
+        }
+    }
 }
 
 /// The query string as an object of strings (the last of repeated names wins).
