@@ -120,6 +120,7 @@ impl Daemon {
             tokens: settings.api_tokens.clone(),
             accepting: accepting.clone(),
             templates,
+            completions: engine.completions(),
         });
         let (stop_server, mut server_signal) = watch::channel(false);
         let server = tokio::spawn(async move {

@@ -3,15 +3,18 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
+use crate::engine::RunEnd;
+use crate::recipe::{Respond, Trigger};
 use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
-use crate::store::Enqueued;
+use crate::store::{Enqueued, RunStatus};
 use crate::trigger::{Event, webhook};
 
 /// What `Retry-After` says when webhooks are refused for a while.
@@ -30,7 +33,9 @@ pub(super) struct Accepted {
     request_body(content = Object, description = "JSON, form-urlencoded or text", content_type = "application/json"),
     responses(
         (status = 202, description = "Stored durably; the run is queued", body = Accepted),
-        (status = 200, description = "A repeated delivery (same dedup key): no new run", body = Duplicate),
+        (status = 200, description = "A repeated delivery (same dedup key): no new run; or, with `respond: wait`, the last step's status and body", body = Duplicate),
+        (status = 502, description = "`respond: wait`: the run failed", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 504, description = "`respond: wait`: the run did not end in time; it goes on", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
@@ -56,6 +61,7 @@ pub(super) async fn receive(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
     let mut event = Event {
+        run_id: uuid::Uuid::now_v7().to_string(),
         recipe: recipe.id.clone(),
         recipe_version: recipe.version.clone(),
         trigger: recipe.trigger.kind(),
@@ -66,29 +72,88 @@ pub(super) async fn receive(
         dedup_key: None,
     };
     event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event);
+    let Trigger::Webhook { respond, .. } = recipe.trigger;
+    // Subscribed before the run is stored, so its end cannot slip past.
+    let waiting = match respond {
+        Respond::Wait { timeout } => Some((state.completions.subscribe(&event.run_id), timeout)),
+        Respond::Accepted => None,
+    };
     // Committed before the answer: once the sender sees 202, a crash loses nothing.
-    match state.store.enqueue(&event).await.map_err(Problem::internal)? {
-        Enqueued::New(run_id) => {
-            state.waker.wake();
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(Accepted {
-                    run_id,
-                    status: "queued",
-                }),
-            )
-                .into_response())
-        }
-        Enqueued::Duplicate(run_id) => Ok((
-            StatusCode::OK,
-            Json(Duplicate {
-                run_id,
+    let stored = state.store.enqueue(&event).await;
+    let run_id = match stored {
+        Ok(Enqueued::New(run_id)) => run_id,
+        Ok(Enqueued::Duplicate(first)) => {
+            state.completions.forget(&event.run_id);
+            let duplicate = Duplicate {
+                run_id: first,
                 duplicate: true,
-            }),
-        )
-            .into_response()),
+            };
+            return Ok((StatusCode::OK, Json(duplicate)).into_response());
+        }
+        Err(error) => {
+            state.completions.forget(&event.run_id);
+            return Err(Problem::internal(error));
+        }
+    };
+    state.waker.wake();
+    let Some((ended, timeout)) = waiting else {
+        let accepted = Accepted {
+            run_id,
+            status: "queued",
+        };
+        return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
+    };
+    match tokio::time::timeout(timeout, ended).await {
+        Ok(Ok(end)) => Ok(respond_with(&run_id, &end)),
+        Ok(Err(_)) | Err(_) => {
+            state.completions.forget(&run_id);
+            Err(Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "run {run_id} did not end within {} ms; it goes on: see /api/v1/runs/{run_id}",
+                    timeout.as_millis()
+                ),
+            ))
+        }
     }
 }
+
+/// The answer of a `respond: wait` webhook: the last step's status and body (a
+/// `log` step's line as JSON); a skipped run answers what it was; a failed run is
+/// `502` with the run's error.
+fn respond_with(run_id: &str, end: &RunEnd) -> Response {
+    let mut response = match (end.status, &end.last_step) {
+        (RunStatus::Succeeded, Some(last)) if last.get("status").is_some() => {
+            let status = last["status"]
+                .as_u64()
+                .and_then(|status| u16::try_from(status).ok())
+                .and_then(|status| StatusCode::from_u16(status).ok())
+                .unwrap_or(StatusCode::OK);
+            match &last["body"] {
+                Value::String(text) => (status, text.clone()).into_response(),
+                Value::Null => status.into_response(),
+                body => (status, Json(body.clone())).into_response(),
+            }
+        }
+        (RunStatus::Succeeded, Some(last)) => Json(last.clone()).into_response(),
+        (RunStatus::Failed, _) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "run {run_id} failed: {}",
+                end.error.as_deref().unwrap_or("no error recorded")
+            ),
+        )
+        .into_response(),
+        (status, _) => Json(serde_json::json!({"run_id": run_id, "status": status})).into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(run_id) {
+        response.headers_mut().insert(RUN_ID_HEADER, value);
+    }
+    response
+}
+
+/// Names the run behind a `respond: wait` answer.
+const RUN_ID_HEADER: &str = "ferry-run-id";
 
 /// The answer to a delivery whose dedup key was seen before.
 #[derive(Serialize, ToSchema)]

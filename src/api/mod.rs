@@ -19,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::engine::Waker;
+use crate::engine::{Completions, Waker};
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 use crate::template::Templates;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub accepting: Arc<AtomicBool>,
     /// The handlebars registry (the engine shares it).
     pub templates: Arc<Templates>,
+    /// Where `respond: wait` webhooks learn that their run ended.
+    pub completions: Completions,
 }
 
 /// Every route of the daemon.

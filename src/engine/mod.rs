@@ -4,6 +4,7 @@
 //! attempt.
 
 mod backoff;
+mod completions;
 mod dispatcher;
 mod render;
 mod runner;
@@ -15,6 +16,8 @@ use tokio::sync::{Notify, watch};
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 use crate::template::Templates;
+
+pub use completions::{Completions, RunEnd};
 
 /// Most runs in flight at once across all recipes.
 pub const DEFAULT_WORKER_LIMIT: usize = 64;
@@ -29,6 +32,7 @@ pub struct Engine {
     public_url: String,
     wake: Arc<Notify>,
     worker_limit: usize,
+    completions: Completions,
 }
 
 /// Tells the dispatcher that a run was queued, so it need not wait for its next
@@ -58,7 +62,13 @@ impl Engine {
             public_url,
             wake: Arc::new(Notify::new()),
             worker_limit: DEFAULT_WORKER_LIMIT,
+            completions: Completions::default(),
         })
+    }
+
+    /// Where webhooks with `respond: wait` learn that their run ended.
+    pub fn completions(&self) -> Completions {
+        self.completions.clone()
     }
 
     pub fn waker(&self) -> Waker {

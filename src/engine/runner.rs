@@ -13,7 +13,7 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::{Engine, backoff, render};
+use super::{Engine, RunEnd, backoff, render};
 use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
 use crate::recipe::{Action, Recipe, Step};
 use crate::redact::Redactor;
@@ -27,22 +27,32 @@ type RunError = String;
 
 /// Where a run stands when the runner lets go of it.
 enum Progress {
-    Ended(RunStatus),
+    /// With `steps.<id>` of the last step that ran.
+    Ended(RunStatus, Option<Value>),
     /// A step failed and will be tried again later: the run waits in the store.
     WaitsForRetry,
 }
 
 pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
-    let (status, error) = match run_recipe(engine, &run).await {
+    let (status, error, last_step) = match run_recipe(engine, &run).await {
         Ok(Progress::WaitsForRetry) => return,
-        Ok(Progress::Ended(status)) => (status, None),
-        Err(error) => (RunStatus::Failed, Some(error)),
+        Ok(Progress::Ended(status, last_step)) => (status, None, last_step),
+        Err(error) => (RunStatus::Failed, Some(error), None),
     };
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     if let Err(store_error) = engine.store.finish_run(&run.id, status, error.as_deref()).await {
         // The run stays `running` in the store and is picked up again at recovery.
         tracing::error!(run = %run.id, error = %store_error, "cannot record the end of a run");
+        return;
     }
+    engine.completions.finished(
+        &run.id,
+        &RunEnd {
+            status,
+            error,
+            last_step,
+        },
+    );
 }
 
 async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunError> {
@@ -81,25 +91,34 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunEr
             .is_true(when, &context)
             .map_err(|error| format!("`when`: {error}"))?;
         if !go_on {
-            return Ok(Progress::Ended(RunStatus::Skipped));
+            return Ok(Progress::Ended(RunStatus::Skipped, None));
         }
     }
 
+    let mut last_step = None;
     for (position, step) in recipe.steps.iter().enumerate() {
         let state = stored.get(&position);
         if let Some(state) = state
             && matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped)
         {
             let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
+            if state.status == StepStatus::Succeeded {
+                last_step.clone_from(&result);
+            }
             context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
             continue;
         }
         match run_step(engine, recipe, run, position, step, state, &context).await? {
-            StepEnd::Done(result) => context["steps"][step.id.as_str()] = result,
+            StepEnd::Done(result) => {
+                if result.get("skipped").is_none() {
+                    last_step = Some(result.clone());
+                }
+                context["steps"][step.id.as_str()] = result;
+            }
             StepEnd::Retry => return Ok(Progress::WaitsForRetry),
         }
     }
-    Ok(Progress::Ended(RunStatus::Succeeded))
+    Ok(Progress::Ended(RunStatus::Succeeded, last_step))
 }
 
 /// How a step's turn ended.

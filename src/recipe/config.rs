@@ -58,6 +58,11 @@ pub struct WebhookConfig {
     /// Template over the request giving a delivery's identity: a second delivery
     /// with the same key starts no run and is answered with the first run's id.
     pub dedup: Option<Spanned<String>>,
+    /// `accepted` (default): answer 202 once stored. `wait`: answer with the last
+    /// step's status and body when the run ends.
+    pub respond: Option<Spanned<String>>,
+    /// With `respond: wait`, how long to wait before answering 504. Default 30s.
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// One step. Exactly one action key (`http` or `log`) must be present; serde

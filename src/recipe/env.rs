@@ -178,6 +178,9 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             if let Some(dedup) = &mut webhook.dedup {
                 filler.text(dedup);
             }
+            for text in [&mut webhook.respond, &mut webhook.timeout].into_iter().flatten() {
+                filler.plain(text);
+            }
         }
     }
     for step in &mut recipe.steps.value {

@@ -70,10 +70,14 @@ const TRIGGER: Shape = Shape::Keys {
 
 const WEBHOOK: Shape = Shape::Keys {
     what: "`webhook`",
-    known: &[("path", Shape::Free), ("dedup", Shape::Free)],
+    known: &[
+        ("path", Shape::Free),
+        ("dedup", Shape::Free),
+        ("respond", Shape::Free),
+        ("timeout", Shape::Free),
+    ],
     later: &[
         ("verify", "webhook signature verification (`verify`)"),
-        ("respond", "`respond: wait`"),
         ("rate", "per-recipe rate limits (`rate`)"),
     ],
 };

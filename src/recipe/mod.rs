@@ -55,6 +55,7 @@ pub enum Trigger {
         path: String,
         /// Renders a delivery's identity from `payload`, `headers` and `query`.
         dedup: Option<Template>,
+        respond: Respond,
     },
 }
 
@@ -65,6 +66,15 @@ impl Trigger {
             Trigger::Webhook { .. } => "webhook",
         }
     }
+}
+
+/// When a webhook is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Respond {
+    /// `202` as soon as the run is stored.
+    Accepted,
+    /// With the last step's status and body when the run ends; `504` after `timeout`.
+    Wait { timeout: Duration },
 }
 
 /// One step of a recipe.

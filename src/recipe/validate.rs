@@ -9,13 +9,14 @@ use serde_saphyr::{Location, Spanned};
 
 use super::config::{AuthConfig, HttpConfig, RecipeFile, RetryConfig, StepConfig, TriggerConfig};
 use super::{
-    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, RetryPolicy, Step, Trigger,
-    parse_duration,
+    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Respond, RetryPolicy, Step,
+    Trigger, parse_duration,
 };
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate, check};
 
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Collects the problems of one file so that all of them are reported at once.
 struct Checker<'a> {
@@ -119,7 +120,44 @@ pub(super) fn validate(
                 .dedup
                 .as_ref()
                 .and_then(|dedup| checker.template(dedup, "webhook `dedup`"));
-            Trigger::Webhook { path, dedup }
+            let timeout = match &webhook.timeout {
+                Some(timeout) => match parse_duration(&timeout.value) {
+                    Ok(duration) if !duration.is_zero() => duration,
+                    Ok(_) => {
+                        checker.report(timeout.referenced, "webhook `timeout` must be more than zero");
+                        DEFAULT_WAIT
+                    }
+                    Err(message) => {
+                        checker.report(timeout.referenced, format!("webhook `timeout`: {message}"));
+                        DEFAULT_WAIT
+                    }
+                },
+                None => DEFAULT_WAIT,
+            };
+            let respond = match webhook
+                .respond
+                .as_ref()
+                .map(|respond| (respond.value.as_str(), respond.referenced))
+            {
+                None | Some(("accepted", _)) => {
+                    if let Some(timeout) = &webhook.timeout {
+                        checker.report(
+                            timeout.referenced,
+                            "webhook `timeout` only applies with `respond: wait`",
+                        );
+                    }
+                    Respond::Accepted
+                }
+                Some(("wait", _)) => Respond::Wait { timeout },
+                Some((other, location)) => {
+                    checker.report(
+                        location,
+                        format!("webhook `respond: {other}` is not known; expected `accepted` or `wait`"),
+                    );
+                    Respond::Accepted
+                }
+            };
+            Trigger::Webhook { path, dedup, respond }
         }
     };
 

@@ -62,7 +62,7 @@ impl Store {
     /// finds the first run with that key. When this returns the run (and its key)
     /// is committed, so a webhook may be acknowledged.
     pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = &event.run_id;
         let mut transaction = self.pool.begin().await?;
         if let Some(key) = &event.dedup_key {
             // A write first, so the transaction holds the write lock from here on:
@@ -73,7 +73,7 @@ impl Store {
             )
             .bind(&event.recipe)
             .bind(key)
-            .bind(&id)
+            .bind(id)
             .bind(timestamp(event.received_at))
             .execute(&mut *transaction)
             .await?;
@@ -91,7 +91,7 @@ impl Store {
             "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query)
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(&event.recipe)
         .bind(&event.recipe_version)
         .bind(event.trigger)
@@ -102,7 +102,7 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
-        Ok(Enqueued::New(id))
+        Ok(Enqueued::New(id.clone()))
     }
 
     /// Runs ready to run, oldest first, as `(run id, recipe id)`: queued ones, and

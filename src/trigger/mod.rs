@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 /// One occurrence of a trigger: everything a run needs to start.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The id the run gets (UUIDv7: sortable by time), chosen before it is stored
+    /// so that a waiting webhook can subscribe to its end first.
+    pub run_id: String,
     pub recipe: String,
     pub recipe_version: String,
     /// The trigger kind: `webhook`, …
