@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, ApiTokens, AppState};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
-use crate::store::{self, Store};
+use crate::store::{self, Durability, Store};
 use crate::template::Templates;
 
 /// What the daemon needs to start.
@@ -31,6 +31,8 @@ pub struct Settings {
     pub api_tokens: Option<ApiTokens>,
     /// How long a shutdown waits for runs in flight.
     pub shutdown_grace: Duration,
+    /// What an acknowledged webhook survives.
+    pub durability: Durability,
 }
 
 /// The default of [`Settings::shutdown_grace`].
@@ -75,7 +77,7 @@ impl Daemon {
                 source,
             })?;
         let recipes = LiveRecipes::new(set);
-        let store = Store::open(&settings.database_url).await?;
+        let store = Store::open(&settings.database_url, settings.durability).await?;
         // Runs a previous process left mid-way resume where they stopped.
         let resumed = store.requeue_interrupted().await?;
         if resumed > 0 {

@@ -77,6 +77,10 @@ struct ServeArgs {
     /// On Ctrl-C / SIGTERM, how long runs in flight may take to finish.
     #[arg(long, env = "FERRY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_grace)]
     shutdown_grace: std::time::Duration,
+    /// `normal`: acknowledged webhooks survive a crash of the process; `full`: a power
+    /// loss too (every commit waits for the disk).
+    #[arg(long, env = "FERRY_SYNC", default_value = "normal")]
+    sync: crate::store::Durability,
 }
 
 fn parse_grace(text: &str) -> Result<std::time::Duration, String> {

@@ -44,6 +44,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         environment,
         api_tokens,
         shutdown_grace: args.shutdown_grace,
+        durability: args.sync,
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

@@ -26,6 +26,28 @@ pub enum Error {
     Corrupt(String),
 }
 
+/// What an acknowledged webhook survives (`FERRY_SYNC`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `normal` (default): a crash of the process — WAL with `synchronous=NORMAL`.
+    #[default]
+    ProcessCrash,
+    /// `full`: a power loss too — every commit waits for the disk.
+    PowerLoss,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "normal" => Ok(Durability::ProcessCrash),
+            "full" => Ok(Durability::PowerLoss),
+            other => Err(format!("`{other}` is not a sync mode; expected `normal` or `full`")),
+        }
+    }
+}
+
 /// Timestamps are stored and served as RFC 3339 UTC with milliseconds: fixed
 /// width, so text order is time order.
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {

@@ -14,7 +14,7 @@ use super::records::{
     AttemptRecord, ClaimedRun, Enqueued, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState,
     StepStatus,
 };
-use super::{Error, timestamp};
+use super::{Durability, Error, timestamp};
 use crate::trigger::Event;
 
 /// The database of runs.
@@ -25,7 +25,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if missing) the database at `url` and applies migrations.
-    pub async fn open(url: &str) -> Result<Self, Error> {
+    pub async fn open(url: &str, durability: Durability) -> Result<Self, Error> {
         if !url.starts_with("sqlite:") {
             return Err(Error::UnsupportedUrl { url: url.to_owned() });
         }
@@ -33,9 +33,13 @@ impl Store {
             .map_err(Error::Open)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL survives a process crash: committed transactions are
-            // in the WAL file before the commit returns.
-            .synchronous(SqliteSynchronous::Normal)
+            // With WAL, NORMAL survives a process crash: a committed transaction is
+            // in the WAL file (the OS has it) before the commit returns. FULL also
+            // waits for the disk, so it survives a power loss.
+            .synchronous(match durability {
+                Durability::ProcessCrash => SqliteSynchronous::Normal,
+                Durability::PowerLoss => SqliteSynchronous::Full,
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()

@@ -80,6 +80,7 @@ impl TestDaemon {
             environment: Environment::from_pairs(setup.environment.iter().copied()),
             api_tokens: ApiTokens::from_setting(setup.api_tokens).expect("valid tokens"),
             shutdown_grace: setup.shutdown_grace.unwrap_or(ferry::daemon::DEFAULT_SHUTDOWN_GRACE),
+            durability: ferry::store::Durability::default(),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());

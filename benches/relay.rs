@@ -1,0 +1,290 @@
+//! `cargo bench --bench relay`: Ferry against a bare relay on the same load.
+//!
+//! In one process: a loopback sink that notes when each request arrives; Ferry
+//! started in-process on a temporary SQLite file with a webhook → http recipe that
+//! posts to the sink; a bare relay (an axum handler that forwards each request to
+//! the sink with reqwest and stores nothing); and a load generator with N
+//! keep-alive connections, bounded by a duration and a request count. Printed per
+//! target: accepted and delivered req/s, ack and end-to-end latency percentiles,
+//! lost (acknowledged but never delivered), and the process's peak RSS.
+//!
+//! Settings by environment: `RELAY_CONNECTIONS` (64), `RELAY_SECONDS` (10),
+//! `RELAY_MAX_REQUESTS` (200000).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use ferry::daemon::{Daemon, Settings};
+use ferry::recipe::Environment;
+use ferry::store::Durability;
+use serde_json::{Value, json};
+
+/// Arrival times at the sink, by request number.
+type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
+
+struct Load {
+    connections: usize,
+    duration: Duration,
+    max_requests: u64,
+}
+
+struct Outcome {
+    name: String,
+    started: Instant,
+    accepted: u64,
+    elapsed: Duration,
+    ack_latencies: Vec<Duration>,
+    acked_at: HashMap<u64, Instant>,
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let load = Load {
+        connections: setting("RELAY_CONNECTIONS", 64),
+        duration: Duration::from_secs(setting("RELAY_SECONDS", 10)),
+        max_requests: setting("RELAY_MAX_REQUESTS", 200_000),
+    };
+    println!(
+        "relay benchmark: {} connections, {} s or {} requests per target; idle RSS {:.1} MB",
+        load.connections,
+        load.duration.as_secs(),
+        load.max_requests,
+        rss_mb("VmRSS")
+    );
+    let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::new()));
+    let sink = serve(Router::new().route("/in", post(sink)).with_state(arrivals.clone())).await;
+
+    let baseline = bare_relay(&load, &sink, &arrivals).await;
+    let normal = ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await;
+    let full = ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await;
+
+    println!();
+    println!(
+        "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | ratio to baseline |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let baseline_rate = baseline.0;
+    for (rate, line) in [baseline, normal, full] {
+        println!("{line} {:.2} |", rate / baseline_rate);
+    }
+    println!("peak RSS of the whole benchmark process: {:.1} MB", rss_mb("VmHWM"));
+}
+
+async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> (f64, String) {
+    #[derive(Clone)]
+    struct Relay {
+        client: reqwest::Client,
+        target: String,
+    }
+    async fn forward(State(relay): State<Relay>, body: axum::body::Bytes) -> axum::http::StatusCode {
+        let sent = relay
+            .client
+            .post(&relay.target)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => axum::http::StatusCode::ACCEPTED,
+            _ => axum::http::StatusCode::BAD_GATEWAY,
+        }
+    }
+    let relay = Relay {
+        client: reqwest::Client::new(),
+        target: format!("{sink}/in"),
+    };
+    let base = serve(Router::new().route("/hooks/relay", post(forward)).with_state(relay)).await;
+    arrivals.lock().expect("lock").clear();
+    let outcome = generate(load, &format!("{base}/hooks/relay"), "bare relay (no storage)").await;
+    report(outcome, arrivals, Duration::from_secs(2)).await
+}
+
+async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durability, name: &str) -> (f64, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recipes = dir.path().join("recipes");
+    std::fs::create_dir(&recipes).expect("recipes dir");
+    let recipe = format!(
+        "concurrency: 64\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http:\n      url: '{sink}/in'\n      json: {{n: '{{{{payload.n}}}}', body: '{{{{payload.body}}}}'}}\n    retry: {{attempts: 5, backoff: 100ms, max: 1s}}\n"
+    );
+    std::fs::write(recipes.join("relay.yaml"), recipe).expect("recipe");
+    let daemon = Daemon::start(Settings {
+        recipes,
+        database_url: format!("sqlite://{}", dir.path().join("ferry.db").display()),
+        bind: "127.0.0.1:0".to_owned(),
+        public_url: None,
+        environment: Environment::default(),
+        api_tokens: None,
+        shutdown_grace: Duration::from_secs(30),
+        durability,
+    })
+    .await
+    .expect("ferry starts");
+    arrivals.lock().expect("lock").clear();
+    let outcome = generate(load, &format!("http://{}/hooks/relay", daemon.local_addr()), name).await;
+    let line = report(outcome, arrivals, Duration::from_secs(60)).await;
+    daemon.shutdown().await.expect("shutdown");
+    line
+}
+
+/// Sends numbered webhooks on `load.connections` connections until the duration or
+/// the request count runs out.
+async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(load.connections)
+        .build()
+        .expect("client");
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + load.duration;
+    let mut senders = Vec::new();
+    for _ in 0..load.connections {
+        let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+        let max = load.max_requests;
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= max {
+                    break;
+                }
+                let body = json!({"n": n, "body": "a webhook body of a realistic, if modest, size: 100 bytes or so."});
+                let sent = Instant::now();
+                let Ok(response) = client.post(&url).json(&body).send().await else {
+                    continue;
+                };
+                let accepted = response.status().as_u16() == 202;
+                let _ = response.bytes().await;
+                if accepted {
+                    let now = Instant::now();
+                    latencies.push(now - sent);
+                    acked.push((n, now));
+                }
+            }
+            (acked, latencies)
+        }));
+    }
+    let mut outcome = Outcome {
+        name: name.to_owned(),
+        started,
+        accepted: 0,
+        elapsed: Duration::ZERO,
+        ack_latencies: Vec::new(),
+        acked_at: HashMap::new(),
+    };
+    for sender in senders {
+        let (acked, latencies) = sender.await.expect("sender");
+        outcome.accepted += acked.len() as u64;
+        outcome.acked_at.extend(acked);
+        outcome.ack_latencies.extend(latencies);
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Waits (at most `drain`) for every acknowledged request to reach the sink, then
+/// gives the delivered rate and the table line.
+async fn report(mut outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> (f64, String) {
+    let drain_deadline = Instant::now() + drain;
+    loop {
+        let delivered = {
+            let arrivals = arrivals.lock().expect("lock");
+            outcome.acked_at.keys().filter(|n| arrivals.contains_key(n)).count()
+        };
+        if delivered == outcome.acked_at.len() || Instant::now() > drain_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let arrivals = arrivals.lock().expect("lock");
+    let mut end_to_end: Vec<Duration> = outcome
+        .acked_at
+        .iter()
+        .filter_map(|(n, acked)| arrivals.get(n).map(|arrived| arrived.saturating_duration_since(*acked)))
+        .collect();
+    let last_arrival = arrivals.values().max().copied();
+    let delivered = end_to_end.len() as u64;
+    let lost = outcome.accepted - delivered;
+    let seconds = outcome.elapsed.as_secs_f64();
+    let accepted_rate = outcome.accepted as f64 / seconds;
+    // Delivered over the time from the first request to the last delivery.
+    let delivery_span = last_arrival
+        .map_or(seconds, |last| {
+            last.saturating_duration_since(outcome.started).as_secs_f64()
+        })
+        .max(seconds);
+    let delivered_rate = delivered as f64 / delivery_span;
+    let line = format!(
+        "| {} | {:.0} | {:.0} | {} / {} | {} / {} | {} |",
+        outcome.name,
+        accepted_rate,
+        delivered_rate,
+        percentile(&mut outcome.ack_latencies, 0.50),
+        percentile(&mut outcome.ack_latencies, 0.99),
+        percentile(&mut end_to_end, 0.50),
+        percentile(&mut end_to_end, 0.99),
+        lost
+    );
+    eprintln!("{line}");
+    (accepted_rate, line)
+}
+
+fn percentile(samples: &mut [Duration], quantile: f64) -> String {
+    if samples.is_empty() {
+        return "-".to_owned();
+    }
+    samples.sort_unstable();
+    let index = ((samples.len() - 1) as f64 * quantile).round() as usize;
+    format!("{:.1}", samples[index].as_secs_f64() * 1000.0)
+}
+
+async fn sink(State(arrivals): State<Arrivals>, body: axum::body::Bytes) -> axum::http::StatusCode {
+    let arrived = Instant::now();
+    if let Some(n) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|body| body["n"].as_u64())
+    {
+        arrivals.lock().expect("lock").entry(n).or_insert(arrived);
+    }
+    axum::http::StatusCode::OK
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A line of /proc/self/status in MB (`VmRSS` now, `VmHWM` the peak).
+fn rss_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with(field))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
