@@ -27,31 +27,49 @@ pub struct Redactor {
     /// `(form, replacement)`, longest form first so that a secret containing
     /// another is replaced whole.
     forms: Vec<(String, String)>,
+    /// `(form, marker)` of every secret whatever its length, for sealing.
+    sealing: Vec<(String, String)>,
+}
+
+/// The searched forms of each secret at least `min_chars` long — as written,
+/// JSON-escaped, URL-encoded with `+` and with `%20` — longest first, each with its
+/// replacement (`kind` names the form: `raw`, `json`, `url`, `pct`).
+fn forms(secrets: &[Secret], min_chars: usize, replacement: impl Fn(&Secret, &str) -> String) -> Vec<(String, String)> {
+    let mut forms: Vec<(String, String)> = Vec::new();
+    for secret in secrets {
+        if secret.value.is_empty() || secret.value.chars().count() < min_chars {
+            continue;
+        }
+        let json_escaped = serde_json::to_string(&secret.value)
+            .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+            .unwrap_or_default();
+        let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
+        let url_percent = url_plus.replace('+', "%20");
+        for (kind, form) in [
+            ("raw", secret.value.clone()),
+            ("json", json_escaped),
+            ("url", url_plus),
+            ("pct", url_percent),
+        ] {
+            if !form.is_empty() && !forms.iter().any(|(known, _)| *known == form) {
+                forms.push((form, replacement(secret, kind)));
+            }
+        }
+    }
+    forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+    forms
 }
 
 impl Redactor {
     pub fn new(secrets: &[Secret]) -> Self {
-        let mut forms = Vec::new();
-        for secret in secrets {
-            let replacement = format!("[redacted:{}]", secret.name);
-            if secret.value.chars().count() < MIN_SEARCHED_LENGTH {
-                continue;
-            }
-            let json_escaped = serde_json::to_string(&secret.value)
-                .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
-                .unwrap_or_default();
-            let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
-            let url_percent = url_plus.replace('+', "%20");
-            for form in [secret.value.clone(), json_escaped, url_plus, url_percent] {
-                if !form.is_empty() && !forms.iter().any(|(known, _)| *known == form) {
-                    forms.push((form, replacement.clone()));
-                }
-            }
-        }
-        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
         Self {
             secrets: secrets.to_vec(),
-            forms,
+            forms: forms(secrets, MIN_SEARCHED_LENGTH, |secret, _| {
+                format!("[redacted:{}]", secret.name)
+            }),
+            sealing: forms(secrets, 1, |secret, kind| {
+                format!("\u{2983}sealed:{}:{kind}\u{2984}", secret.name)
+            }),
         }
     }
 
@@ -108,37 +126,10 @@ impl Redactor {
 /// whatever its length — becomes a marker naming the variable and the form, which
 /// [`Redactor::unseal`] turns back into the value in memory.
 impl Redactor {
-    fn seal_forms(&self) -> Vec<(String, String)> {
-        let mut forms = Vec::new();
-        for secret in &self.secrets {
-            if secret.value.is_empty() {
-                continue;
-            }
-            let json_escaped = serde_json::to_string(&secret.value)
-                .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
-                .unwrap_or_default();
-            let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
-            let url_percent = url_plus.replace('+', "%20");
-            for (kind, form) in [
-                ("raw", secret.value.clone()),
-                ("json", json_escaped),
-                ("url", url_plus),
-                ("pct", url_percent),
-            ] {
-                if !forms.iter().any(|(known, _)| *known == form) {
-                    forms.push((form, format!("\u{2983}sealed:{}:{kind}\u{2984}", secret.name)));
-                }
-            }
-        }
-        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
-        forms
-    }
-
     /// Replaces every secret by its marker, in every string of the tree.
     pub fn seal(&self, value: &Value) -> Value {
-        let forms = self.seal_forms();
         map_strings(value, &|text| {
-            forms.iter().fold(text.to_owned(), |text, (form, marker)| {
+            self.sealing.iter().fold(text.to_owned(), |text, (form, marker)| {
                 text.replace(form.as_str(), marker)
             })
         })
@@ -147,12 +138,11 @@ impl Redactor {
     /// Puts the secrets back. A marker of a variable that is no longer set stays as
     /// it is (the request then fails visibly rather than sending a wrong value).
     pub fn unseal(&self, value: &Value) -> Value {
-        let forms = self.seal_forms();
         map_strings(value, &|text| {
             if !text.contains('\u{2983}') {
                 return text.to_owned();
             }
-            forms.iter().fold(text.to_owned(), |text, (form, marker)| {
+            self.sealing.iter().fold(text.to_owned(), |text, (form, marker)| {
                 text.replace(marker.as_str(), form)
             })
         })

@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,25 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{Sink, http_client, poll_until};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn start_ferry(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .arg("--recipes")
-        .arg(dir.join("recipes"))
-        .arg("--database")
-        .arg(format!("sqlite://{}", dir.join("ferry.db").display()))
-        .env("FERRY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferry serve")
+    support::ferry_serve(dir, port).spawn().expect("start ferry serve")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +27,7 @@ async fn every_acknowledged_webhook_is_delivered_after_a_kill_9() {
     );
     std::fs::write(dir.path().join("recipes/relay.yaml"), recipe).expect("recipe");
 
-    let port = free_port();
+    let port = support::free_address().port();
     let mut ferry = start_ferry(dir.path(), port);
     let http = http_client();
     let base = format!("http://127.0.0.1:{port}");

@@ -55,15 +55,15 @@ async fn repeated_deliveries_at_once_and_after_a_restart_yield_one_run() {
     ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
 
     let (_, runs) = ferry.get_json("/api/v1/runs").await;
-    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2));
-    let mut delivered: Vec<u64> = sink
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2), "{runs:#}");
+    let delivered: Vec<u64> = sink
         .received()
         .iter()
         .filter_map(|request| request.json()["n"].as_u64())
         .collect();
-    delivered.sort_unstable();
-    assert_eq!(delivered.len(), 2);
-    assert_eq!(delivered[1], 2);
+    // The first delivery's payload (whichever of the ten won) and delivery-2's.
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered.contains(&2), "{delivered:?}");
 }
 
 /// `count` deliveries of one key, all at once.

@@ -9,7 +9,8 @@ use support::{Sink, TestDaemon, poll_until};
 
 #[tokio::test]
 async fn a_recipe_never_has_more_runs_in_flight_than_its_concurrency() {
-    let sink = Sink::slow(Duration::from_millis(150)).await;
+    // Slow enough that the runs overlap even on a loaded machine.
+    let sink = Sink::slow(Duration::from_millis(600)).await;
     let recipe = format!(
         "concurrency: 2\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/slow', json: {{n: '{{{{payload.n}}}}'}}}}\n",
         sink.url

@@ -11,15 +11,9 @@ fn started_at(attempt: &Value) -> DateTime<chrono::FixedOffset> {
     DateTime::parse_from_rfc3339(attempt["started_at"].as_str().expect("started_at")).expect("RFC 3339")
 }
 
-fn free_address() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-}
-
 #[tokio::test]
 async fn a_destination_that_comes_back_gets_the_same_request_with_the_same_key() {
-    let address = free_address();
+    let address = support::free_address();
     let recipe = format!(
         "trigger: {{webhook: {{}}}}\nsteps:\n  - id: deliver\n    http:\n      url: 'http://{address}/in'\n      json: {{at: '{{{{now}}}}', id: '{{{{uuid}}}}'}}\n    retry: {{attempts: 20, backoff: 50ms, max: 200ms}}\n"
     );

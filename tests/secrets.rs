@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::{Sink, TestDaemon, poll_until};
@@ -120,20 +119,11 @@ async fn the_daemon_log_never_shows_the_secret() {
     let recipes = dir.path().join("recipes");
     std::fs::create_dir(&recipes).expect("recipes dir");
     std::fs::write(recipes.join("keyed.yaml"), recipe(&sink.url)).expect("recipe");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
+    let port = support::free_address().port();
     let log_path = dir.path().join("ferry.log");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .arg("--recipes")
-        .arg(&recipes)
-        .arg("--database")
-        .arg(format!("sqlite://{}", dir.path().join("ferry.db").display()))
+    let mut daemon = support::ferry_serve(dir.path(), port)
         .env("SINK_KEY", SECRET)
         .env("FERRY_LOG", "debug")
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).expect("log file"))
         .spawn()
         .expect("start ferry serve");

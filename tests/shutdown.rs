@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -127,24 +127,9 @@ async fn sigterm_stops_ferry_serve_with_exit_code_0() {
         "trigger: {webhook: {}}\nsteps: [{log: ok}]\n",
     )
     .expect("recipe");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let ferry = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--shutdown-grace",
-            "2s",
-        ])
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .arg("--database")
-        .arg(format!("sqlite://{}", dir.path().join("ferry.db").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let port = support::free_address().port();
+    let ferry = support::ferry_serve(dir.path(), port)
+        .args(["--shutdown-grace", "2s"])
         .spawn()
         .expect("start ferry serve");
     let http = http_client();

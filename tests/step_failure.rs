@@ -60,10 +60,7 @@ async fn accept_lists_non_2xx_statuses_that_succeed() {
 #[tokio::test]
 async fn unreachable_destination_fails_with_no_response() {
     // Bind and drop to get a port where nothing listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
+    let port = support::free_address().port();
     let recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: 'http://127.0.0.1:{port}/x'}}\n");
     let ferry = TestDaemon::start(&[("down.yaml", &recipe)]).await;
     let (_, answer) = ferry.post_hook("down", &json!({})).await;

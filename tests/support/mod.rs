@@ -134,6 +134,29 @@ impl TestDaemon {
     }
 }
 
+/// A loopback address where nothing listens (bound, then released).
+pub fn free_address() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+}
+
+/// `ferry serve` of the built binary on `port`, with the recipes folder
+/// `dir/recipes` and the database `dir/ferry.db`; output discarded unless the
+/// caller redirects it.
+pub fn ferry_serve(dir: &std::path::Path, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--recipes")
+        .arg(dir.join("recipes"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.join("ferry.db").display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// An HTTP client for tests (reqwest is built without a default TLS provider).
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
