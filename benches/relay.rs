@@ -128,6 +128,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         api_tokens: None,
         shutdown_grace: Duration::from_secs(30),
         durability,
+        max_pending_webhooks: ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS,
     })
     .await
     .expect("ferry starts");

@@ -33,7 +33,12 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// What an acknowledged webhook survives.
     pub durability: Durability,
+    /// Webhooks waiting to be stored at once before more get 503.
+    pub max_pending_webhooks: usize,
 }
+
+/// The default of [`Settings::max_pending_webhooks`].
+pub const DEFAULT_MAX_PENDING_WEBHOOKS: usize = 1024;
 
 /// The default of [`Settings::shutdown_grace`].
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -121,6 +126,7 @@ impl Daemon {
             public_url: public_url.clone(),
             tokens: settings.api_tokens.clone(),
             accepting: accepting.clone(),
+            pending: Arc::new(tokio::sync::Semaphore::new(settings.max_pending_webhooks)),
             templates,
             completions: engine.completions(),
         });

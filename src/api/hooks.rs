@@ -38,7 +38,7 @@ pub(super) struct Accepted {
         (status = 504, description = "`respond: wait`: the run did not end in time; it goes on", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, or too many webhooks waiting to be stored: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
@@ -52,6 +52,13 @@ pub(super) async fn receive(
         // The sender retries later, against this daemon restarted or another one.
         return Err(Problem::unavailable("the daemon is shutting down", RETRY_AFTER_SECONDS));
     }
+    // Back-pressure: a bounded number of webhooks wait for the store at once.
+    let Ok(_pending) = state.pending.try_acquire() else {
+        return Err(Problem::unavailable(
+            "too many webhooks are waiting to be stored; try again shortly",
+            RETRY_AFTER_SECONDS,
+        ));
+    };
     let recipes = state.recipes.current();
     let path = path.trim_matches('/');
     let recipe = recipes

@@ -39,6 +39,9 @@ pub struct AppState {
     pub tokens: Option<ApiTokens>,
     /// False once a shutdown has begun: webhooks are then refused with 503.
     pub accepting: Arc<AtomicBool>,
+    /// Webhooks being stored at once, at most: when the store falls behind, more
+    /// are refused with 503 and Retry-After instead of piling up in memory.
+    pub pending: Arc<tokio::sync::Semaphore>,
     /// The handlebars registry (the engine shares it).
     pub templates: Arc<Templates>,
     /// Where `respond: wait` webhooks learn that their run ended.

@@ -81,6 +81,9 @@ struct ServeArgs {
     /// loss too (every commit waits for the disk).
     #[arg(long, env = "FERRY_SYNC", default_value = "normal")]
     sync: crate::store::Durability,
+    /// Webhooks waiting to be stored at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "FERRY_MAX_PENDING_WEBHOOKS", default_value_t = crate::daemon::DEFAULT_MAX_PENDING_WEBHOOKS)]
+    max_pending_webhooks: usize,
 }
 
 fn parse_grace(text: &str) -> Result<std::time::Duration, String> {

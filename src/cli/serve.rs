@@ -45,6 +45,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         api_tokens,
         shutdown_grace: args.shutdown_grace,
         durability: args.sync,
+        max_pending_webhooks: args.max_pending_webhooks,
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

@@ -179,6 +179,32 @@ fn walk(node: &Spanned<Node>, shape: Shape, problems: &mut Vec<KeyProblem>) {
     }
 }
 
+/// The path of the value written at `location` (`steps[0].retry.attempts`), so a
+/// type error can name the key it is about.
+pub(super) fn path_at(root: &Spanned<Node>, line: u64, column: u64) -> Option<String> {
+    fn walk(node: &Spanned<Node>, place: (u64, u64), path: &str) -> Option<String> {
+        if (node.referenced.line(), node.referenced.column()) == place && !path.is_empty() {
+            return Some(path.to_owned());
+        }
+        match &node.value {
+            Node::Map(entries) => entries.iter().find_map(|(key, value)| {
+                let inner = if path.is_empty() {
+                    key.value.0.clone()
+                } else {
+                    format!("{path}.{}", key.value.0)
+                };
+                walk(value, place, &inner)
+            }),
+            Node::Seq(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(index, item)| walk(item, place, &format!("{path}[{index}]"))),
+            Node::Scalar => None,
+        }
+    }
+    walk(root, (line, column), "")
+}
+
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(NodeVisitor)

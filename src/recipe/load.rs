@@ -10,7 +10,7 @@ use serde_saphyr::{MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
 use super::config::RecipeFile;
-use super::keys::{Node, unknown_keys};
+use super::keys::{self, Node, unknown_keys};
 use super::validate::validate;
 use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger, env};
 use crate::redact::Redactor;
@@ -141,7 +141,16 @@ pub fn load_source(file: &Path, text: &str, environment: &Environment) -> Result
             .map(|problem| Diagnostic::new(file, Some(problem.location), problem.message))
             .collect());
     }
-    let mut parsed: RecipeFile = serde_saphyr::from_str(text).map_err(yaml_error)?;
+    let mut parsed: RecipeFile = serde_saphyr::from_str(text).map_err(|error| {
+        // A type error ("invalid u32") says more with the key it is about.
+        let mut problems = yaml_error(error);
+        if let Some(problem) = problems.first_mut()
+            && let Some(path) = keys::path_at(&tree, problem.line, problem.column)
+        {
+            problem.message = format!("`{path}`: {}", problem.message);
+        }
+        problems
+    })?;
     let secrets = env::fill(&mut parsed, environment).map_err(|problems| {
         problems
             .into_iter()
@@ -239,6 +248,24 @@ mod tests {
             found[3].contains("unknown key `headres` in `http`") && found[3].contains("did you mean `headers`?"),
             "{}",
             found[3]
+        );
+    }
+
+    #[test]
+    fn a_type_error_names_its_key() {
+        let found =
+            problems("trigger: {webhook: {}}\nconcurrency: many\nsteps:\n  - log: x\n    retry: {attempts: lots}\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("recipes/demo.yaml:2:14: `concurrency`: "),
+            "{}",
+            found[0]
+        );
+        let found = problems("trigger: {webhook: {}}\nsteps:\n  - log: x\n    retry: {attempts: lots}\n");
+        assert!(
+            found[0].starts_with("recipes/demo.yaml:4:23: `steps[0].retry.attempts`: "),
+            "{}",
+            found[0]
         );
     }
 

@@ -150,7 +150,23 @@ impl Template {
 }
 
 fn compile(source: &str) -> Result<handlebars::Template, TemplateError> {
-    handlebars::Template::compile(source).map_err(|error| TemplateError::Syntax(error.reason().to_string()))
+    handlebars::Template::compile(source).map_err(|error| TemplateError::Syntax(syntax_message(source, &error)))
+}
+
+/// handlebars' grammar error lists every rule it expected; the usual causes are
+/// easier to name from the source.
+fn syntax_message(source: &str, error: &handlebars::TemplateError) -> String {
+    let reason = error.reason().to_string();
+    if !reason.starts_with("invalid handlebars syntax") {
+        return reason;
+    }
+    if source.matches("{{#").count() > source.matches("{{/").count() {
+        return "a block `{{#…}}` is not closed with its `{{/…}}`".to_owned();
+    }
+    if source.matches("{{").count() > source.matches("}}").count() {
+        return "a `{{` is not closed with `}}`".to_owned();
+    }
+    "invalid handlebars syntax: check the `{{…}}` expressions (string literals need double quotes)".to_owned()
 }
 
 /// `Some(expr)` when `source` is exactly one plain expression `{{expr}}` (not a
@@ -296,6 +312,20 @@ mod tests {
         assert!(whole_leaf_expression("{{#if x}}a{{/if}}").is_none());
         assert!(whole_leaf_expression("{{a}} {{b}}").is_none());
         assert_eq!(whole_leaf_expression("{{ payload.a }}"), Some("payload.a"));
+    }
+
+    #[test]
+    fn common_syntax_errors_get_a_plain_message() {
+        let unclosed = Template::compile("{{#if payload.x}}yes").expect_err("unclosed block");
+        assert_eq!(
+            unclosed.to_string(),
+            "template does not parse: a block `{{#…}}` is not closed with its `{{/…}}`"
+        );
+        let open = Template::compile("hi {{payload.x").expect_err("unclosed braces");
+        assert_eq!(
+            open.to_string(),
+            "template does not parse: a `{{` is not closed with `}}`"
+        );
     }
 
     #[test]

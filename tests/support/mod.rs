@@ -39,6 +39,8 @@ pub struct Setup<'a> {
     pub api_tokens: Option<&'a str>,
     /// How long a shutdown waits for runs in flight (default 10 s).
     pub shutdown_grace: Option<Duration>,
+    /// Webhooks waiting to be stored at once (default 1024).
+    pub max_pending_webhooks: Option<usize>,
 }
 
 impl TestDaemon {
@@ -81,6 +83,9 @@ impl TestDaemon {
             api_tokens: ApiTokens::from_setting(setup.api_tokens).expect("valid tokens"),
             shutdown_grace: setup.shutdown_grace.unwrap_or(ferry::daemon::DEFAULT_SHUTDOWN_GRACE),
             durability: ferry::store::Durability::default(),
+            max_pending_webhooks: setup
+                .max_pending_webhooks
+                .unwrap_or(ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
