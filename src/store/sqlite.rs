@@ -20,7 +20,10 @@ use crate::trigger::Event;
 /// The database of runs.
 #[derive(Clone)]
 pub struct Store {
+    /// Readers.
     pool: SqlitePool,
+    /// The one writing connection.
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -42,18 +45,27 @@ impl Store {
             })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // One connection writes: SQLite takes one writer at a time anyway, and
+        // queueing for this connection in sqlx is fair and wakes at once, where
+        // several writing connections would sleep in SQLite's busy handler.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(Error::Open)?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// Closes every connection; SQLite then checkpoints the WAL into the file.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Whether the database answers.
@@ -67,7 +79,7 @@ impl Store {
     /// is committed, so a webhook may be acknowledged.
     pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
         let id = &event.run_id;
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.writer.begin().await?;
         if let Some(key) = &event.dedup_key {
             // A write first, so the transaction holds the write lock from here on:
             // two deliveries of one key cannot both pass this point.
@@ -147,7 +159,7 @@ impl Store {
         )
         .bind(run_id)
         .bind(timestamp(Utc::now()))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.map(ClaimedRow::into_claimed).transpose()
     }
@@ -156,7 +168,7 @@ impl Store {
     /// again; they resume at the step that had not finished. Returns how many.
     pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
         let done = sqlx::query("UPDATE runs SET status = 'queued' WHERE status = 'running'")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -166,7 +178,7 @@ impl Store {
         sqlx::query("UPDATE runs SET status = 'retrying', next_attempt_at = ?2 WHERE id = ?1")
             .bind(run_id)
             .bind(timestamp(next_attempt_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -182,7 +194,7 @@ impl Store {
         .bind(position as i64)
         .bind(step_id)
         .bind(request.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -205,7 +217,7 @@ impl Store {
         .bind(step_id)
         .bind(status.as_str())
         .bind(result.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -239,7 +251,7 @@ impl Store {
         .bind(position as i64)
         .bind(step_id)
         .bind(status.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -258,7 +270,7 @@ impl Store {
         .bind(attempt.request.to_string())
         .bind(attempt.response.as_ref().map(Value::to_string))
         .bind(&attempt.error)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -270,7 +282,7 @@ impl Store {
             .bind(status.as_str())
             .bind(error)
             .bind(timestamp(Utc::now()))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
