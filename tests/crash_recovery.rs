@@ -81,18 +81,7 @@ async fn every_acknowledged_webhook_is_delivered_after_a_kill_9() {
 
     let mut ferry = start_ferry(dir.path(), port);
     for (n, run_id) in &acknowledged {
-        let run = poll_until(&format!("run {run_id} (n = {n}) to succeed"), || async {
-            let run: serde_json::Value = http
-                .get(format!("{base}/api/v1/runs/{run_id}"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (run["status"] == "succeeded").then_some(run)
-        })
-        .await;
+        let run = support::wait_for_success(&http, &base, run_id).await;
         assert_eq!(run["payload"], json!({"n": n}));
     }
     ferry.kill().expect("stop");

@@ -141,18 +141,7 @@ async fn the_daemon_log_never_shows_the_secret() {
     })
     .await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
-    poll_until("the run to end", || async {
-        let run: serde_json::Value = http
-            .get(format!("{base}/api/v1/runs/{run_id}"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (run["status"] == "succeeded").then_some(())
-    })
-    .await;
+    support::wait_for_success(&http, &base, &run_id).await;
     daemon.kill().expect("stop the daemon");
     daemon.wait().expect("daemon exit");
 

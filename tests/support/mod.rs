@@ -168,6 +168,23 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Polls a daemon (in-process or a child process) at `base` until run `run_id`
+/// has succeeded, and gives its document.
+pub async fn wait_for_success(http: &reqwest::Client, base: &str, run_id: &str) -> Value {
+    poll_until(&format!("run {run_id} to succeed"), || async {
+        let run: Value = http
+            .get(format!("{base}/api/v1/runs/{run_id}"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (run["status"] == "succeeded").then_some(run)
+    })
+    .await
+}
+
 /// Calls `check` until it gives `Some`, failing the test after [`DEADLINE`].
 pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
