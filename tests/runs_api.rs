@@ -30,12 +30,7 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
 
     let (status, listing) = ferry.get_json("/api/v1/runs").await;
     assert_eq!(status, StatusCode::OK);
-    let listed: Vec<_> = listing["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .map(|run| run["id"].clone())
-        .collect();
+    let listed = ids_of(&listing);
     let newest_first: Vec<_> = ids.iter().rev().map(|id| json!(id)).collect();
     assert_eq!(listed, newest_first);
     assert_eq!(listing["next_cursor"], json!(null));
@@ -56,23 +51,13 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     );
 
     let (_, first_page) = ferry.get_json("/api/v1/runs?recipe=ok&limit=2").await;
-    let page: Vec<_> = first_page["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .map(|run| run["id"].clone())
-        .collect();
+    let page = ids_of(&first_page);
     assert_eq!(page, [json!(ids[3]), json!(ids[2])]);
     let cursor = first_page["next_cursor"].as_str().expect("a full page has a cursor");
     let (_, second_page) = ferry
         .get_json(&format!("/api/v1/runs?recipe=ok&limit=2&cursor={cursor}"))
         .await;
-    let page: Vec<_> = second_page["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .map(|run| run["id"].clone())
-        .collect();
+    let page = ids_of(&second_page);
     assert_eq!(page, [json!(ids[0])]);
     assert_eq!(second_page["next_cursor"], json!(null));
 
@@ -95,12 +80,7 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     let (_, since) = ferry
         .get_json(&format!("/api/v1/runs?since={}", in_paris.replace('+', "%2B")))
         .await;
-    let listed: Vec<_> = since["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .map(|run| run["id"].clone())
-        .collect();
+    let listed = ids_of(&since);
     assert!(
         listed.contains(&json!(ids[1])) && !listed.contains(&json!(ids[0])),
         "{listed:?}"
@@ -108,12 +88,7 @@ async fn runs_are_listed_newest_first_with_filters_and_a_cursor() {
     let (_, until) = ferry
         .get_json(&format!("/api/v1/runs?until={}", in_paris.replace('+', "%2B")))
         .await;
-    let listed: Vec<_> = until["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .map(|run| run["id"].clone())
-        .collect();
+    let listed = ids_of(&until);
     assert!(
         !listed.contains(&json!(ids[1])) && listed.contains(&json!(ids[0])),
         "{listed:?}"
@@ -150,4 +125,14 @@ async fn bad_filters_and_unknown_runs_are_problems() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], "ok");
     assert_eq!(health["recipes"], 1);
+}
+
+/// The run ids of a listing, in its order.
+fn ids_of(listing: &serde_json::Value) -> Vec<serde_json::Value> {
+    listing["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| run["id"].clone())
+        .collect()
 }
