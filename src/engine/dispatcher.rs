@@ -122,22 +122,35 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
             return;
         }
     };
+    // Choose within the limits first, then claim them all in one write.
     let recipes = engine.recipes.current();
+    let mut chosen = Vec::new();
+    let mut permits = HashMap::new();
+    let mut planned: HashMap<String, u32> = HashMap::new();
     for (run_id, recipe_id) in candidates {
         let limit = recipes.get(&recipe_id).map_or(1, |recipe| recipe.concurrency);
-        if in_flight.count(&recipe_id) >= limit {
+        let planned = planned.entry(recipe_id.clone()).or_default();
+        if in_flight.count(&recipe_id) + *planned >= limit {
             continue;
         }
         let Ok(permit) = workers.clone().try_acquire_owned() else {
-            return;
+            break;
         };
-        let run = match engine.store.claim(&run_id).await {
-            Ok(Some(run)) => run,
-            Ok(None) => continue,
-            Err(error) => {
-                tracing::error!(%error, run = %run_id, "cannot claim a run");
-                return;
-            }
+        *planned += 1;
+        permits.insert(run_id.clone(), (permit, recipe_id));
+        chosen.push(run_id);
+    }
+    let runs = match engine.store.claim(chosen).await {
+        Ok(runs) => runs,
+        Err(error) => {
+            tracing::error!(%error, "cannot claim runs");
+            return;
+        }
+    };
+    for run in runs {
+        // Runs another claim took first are not returned; their permits go back.
+        let Some((permit, recipe_id)) = permits.remove(&run.id) else {
+            continue;
         };
         let engine = engine.clone();
         in_flight.start(recipe_id, async move {

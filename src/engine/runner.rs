@@ -6,6 +6,11 @@
 //! the steps that finished and the request the unfinished step rendered at its
 //! first attempt — so no finished step is sent again and a retried step sends the
 //! same request with the same `Idempotency-Key`.
+//!
+//! The runner gathers what a run records in a [`RunWrite`] and stores it only when
+//! it must: just before a request goes out (with that request), and when the run
+//! lets go (with its end or its retry time). A one-step run thus costs two writes,
+//! each a share of a group commit.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -17,7 +22,9 @@ use super::{Engine, RunEnd, backoff, render};
 use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
 use crate::recipe::{Action, Recipe, Step};
 use crate::redact::Redactor;
-use crate::store::{self, AttemptRecord, ClaimedRun, RunStatus, StepState, StepStatus};
+use crate::store::{
+    self, AttemptRecord, ClaimedRun, FinalStatus, RunChange, RunWrite, StepState, StepStatus, StepWrite,
+};
 
 /// The record keeps at most this much of a response body; later steps see all of it.
 const RECORDED_BODY_LIMIT: usize = 64 * 1024;
@@ -28,19 +35,37 @@ type RunError = String;
 /// Where a run stands when the runner lets go of it.
 enum Progress {
     /// With `steps.<id>` of the last step that ran.
-    Ended(RunStatus, Option<Value>),
-    /// A step failed and will be tried again later: the run waits in the store.
-    WaitsForRetry,
+    Ended(FinalStatus, Option<Value>),
+    /// A step failed and will be tried again at this time: the run waits in the
+    /// store.
+    WaitsForRetry(chrono::DateTime<Utc>),
 }
 
 pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
-    let (status, error, last_step) = match run_recipe(engine, &run).await {
-        Ok(Progress::WaitsForRetry) => return,
+    let mut write = RunWrite::new(&run.id);
+    let (status, error, last_step) = match run_recipe(engine, &run, &mut write).await {
+        Ok(Progress::WaitsForRetry(due)) => {
+            write.change = Some(RunChange::RetryAt(due));
+            if let Err(store_error) = engine.store.record(write).await {
+                // The run stays `running` in the store and is picked up again at recovery.
+                tracing::error!(run = %run.id, error = %store_error, "cannot record a retry");
+            }
+            return;
+        }
         Ok(Progress::Ended(status, last_step)) => (status, None, last_step),
-        Err(error) => (RunStatus::Failed, Some(error), None),
+        Err(error) => (FinalStatus::Failed, Some(error), None),
     };
+    let status = store::RunStatus::from(status);
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
-    if let Err(store_error) = engine.store.finish_run(&run.id, status, error.as_deref()).await {
+    write.change = Some(RunChange::End(
+        match status {
+            store::RunStatus::Succeeded => FinalStatus::Succeeded,
+            store::RunStatus::Skipped => FinalStatus::Skipped,
+            _ => FinalStatus::Failed,
+        },
+        error.clone(),
+    ));
+    if let Err(store_error) = engine.store.record(write).await {
         // The run stays `running` in the store and is picked up again at recovery.
         tracing::error!(run = %run.id, error = %store_error, "cannot record the end of a run");
         return;
@@ -55,7 +80,9 @@ pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
     );
 }
 
-async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunError> {
+/// Runs the recipe's steps from where the run stands, gathering what to record
+/// in `write` (storing it early only before a request goes out).
+async fn run_recipe(engine: &Engine, run: &ClaimedRun, write: &mut RunWrite) -> Result<Progress, RunError> {
     let recipes = engine.recipes.current();
     let recipe = recipes
         .get(&run.recipe)
@@ -73,14 +100,7 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunEr
         "steps": {},
         "ferry": { "url": engine.public_url },
     });
-    let stored: HashMap<usize, StepState> = engine
-        .store
-        .step_states(&run.id)
-        .await
-        .map_err(|error| format!("cannot read the run's steps: {error}"))?
-        .into_iter()
-        .map(|state| (state.position, state))
-        .collect();
+    let stored: HashMap<usize, &StepState> = run.steps.iter().map(|state| (state.position, state)).collect();
 
     // A run that already started steps passed its `when` before.
     if stored.is_empty()
@@ -91,13 +111,13 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunEr
             .is_true(when, &context)
             .map_err(|error| format!("`when`: {error}"))?;
         if !go_on {
-            return Ok(Progress::Ended(RunStatus::Skipped, None));
+            return Ok(Progress::Ended(FinalStatus::Skipped, None));
         }
     }
 
     let mut last_step = None;
     for (position, step) in recipe.steps.iter().enumerate() {
-        let state = stored.get(&position);
+        let state = stored.get(&position).copied();
         if let Some(state) = state
             && matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped)
         {
@@ -108,28 +128,29 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun) -> Result<Progress, RunEr
             context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
             continue;
         }
-        match run_step(engine, recipe, run, position, step, state, &context).await? {
+        match run_step(engine, recipe, run, position, step, state, &context, write).await? {
             StepEnd::Done(result) => {
                 if result.get("skipped").is_none() {
                     last_step = Some(result.clone());
                 }
                 context["steps"][step.id.as_str()] = result;
             }
-            StepEnd::Retry => return Ok(Progress::WaitsForRetry),
+            StepEnd::Retry(due) => return Ok(Progress::WaitsForRetry(due)),
         }
     }
-    Ok(Progress::Ended(RunStatus::Succeeded, last_step))
+    Ok(Progress::Ended(FinalStatus::Succeeded, last_step))
 }
 
 /// How a step's turn ended.
 enum StepEnd {
     /// Finished (succeeded or skipped), with its `steps.<id>`.
     Done(Value),
-    /// Failed, to be tried again later.
-    Retry,
+    /// Failed, to be tried again at this time.
+    Retry(chrono::DateTime<Utc>),
 }
 
 /// Runs one attempt of a step (the first, or the next after those recorded).
+#[allow(clippy::too_many_arguments)]
 async fn run_step(
     engine: &Engine,
     recipe: &Recipe,
@@ -138,8 +159,16 @@ async fn run_step(
     step: &Step,
     state: Option<&StepState>,
     context: &Value,
+    write: &mut RunWrite,
 ) -> Result<StepEnd, RunError> {
     let store_error = |error: store::Error| format!("step `{}`: cannot record the step: {error}", step.id);
+    let step_write = |status: StepStatus, request: Option<Value>, result: Option<Value>| StepWrite {
+        position,
+        step_id: step.id.clone(),
+        status,
+        request,
+        result,
+    };
     if state.is_none()
         && let Some(when) = &step.when
     {
@@ -149,11 +178,9 @@ async fn run_step(
             .map_err(|error| format!("step `{}` `when`: {error}", step.id))?;
         if !go_on {
             let result = json!({"skipped": true});
-            engine
-                .store
-                .finish_step(&run.id, position, &step.id, StepStatus::Skipped, &result)
-                .await
-                .map_err(store_error)?;
+            write
+                .steps
+                .push(step_write(StepStatus::Skipped, None, Some(result.clone())));
             return Ok(StepEnd::Done(result));
         }
     }
@@ -178,28 +205,19 @@ async fn run_step(
                     let request = match render::http_request(&engine.templates, http, context, &idempotency_key) {
                         Ok(request) => request,
                         Err(error) => {
-                            engine
-                                .store
-                                .finish_step(&run.id, position, &step.id, StepStatus::Failed, &Value::Null)
-                                .await
-                                .map_err(store_error)?;
+                            write.steps.push(step_write(StepStatus::Failed, None, None));
                             return Err(recipe
                                 .redactor
                                 .text(&format!("step `{}`: {error}", step.id))
                                 .into_owned());
                         }
                     };
-                    // Stored before it is sent: a crash after sending re-sends this one.
-                    engine
-                        .store
-                        .start_step(
-                            &run.id,
-                            position,
-                            &step.id,
-                            &recipe.redactor.seal(&request.to_sealable()),
-                        )
-                        .await
-                        .map_err(store_error)?;
+                    // Stored before it is sent (with what the run gathered before
+                    // it): a crash after sending re-sends this same request.
+                    let sealed = recipe.redactor.seal(&request.to_sealable());
+                    write.steps.push(step_write(StepStatus::Running, Some(sealed), None));
+                    let gathered = std::mem::replace(write, RunWrite::new(&run.id));
+                    engine.store.record(gathered).await.map_err(store_error)?;
                     request
                 }
             };
@@ -244,43 +262,21 @@ async fn run_step(
         response: response.map(|response| response_record(&recipe.redactor, response)),
         error: failure.as_ref().map(|(error, _, _)| error.clone()),
     };
-    engine
-        .store
-        .record_attempt(&run.id, position, &attempt)
-        .await
-        .map_err(store_error)?;
+    write.attempts.push((position, attempt));
 
     let Some((error, retryable, retry_after)) = failure else {
-        engine
-            .store
-            .finish_step(
-                &run.id,
-                position,
-                &step.id,
-                StepStatus::Succeeded,
-                &recipe.redactor.seal(&result),
-            )
-            .await
-            .map_err(store_error)?;
+        let sealed = recipe.redactor.seal(&result);
+        write.steps.push(step_write(StepStatus::Succeeded, None, Some(sealed)));
         return Ok(StepEnd::Done(result));
     };
     if retryable && n < step.retry.attempts {
         let delay = backoff::delay_before(&step.retry, n + 1, retry_after, fastrand::f64());
         let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         tracing::info!(run = %run.id, step = %step.id, attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
-        engine
-            .store
-            .set_step(&run.id, position, &step.id, StepStatus::Retrying)
-            .await
-            .map_err(store_error)?;
-        engine.store.retry_later(&run.id, due).await.map_err(store_error)?;
-        return Ok(StepEnd::Retry);
+        write.steps.push(step_write(StepStatus::Retrying, None, None));
+        return Ok(StepEnd::Retry(due));
     }
-    engine
-        .store
-        .set_step(&run.id, position, &step.id, StepStatus::Failed)
-        .await
-        .map_err(store_error)?;
+    write.steps.push(step_write(StepStatus::Failed, None, None));
     tracing::warn!(run = %run.id, recipe = %recipe.id, step = %step.id, attempt = n, %error, "step failed");
     let attempts = if n > 1 {
         format!(" after {n} attempts")

@@ -4,10 +4,12 @@
 
 mod records;
 mod sqlite;
+mod writer;
+mod writes;
 
 pub use records::{
-    AttemptRecord, ClaimedRun, Enqueued, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState,
-    StepStatus,
+    AttemptRecord, ClaimedRun, Enqueued, FinalStatus, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
+    RunWrite, StepDocument, StepState, StepStatus, StepWrite,
 };
 pub use sqlite::Store;
 
@@ -24,6 +26,8 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    #[error("the store is closed")]
+    Closed,
 }
 
 /// What an acknowledged webhook survives (`FERRY_SYNC`).

@@ -107,7 +107,8 @@ impl FromStr for StepStatus {
     }
 }
 
-/// A run the engine has claimed: its trigger input.
+/// A run the engine has claimed: its trigger input, and the steps it recorded
+/// if it ran before (after a retry wait or a restart).
 #[derive(Debug, Clone)]
 pub struct ClaimedRun {
     pub id: String,
@@ -117,6 +118,71 @@ pub struct ClaimedRun {
     pub payload: Value,
     pub headers: Value,
     pub query: Value,
+    pub steps: Vec<StepState>,
+}
+
+/// Changes to one run that are stored together, in one commit.
+#[derive(Debug, Clone)]
+pub struct RunWrite {
+    pub run_id: String,
+    pub steps: Vec<StepWrite>,
+    /// Attempts with the position of their step.
+    pub attempts: Vec<(usize, AttemptRecord)>,
+    pub change: Option<RunChange>,
+}
+
+impl RunWrite {
+    pub fn new(run_id: &str) -> Self {
+        Self {
+            run_id: run_id.to_owned(),
+            steps: Vec::new(),
+            attempts: Vec::new(),
+            change: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.attempts.is_empty() && self.change.is_none()
+    }
+}
+
+/// A step's new status; a stored `request` or `result` stays when this has none.
+#[derive(Debug, Clone)]
+pub struct StepWrite {
+    pub position: usize,
+    pub step_id: String,
+    pub status: StepStatus,
+    /// The request rendered at the first attempt (sealed).
+    pub request: Option<Value>,
+    /// `steps.<id>` for the steps after it (sealed).
+    pub result: Option<Value>,
+}
+
+/// Where a run goes when the runner lets go of it.
+#[derive(Debug, Clone)]
+pub enum RunChange {
+    /// Waits as `retrying` until its next attempt is due.
+    RetryAt(chrono::DateTime<chrono::Utc>),
+    /// Ends: succeeded, failed or skipped.
+    End(FinalStatus, Option<String>),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl From<FinalStatus> for RunStatus {
+    fn from(status: FinalStatus) -> Self {
+        match status {
+            FinalStatus::Succeeded => RunStatus::Succeeded,
+            FinalStatus::Failed => RunStatus::Failed,
+            FinalStatus::Skipped => RunStatus::Skipped,
+        }
+    }
 }
 
 /// What storing an event did.

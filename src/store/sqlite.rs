@@ -8,12 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{ConnectOptions, FromRow, SqlitePool};
 
 use super::records::{
-    AttemptRecord, ClaimedRun, Enqueued, RunDocument, RunFilter, RunStatus, RunSummary, StepDocument, StepState,
-    StepStatus,
+    AttemptRecord, ClaimedRun, Enqueued, RunChange, RunDocument, RunFilter, RunStatus, RunSummary, RunWrite,
+    StepDocument, StepState, StepStatus,
 };
+use super::writer::{Op, Writer};
+use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
 use super::{Durability, Error, timestamp};
 use crate::trigger::Event;
 
@@ -22,8 +24,8 @@ use crate::trigger::Event;
 pub struct Store {
     /// Readers.
     pool: SqlitePool,
-    /// The one writing connection.
-    writer: SqlitePool,
+    /// The task that owns the one writing connection.
+    writer: Writer,
 }
 
 impl Store {
@@ -35,6 +37,9 @@ impl Store {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(Error::Open)?
             .create_if_missing(true)
+            // Pages of 16 KiB write a run's payload and its steps in fewer pages;
+            // it takes effect when the file is created.
+            .page_size(16_384)
             .journal_mode(SqliteJournalMode::Wal)
             // With WAL, NORMAL survives a process crash: a committed transaction is
             // in the WAL file (the OS has it) before the commit returns. FULL also
@@ -43,23 +48,23 @@ impl Store {
                 Durability::ProcessCrash => SqliteSynchronous::Normal,
                 Durability::PowerLoss => SqliteSynchronous::Full,
             })
+            // Checkpoint every 4 000 pages (64 MiB) rather than 1 000: fewer stalls
+            // of the writer; the WAL file is cut back to 64 MiB after each.
+            .pragma("wal_autocheckpoint", "4000")
+            .pragma("journal_size_limit", "67108864")
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // One connection writes: SQLite takes one writer at a time anyway, and
-        // queueing for this connection in sqlx is fair and wakes at once, where
-        // several writing connections would sleep in SQLite's busy handler.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(Error::Open)?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let mut connection = options.connect().await.map_err(Error::Open)?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer: Writer::start(connection),
+        })
     }
 
     /// Closes every connection; SQLite then checkpoints the WAL into the file.
@@ -78,47 +83,18 @@ impl Store {
     /// finds the first run with that key. When this returns the run (and its key)
     /// is committed, so a webhook may be acknowledged.
     pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
-        let id = &event.run_id;
-        let mut transaction = self.writer.begin().await?;
-        if let Some(key) = &event.dedup_key {
-            // A write first, so the transaction holds the write lock from here on:
-            // two deliveries of one key cannot both pass this point.
-            let inserted = sqlx::query(
-                "INSERT INTO dedup (recipe, key, run_id, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (recipe, key) DO NOTHING",
-            )
-            .bind(&event.recipe)
-            .bind(key)
-            .bind(id)
-            .bind(timestamp(event.received_at))
-            .execute(&mut *transaction)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                let first: String = sqlx::query_scalar("SELECT run_id FROM dedup WHERE recipe = ?1 AND key = ?2")
-                    .bind(&event.recipe)
-                    .bind(key)
-                    .fetch_one(&mut *transaction)
-                    .await?;
-                transaction.commit().await?;
-                return Ok(Enqueued::Duplicate(first));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
-        )
-        .bind(id)
-        .bind(&event.recipe)
-        .bind(&event.recipe_version)
-        .bind(event.trigger)
-        .bind(timestamp(event.received_at))
-        .bind(event.payload.to_string())
-        .bind(Value::Object(event.headers.clone()).to_string())
-        .bind(Value::Object(event.query.clone()).to_string())
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(Enqueued::New(id.clone()))
+        let run = NewRun {
+            id: event.run_id.clone(),
+            recipe: event.recipe.clone(),
+            recipe_version: event.recipe_version.clone(),
+            trigger: event.trigger,
+            received_at: timestamp(event.received_at),
+            payload: event.payload.to_string(),
+            headers: Value::Object(event.headers.clone()).to_string(),
+            query: Value::Object(event.query.clone()).to_string(),
+            dedup_key: event.dedup_key.clone(),
+        };
+        self.writer.write(|reply| Op::Enqueue(run, reply)).await
     }
 
     /// Runs ready to run, oldest first, as `(run id, recipe id)`: queued ones, and
@@ -150,141 +126,88 @@ impl Store {
         .transpose()
     }
 
-    /// Moves a due run to `running`; `None` if another claim took it first.
-    pub async fn claim(&self, run_id: &str) -> Result<Option<ClaimedRun>, Error> {
-        let row: Option<ClaimedRow> = sqlx::query_as(
-            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), next_attempt_at = NULL
-             WHERE id = ?1 AND status IN ('queued', 'retrying')
-             RETURNING id, recipe, trigger, received_at, payload, headers, query",
-        )
-        .bind(run_id)
-        .bind(timestamp(Utc::now()))
-        .fetch_optional(&self.writer)
-        .await?;
-        row.map(ClaimedRow::into_claimed).transpose()
+    /// Moves the given runs to `running` if they are still due, and returns those
+    /// it took with what they need to run or resume.
+    pub async fn claim(&self, run_ids: Vec<String>) -> Result<Vec<ClaimedRun>, Error> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claim = Claim {
+            ids: run_ids,
+            now: timestamp(Utc::now()),
+        };
+        let rows = self.writer.write(|reply| Op::Claim(claim, reply)).await?;
+        let mut steps: HashMap<String, Vec<StepState>> = HashMap::new();
+        for row in rows.steps {
+            steps.entry(row.run_id.clone()).or_default().push(step_state(row)?);
+        }
+        rows.runs
+            .into_iter()
+            .map(|row| {
+                Ok(ClaimedRun {
+                    payload: parse_json(&row.payload)?,
+                    headers: parse_json(&row.headers)?,
+                    query: parse_json(&row.query)?,
+                    steps: steps.remove(&row.id).unwrap_or_default(),
+                    id: row.id,
+                    recipe: row.recipe,
+                    trigger: row.trigger,
+                    received_at: row.received_at,
+                })
+            })
+            .collect()
     }
 
     /// At start: runs left `running` by a process that stopped mid-run are queued
     /// again; they resume at the step that had not finished. Returns how many.
     pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
-        let done = sqlx::query("UPDATE runs SET status = 'queued' WHERE status = 'running'")
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        self.writer.write(Op::RequeueInterrupted).await
     }
 
-    /// Parks a run until its next attempt is due.
-    pub async fn retry_later(&self, run_id: &str, next_attempt_at: DateTime<Utc>) -> Result<(), Error> {
-        sqlx::query("UPDATE runs SET status = 'retrying', next_attempt_at = ?2 WHERE id = ?1")
-            .bind(run_id)
-            .bind(timestamp(next_attempt_at))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    /// Records the request a step renders at its first attempt (sealed), before it
-    /// is sent, so that every later attempt sends the same one.
-    pub async fn start_step(&self, run_id: &str, position: usize, step_id: &str, request: &Value) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO steps (run_id, position, step_id, status, request) VALUES (?1, ?2, ?3, 'running', ?4)
-             ON CONFLICT (run_id, position) DO UPDATE SET status = 'running', request = excluded.request",
-        )
-        .bind(run_id)
-        .bind(position as i64)
-        .bind(step_id)
-        .bind(request.to_string())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Ends a step with its result for the steps after it (sealed).
-    pub async fn finish_step(
-        &self,
-        run_id: &str,
-        position: usize,
-        step_id: &str,
-        status: StepStatus,
-        result: &Value,
-    ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO steps (run_id, position, step_id, status, result) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status, result = excluded.result",
-        )
-        .bind(run_id)
-        .bind(position as i64)
-        .bind(step_id)
-        .bind(status.as_str())
-        .bind(result.to_string())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// The steps a run has recorded, for resuming it.
-    pub async fn step_states(&self, run_id: &str) -> Result<Vec<StepState>, Error> {
-        let rows: Vec<StepStateRow> = sqlx::query_as(
-            "SELECT s.position, s.status, s.request, s.result,
-                    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
-             FROM steps s WHERE s.run_id = ?1 ORDER BY s.position",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(StepStateRow::into_state).collect()
-    }
-
-    /// Records the state of the step at `position` (0-based) of a run.
-    pub async fn set_step(
-        &self,
-        run_id: &str,
-        position: usize,
-        step_id: &str,
-        status: StepStatus,
-    ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO steps (run_id, position, step_id, status) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status",
-        )
-        .bind(run_id)
-        .bind(position as i64)
-        .bind(step_id)
-        .bind(status.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Records one attempt of the step at `position`.
-    pub async fn record_attempt(&self, run_id: &str, position: usize, attempt: &AttemptRecord) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(run_id)
-        .bind(position as i64)
-        .bind(attempt.n)
-        .bind(&attempt.started_at)
-        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-        .bind(attempt.request.to_string())
-        .bind(attempt.response.as_ref().map(Value::to_string))
-        .bind(&attempt.error)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Ends a run.
-    pub async fn finish_run(&self, run_id: &str, status: RunStatus, error: Option<&str>) -> Result<(), Error> {
-        sqlx::query("UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = NULL WHERE id = ?1")
-            .bind(run_id)
-            .bind(status.as_str())
-            .bind(error)
-            .bind(timestamp(Utc::now()))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    /// Stores changes to a run: its steps, their attempts, where it goes next.
+    pub async fn record(&self, write: RunWrite) -> Result<(), Error> {
+        let rows = RunRows {
+            steps: write
+                .steps
+                .into_iter()
+                .map(|step| StepUpsert {
+                    position: step.position as i64,
+                    step_id: step.step_id,
+                    status: step.status.as_str(),
+                    request: step.request.as_ref().map(Value::to_string),
+                    result: step.result.as_ref().map(Value::to_string),
+                })
+                .collect(),
+            attempts: write
+                .attempts
+                .into_iter()
+                .map(|(position, attempt)| NewAttempt {
+                    position: position as i64,
+                    n: i64::from(attempt.n),
+                    started_at: attempt.started_at,
+                    duration_ms: i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+                    request: attempt.request.to_string(),
+                    response: attempt.response.as_ref().map(Value::to_string),
+                    error: attempt.error,
+                })
+                .collect(),
+            change: write.change.map(|change| match change {
+                RunChange::RetryAt(due) => ChangeRow {
+                    status: RunStatus::Retrying.as_str(),
+                    error: None,
+                    finished_at: None,
+                    next_attempt_at: Some(timestamp(due)),
+                },
+                RunChange::End(status, error) => ChangeRow {
+                    status: RunStatus::from(status).as_str(),
+                    error,
+                    finished_at: Some(timestamp(Utc::now())),
+                    next_attempt_at: None,
+                },
+            }),
+            run_id: write.run_id,
+        };
+        self.writer.write(|reply| Op::Record(rows, reply)).await
     }
 
     /// One page of runs, newest first.
@@ -394,31 +317,6 @@ fn parse_json(text: &str) -> Result<Value, Error> {
 }
 
 #[derive(FromRow)]
-struct ClaimedRow {
-    id: String,
-    recipe: String,
-    trigger: String,
-    received_at: String,
-    payload: String,
-    headers: String,
-    query: String,
-}
-
-impl ClaimedRow {
-    fn into_claimed(self) -> Result<ClaimedRun, Error> {
-        Ok(ClaimedRun {
-            payload: parse_json(&self.payload)?,
-            headers: parse_json(&self.headers)?,
-            query: parse_json(&self.query)?,
-            id: self.id,
-            recipe: self.recipe,
-            trigger: self.trigger,
-            received_at: self.received_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
 struct SummaryRow {
     id: String,
     recipe: String,
@@ -460,26 +358,15 @@ struct DocumentRow {
     query: String,
 }
 
-#[derive(FromRow)]
-struct StepStateRow {
-    position: i64,
-    status: String,
-    request: Option<String>,
-    result: Option<String>,
-    attempts: i64,
-}
-
-impl StepStateRow {
-    fn into_state(self) -> Result<StepState, Error> {
-        Ok(StepState {
-            position: usize::try_from(self.position)
-                .map_err(|_| Error::Corrupt(format!("step position {}", self.position)))?,
-            status: StepStatus::from_str(&self.status).map_err(Error::Corrupt)?,
-            request: self.request.as_deref().map(parse_json).transpose()?,
-            result: self.result.as_deref().map(parse_json).transpose()?,
-            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-        })
-    }
+fn step_state(row: StepStateRow) -> Result<StepState, Error> {
+    Ok(StepState {
+        position: usize::try_from(row.position)
+            .map_err(|_| Error::Corrupt(format!("step position {}", row.position)))?,
+        status: StepStatus::from_str(&row.status).map_err(Error::Corrupt)?,
+        request: row.request.as_deref().map(parse_json).transpose()?,
+        result: row.result.as_deref().map(parse_json).transpose()?,
+        attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+    })
 }
 
 #[derive(FromRow)]
