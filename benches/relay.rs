@@ -9,7 +9,8 @@
 //! lost (acknowledged but never delivered), and the process's peak RSS.
 //!
 //! Settings by environment: `RELAY_CONNECTIONS` (64), `RELAY_SECONDS` (10),
-//! `RELAY_MAX_REQUESTS` (200000).
+//! `RELAY_MAX_REQUESTS` (200000), `RELAY_TARGETS` (`relay,normal,full`: which
+//! targets run, e.g. one alone under a profiler).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,18 +67,30 @@ async fn run() {
     let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::new()));
     let sink = serve(Router::new().route("/in", post(sink)).with_state(arrivals.clone())).await;
 
-    let baseline = bare_relay(&load, &sink, &arrivals).await;
-    let normal = ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await;
-    let full = ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await;
+    let targets = std::env::var("RELAY_TARGETS").unwrap_or_else(|_| "relay,normal,full".to_owned());
+    let targets: Vec<&str> = targets.split(',').map(str::trim).collect();
+    let mut lines = Vec::new();
+    if targets.contains(&"relay") {
+        lines.push(bare_relay(&load, &sink, &arrivals).await);
+    }
+    if targets.contains(&"normal") {
+        lines.push(ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await);
+    }
+    if targets.contains(&"full") {
+        lines.push(ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await);
+    }
 
     println!();
     println!(
         "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | ratio to baseline |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let baseline_rate = baseline.0;
-    for (rate, line) in [baseline, normal, full] {
-        println!("{line} {:.2} |", rate / baseline_rate);
+    let baseline_rate = targets.contains(&"relay").then(|| lines[0].0);
+    for (rate, line) in lines {
+        match baseline_rate {
+            Some(baseline) => println!("{line} {:.2} |", rate / baseline),
+            None => println!("{line} - |"),
+        }
     }
     println!("peak RSS of the whole benchmark process: {:.1} MB", rss_mb("VmHWM"));
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tokio::task::{Id, JoinError, JoinSet};
 
 use super::{Engine, runner};
@@ -16,23 +17,34 @@ const CLAIM_BATCH: u32 = 256;
 /// The dispatcher looks at the store at least this often, even without a wake-up
 /// (runs queued by another process, or a missed notification).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// While runs wait for a worker, the dispatcher claims when this share of the
+/// workers is free (or after [`BACKLOG_POLL`]) rather than for each one that frees:
+/// every look at the store costs a read and a write, whatever it claims.
+const REFILL_SHARE: usize = 8;
+const BACKLOG_POLL: Duration = Duration::from_millis(20);
 
 pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
     let workers = Arc::new(Semaphore::new(engine.worker_limit));
     let mut in_flight = InFlight::default();
+    let refill = (engine.worker_limit / REFILL_SHARE).max(1);
+    let mut backlog = false;
+    let mut next_look = Instant::now();
 
     while !*shutdown.borrow() {
         while let Some(finished) = in_flight.runners.try_join_next_with_id() {
             in_flight.release(finished);
         }
-        claim_ready(&engine, &workers, &mut in_flight).await;
-
-        let pause = until_next_retry(&engine).await;
+        let free = workers.available_permits();
+        if free > 0 && (!backlog || free >= refill || Instant::now() >= next_look) {
+            backlog = claim_ready(&engine, &workers, &mut in_flight).await;
+            let pause = until_next_retry(&engine).await;
+            next_look = Instant::now() + if backlog { pause.min(BACKLOG_POLL) } else { pause };
+        }
         tokio::select! {
             () = engine.wake.notified() => {}
             Some(finished) = in_flight.runners.join_next_with_id() => in_flight.release(finished),
             _ = shutdown.changed() => {}
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep_until(next_look) => {}
         }
     }
     let drained = tokio::time::timeout(grace, async {
@@ -111,17 +123,17 @@ async fn until_next_retry(engine: &Engine) -> Duration {
     }
 }
 
-async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: &mut InFlight) {
-    if workers.available_permits() == 0 {
-        return;
-    }
+/// Claims due runs within the limits and starts them; says whether due runs were
+/// left waiting.
+async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: &mut InFlight) -> bool {
     let candidates = match engine.store.due(Utc::now(), CLAIM_BATCH).await {
         Ok(candidates) => candidates,
         Err(error) => {
             tracing::error!(%error, "cannot read the queue");
-            return;
+            return false;
         }
     };
+    let seen = candidates.len();
     // Choose within the limits first, then claim them all in one write.
     let recipes = engine.recipes.current();
     let mut chosen = Vec::new();
@@ -140,11 +152,12 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
         permits.insert(run_id.clone(), (permit, recipe_id));
         chosen.push(run_id);
     }
+    let left_waiting = chosen.len() < seen;
     let runs = match engine.store.claim(chosen).await {
         Ok(runs) => runs,
         Err(error) => {
             tracing::error!(%error, "cannot claim runs");
-            return;
+            return left_waiting;
         }
     };
     for run in runs {
@@ -158,4 +171,5 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
             drop(permit);
         });
     }
+    left_waiting
 }

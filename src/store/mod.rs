@@ -2,6 +2,7 @@
 //! mean. Callers never see SQL or a backend; PostgreSQL is added later as a second
 //! implementation of the same methods.
 
+mod checkpoint;
 mod records;
 mod sqlite;
 mod writer;

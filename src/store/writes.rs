@@ -11,8 +11,9 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 use super::records::Enqueued;
 use super::writer::Op;
 
-/// Bound variables per statement: SQLite allows 32 766.
-const MAX_VARIABLES: usize = 32_000;
+/// Most rows in one statement (a power of two; at most 9 columns, far below
+/// SQLite's 32 766 bound variables).
+const MAX_ROWS: usize = 256;
 
 /// A run to insert, with its trigger input as JSON text.
 pub(super) struct NewRun {
@@ -141,8 +142,18 @@ pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Resu
     Ok(outcomes)
 }
 
-fn rows_per_statement(columns: usize) -> usize {
-    MAX_VARIABLES / columns
+/// Cuts rows into pieces of power-of-two sizes, largest first: a batch of any
+/// size runs as a few statements from a small set of texts, which the
+/// connection prepares once and keeps (37 rows: 32 + 4 + 1).
+fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
+    let mut pieces = Vec::new();
+    while !rows.is_empty() {
+        let size = MAX_ROWS.min(1 << rows.len().ilog2());
+        let (piece, rest) = rows.split_at(size);
+        pieces.push(piece);
+        rows = rest;
+    }
+    pieces
 }
 
 /// Inserts new runs; a run whose dedup key was taken before (or earlier in this
@@ -150,7 +161,7 @@ fn rows_per_statement(columns: usize) -> usize {
 async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Result<Vec<Enqueued>, sqlx::Error> {
     let keyed: Vec<&NewRun> = runs.iter().copied().filter(|run| run.dedup_key.is_some()).collect();
     let mut took_key = HashSet::new();
-    for chunk in keyed.chunks(rows_per_statement(4)) {
+    for chunk in pieces(&keyed) {
         let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO dedup (recipe, key, run_id, created_at) ");
         query.push_values(chunk, |mut row, run| {
             row.push_bind(run.recipe.clone())
@@ -161,7 +172,6 @@ async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Res
         query.push(" ON CONFLICT (recipe, key) DO NOTHING RETURNING run_id");
         let taken: Vec<String> = query
             .build_query_scalar()
-            .persistent(false)
             .fetch_all(&mut *connection)
             .await?;
         took_key.extend(taken);
@@ -185,7 +195,7 @@ async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Res
             }
         }
     }
-    for chunk in fresh.chunks(rows_per_statement(9)) {
+    for chunk in pieces(&fresh) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query) ",
         );
@@ -200,7 +210,7 @@ async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Res
                 .push_bind(run.headers.clone())
                 .push_bind(run.query.clone());
         });
-        query.build().persistent(false).execute(&mut *connection).await?;
+        query.build().execute(&mut *connection).await?;
     }
     Ok(outcomes)
 }
@@ -211,7 +221,7 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
         .iter()
         .flat_map(|rows| rows.steps.iter().map(|step| (rows.run_id.as_str(), step)))
         .collect();
-    for chunk in steps.chunks(rows_per_statement(6)) {
+    for chunk in pieces(&steps) {
         let mut query =
             QueryBuilder::<Sqlite>::new("INSERT INTO steps (run_id, position, step_id, status, request, result) ");
         query.push_values(chunk, |mut row, (run_id, step)| {
@@ -227,14 +237,14 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
                 request = COALESCE(excluded.request, steps.request),
                 result = COALESCE(excluded.result, steps.result)",
         );
-        query.build().persistent(false).execute(&mut *connection).await?;
+        query.build().execute(&mut *connection).await?;
     }
 
     let attempts: Vec<(&str, &AttemptRow)> = records
         .iter()
         .flat_map(|rows| rows.attempts.iter().map(|attempt| (rows.run_id.as_str(), attempt)))
         .collect();
-    for chunk in attempts.chunks(rows_per_statement(8)) {
+    for chunk in pieces(&attempts) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error) ",
         );
@@ -248,14 +258,14 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
                 .push_bind(attempt.response.clone())
                 .push_bind(attempt.error.clone());
         });
-        query.build().persistent(false).execute(&mut *connection).await?;
+        query.build().execute(&mut *connection).await?;
     }
 
     let changes: Vec<(&str, &ChangeRow)> = records
         .iter()
         .filter_map(|rows| rows.change.as_ref().map(|change| (rows.run_id.as_str(), change)))
         .collect();
-    for chunk in changes.chunks(rows_per_statement(5)) {
+    for chunk in pieces(&changes) {
         // The columns of a VALUES list are named column1, column2, … in SQLite.
         let mut query = QueryBuilder::<Sqlite>::new(
             "UPDATE runs SET status = changes.column2, error = changes.column3,
@@ -270,7 +280,7 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
                 .push_bind(change.next_attempt_at.clone());
         });
         query.push(") AS changes WHERE runs.id = changes.column1");
-        query.build().persistent(false).execute(&mut *connection).await?;
+        query.build().execute(&mut *connection).await?;
     }
     Ok(())
 }
@@ -282,7 +292,7 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         runs: Vec::new(),
         steps: Vec::new(),
     };
-    for chunk in claim.ids.chunks(rows_per_statement(1) - 1) {
+    for chunk in pieces(&claim.ids) {
         let mut query =
             QueryBuilder::<Sqlite>::new("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ");
         query.push_bind(claim.now.clone());
@@ -291,13 +301,12 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         query.push(" RETURNING id, recipe, trigger, received_at, payload, headers, query");
         let runs: Vec<ClaimedRow> = query
             .build_query_as()
-            .persistent(false)
             .fetch_all(&mut *connection)
             .await?;
         claimed.runs.extend(runs);
     }
     let ids: Vec<&String> = claimed.runs.iter().map(|run| &run.id).collect();
-    for chunk in ids.chunks(rows_per_statement(1)) {
+    for chunk in pieces(&ids) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT s.run_id, s.position, s.status, s.request, s.result,
                     (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
@@ -307,7 +316,6 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         query.push(" ORDER BY s.run_id, s.position");
         let steps: Vec<StepStateRow> = query
             .build_query_as()
-            .persistent(false)
             .fetch_all(&mut *connection)
             .await?;
         claimed.steps.extend(steps);
@@ -323,4 +331,24 @@ fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item =
         list.push_bind(id.clone());
     }
     list.push_unseparated(")");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_are_powers_of_two_largest_first_and_cover_every_row() {
+        let rows: Vec<usize> = (0..600).collect();
+        for count in [0, 1, 2, 3, 37, 256, 257, 600] {
+            let sizes: Vec<usize> = pieces(&rows[..count]).iter().map(|piece| piece.len()).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), count, "{count}: {sizes:?}");
+            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= MAX_ROWS), "{sizes:?}");
+            assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
+        }
+        let sizes: Vec<usize> = pieces(&rows[..37]).iter().map(|piece| piece.len()).collect();
+        assert_eq!(sizes, [32, 4, 1]);
+        let flattened: Vec<usize> = pieces(&rows[..600]).concat();
+        assert_eq!(flattened, rows);
+    }
 }
