@@ -129,7 +129,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
     let recipes = dir.path().join("recipes");
     std::fs::create_dir(&recipes).expect("recipes dir");
     let recipe = format!(
-        "concurrency: 64\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http:\n      url: '{sink}/in'\n      json: {{n: '{{{{payload.n}}}}', body: '{{{{payload.body}}}}'}}\n    retry: {{attempts: 5, backoff: 100ms, max: 1s}}\n"
+        "concurrency: 256\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http:\n      url: '{sink}/in'\n      json: {{n: '{{{{payload.n}}}}', body: '{{{{payload.body}}}}'}}\n    retry: {{attempts: 5, backoff: 100ms, max: 1s}}\n"
     );
     std::fs::write(recipes.join("relay.yaml"), recipe).expect("recipe");
     let daemon = Daemon::start(Settings {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{Semaphore, watch};
-use tokio::time::Instant;
 use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::Instant;
 
 use super::{Engine, runner};
 

@@ -170,10 +170,7 @@ async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Res
                 .push_bind(run.received_at.clone());
         });
         query.push(" ON CONFLICT (recipe, key) DO NOTHING RETURNING run_id");
-        let taken: Vec<String> = query
-            .build_query_scalar()
-            .fetch_all(&mut *connection)
-            .await?;
+        let taken: Vec<String> = query.build_query_scalar().fetch_all(&mut *connection).await?;
         took_key.extend(taken);
     }
 
@@ -299,10 +296,7 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         query.push("), next_attempt_at = NULL WHERE status IN ('queued', 'retrying') AND id IN ");
         push_list(&mut query, chunk);
         query.push(" RETURNING id, recipe, trigger, received_at, payload, headers, query");
-        let runs: Vec<ClaimedRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await?;
+        let runs: Vec<ClaimedRow> = query.build_query_as().fetch_all(&mut *connection).await?;
         claimed.runs.extend(runs);
     }
     let ids: Vec<&String> = claimed.runs.iter().map(|run| &run.id).collect();
@@ -314,10 +308,7 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         );
         push_list(&mut query, chunk.iter().copied());
         query.push(" ORDER BY s.run_id, s.position");
-        let steps: Vec<StepStateRow> = query
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await?;
+        let steps: Vec<StepStateRow> = query.build_query_as().fetch_all(&mut *connection).await?;
         claimed.steps.extend(steps);
     }
     Ok(claimed)
@@ -343,7 +334,10 @@ mod tests {
         for count in [0, 1, 2, 3, 37, 256, 257, 600] {
             let sizes: Vec<usize> = pieces(&rows[..count]).iter().map(|piece| piece.len()).collect();
             assert_eq!(sizes.iter().sum::<usize>(), count, "{count}: {sizes:?}");
-            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= MAX_ROWS), "{sizes:?}");
+            assert!(
+                sizes.iter().all(|size| size.is_power_of_two() && *size <= MAX_ROWS),
+                "{sizes:?}"
+            );
             assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
         }
         let sizes: Vec<usize> = pieces(&rows[..37]).iter().map(|piece| piece.len()).collect();
