@@ -1,0 +1,197 @@
+//! The store's writer commits the writes of concurrent callers together; these
+//! tests check what callers see: every write answered, duplicates found within
+//! one batch, and a failing write failing alone.
+
+use chrono::Utc;
+use ferry::store::{
+    AttemptRecord, Durability, Enqueued, FinalStatus, RunChange, RunStatus, RunWrite, StepStatus, StepWrite, Store,
+};
+use ferry::trigger::Event;
+use serde_json::{Map, json};
+
+fn event(recipe: &str, dedup_key: Option<&str>) -> Event {
+    Event {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        recipe: recipe.to_owned(),
+        recipe_version: "v1".to_owned(),
+        trigger: "webhook",
+        payload: json!({"n": 1}),
+        headers: Map::new(),
+        query: Map::new(),
+        received_at: Utc::now(),
+        dedup_key: dedup_key.map(str::to_owned),
+    }
+}
+
+/// Sends every event at once, each from its own task, so that they queue up
+/// for the writer together.
+async fn enqueue_all(store: &Store, events: &[Event]) -> Vec<Result<Enqueued, ferry::store::Error>> {
+    let tasks: Vec<_> = events
+        .iter()
+        .map(|event| {
+            let (store, event) = (store.clone(), event.clone());
+            tokio::spawn(async move { store.enqueue(&event).await })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.expect("enqueue task"));
+    }
+    outcomes
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    Store::open(&url, Durability::ProcessCrash).await.expect("store opens")
+}
+
+#[tokio::test]
+async fn concurrent_writes_are_all_committed_and_a_bad_one_fails_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+
+    // A write about a run that does not exist breaks a foreign key; it is sent
+    // among many good ones so that it shares their batches.
+    let mut bad = RunWrite::new("no-such-run");
+    bad.steps.push(StepWrite {
+        position: 0,
+        step_id: "call".to_owned(),
+        status: StepStatus::Running,
+        request: Some(json!({"url": "http://127.0.0.1:9/"})),
+        result: None,
+    });
+    let events: Vec<Event> = (0..200).map(|_| event("relay", None)).collect();
+    let bad_store = store.clone();
+    let bad_task = tokio::spawn(async move { bad_store.record(bad).await });
+    let outcomes = enqueue_all(&store, &events).await;
+    let bad_outcome = bad_task.await.expect("record task");
+
+    assert!(bad_outcome.is_err(), "a write breaking a foreign key must fail");
+    for (event, outcome) in events.iter().zip(outcomes) {
+        assert_eq!(
+            outcome.expect("a good write succeeds beside a bad one"),
+            Enqueued::New(event.run_id.clone())
+        );
+        let run = store
+            .run(&event.run_id)
+            .await
+            .expect("read")
+            .expect("the run is stored");
+        assert_eq!(run.summary.status, RunStatus::Queued);
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn duplicates_within_one_batch_and_across_reopen_find_the_first_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    let deliveries: Vec<Event> = (0..50).map(|_| event("hook", Some("delivery-1"))).collect();
+    let outcomes: Vec<Enqueued> = enqueue_all(&store, &deliveries)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.expect("stored"))
+        .collect();
+
+    let new: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Enqueued::New(id) => Some(id),
+            Enqueued::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 1, "exactly one delivery makes a run: {outcomes:?}");
+    let first = new[0].clone();
+    for outcome in &outcomes {
+        if let Enqueued::Duplicate(id) = outcome {
+            assert_eq!(id, &first);
+        }
+    }
+    // The same key for another recipe is another delivery.
+    assert!(matches!(
+        store
+            .enqueue(&event("other", Some("delivery-1")))
+            .await
+            .expect("stored"),
+        Enqueued::New(_)
+    ));
+    store.close().await;
+
+    let store = open(&dir).await;
+    assert_eq!(
+        store.enqueue(&event("hook", Some("delivery-1"))).await.expect("stored"),
+        Enqueued::Duplicate(first)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    let stored = event("relay", None);
+    store.enqueue(&stored).await.expect("stored");
+
+    let claimed = store.claim(vec![stored.run_id.clone()]).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].steps.is_empty(), "a fresh run has no steps");
+    assert!(
+        store
+            .claim(vec![stored.run_id.clone()])
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a running run cannot be claimed twice"
+    );
+
+    // The first step succeeds, the second waits for a retry: one write.
+    let mut write = RunWrite::new(&stored.run_id);
+    write.steps.push(StepWrite {
+        position: 0,
+        step_id: "first".to_owned(),
+        status: StepStatus::Succeeded,
+        request: None,
+        result: Some(json!({"status": 200})),
+    });
+    write.steps.push(StepWrite {
+        position: 1,
+        step_id: "second".to_owned(),
+        status: StepStatus::Retrying,
+        request: Some(json!({"method": "POST"})),
+        result: None,
+    });
+    write.attempts.push((
+        1,
+        AttemptRecord {
+            n: 1,
+            started_at: ferry::store::timestamp(Utc::now()),
+            duration_ms: 3,
+            request: json!({"method": "POST"}),
+            response: Some(json!({"status": 503})),
+            error: Some("HTTP 503".to_owned()),
+        },
+    ));
+    write.change = Some(RunChange::RetryAt(Utc::now() - chrono::Duration::seconds(1)));
+    store.record(write).await.expect("recorded");
+
+    let due = store.due(Utc::now(), 10).await.expect("due");
+    assert_eq!(due, vec![(stored.run_id.clone(), "relay".to_owned())]);
+    let resumed = store.claim(vec![stored.run_id.clone()]).await.expect("claim");
+    let steps = &resumed[0].steps;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+    assert_eq!(steps[0].result, Some(json!({"status": 200})));
+    assert_eq!(steps[1].status, StepStatus::Retrying);
+    assert_eq!(steps[1].request, Some(json!({"method": "POST"})));
+    assert_eq!(steps[1].attempts, 1);
+
+    let mut end = RunWrite::new(&stored.run_id);
+    end.change = Some(RunChange::End(FinalStatus::Failed, Some("gave up".to_owned())));
+    store.record(end).await.expect("recorded");
+    let run = store.run(&stored.run_id).await.expect("read").expect("run");
+    assert_eq!(run.summary.status, RunStatus::Failed);
+    assert_eq!(run.summary.error.as_deref(), Some("gave up"));
+    assert!(run.summary.finished_at.is_some());
+    assert!(store.due(Utc::now(), 10).await.expect("due").is_empty());
+    store.close().await;
+}
