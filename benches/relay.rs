@@ -10,7 +10,9 @@
 //!
 //! Settings by environment: `RELAY_CONNECTIONS` (64), `RELAY_SECONDS` (10),
 //! `RELAY_MAX_REQUESTS` (200000), `RELAY_TARGETS` (`relay,normal,full`: which
-//! targets run, e.g. one alone under a profiler).
+//! targets run, e.g. one alone under a profiler), `RELAY_PAYLOAD` (a JSON file
+//! sent as each webhook's `body`, e.g. a 7 KB GitHub push; default a 100-byte
+//! string).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
 struct Load {
     connections: usize,
+    /// Each webhook is `{"n": N, "body": body}`.
+    body: Value,
     duration: Duration,
     max_requests: u64,
 }
@@ -56,12 +60,20 @@ async fn run() {
         connections: setting("RELAY_CONNECTIONS", 64),
         duration: Duration::from_secs(setting("RELAY_SECONDS", 10)),
         max_requests: setting("RELAY_MAX_REQUESTS", 200_000),
+        body: match std::env::var("RELAY_PAYLOAD") {
+            Ok(path) => {
+                let text = std::fs::read_to_string(&path).expect("RELAY_PAYLOAD names a readable file");
+                serde_json::from_str(&text).expect("RELAY_PAYLOAD holds JSON")
+            }
+            Err(_) => json!("a webhook body of a realistic, if modest, size: 100 bytes or so."),
+        },
     };
     println!(
-        "relay benchmark: {} connections, {} s or {} requests per target; idle RSS {:.1} MB",
+        "relay benchmark: {} connections, {} s or {} requests per target, {} bytes of body; idle RSS {:.1} MB",
         load.connections,
         load.duration.as_secs(),
         load.max_requests,
+        load.body.to_string().len(),
         rss_mb("VmRSS")
     );
     let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::new()));
@@ -164,7 +176,7 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
     let deadline = started + load.duration;
     let mut senders = Vec::new();
     for _ in 0..load.connections {
-        let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+        let (client, next, url, body) = (client.clone(), next.clone(), url.to_owned(), load.body.clone());
         let max = load.max_requests;
         senders.push(tokio::spawn(async move {
             let mut acked = Vec::new();
@@ -174,7 +186,7 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
                 if n >= max {
                     break;
                 }
-                let body = json!({"n": n, "body": "a webhook body of a realistic, if modest, size: 100 bytes or so."});
+                let body = json!({"n": n, "body": body.clone()});
                 let sent = Instant::now();
                 let Ok(response) = client.post(&url).json(&body).send().await else {
                     continue;

@@ -52,12 +52,25 @@ impl Templates {
 
     /// Renders a template to text.
     pub fn render_text(&self, template: &Template, context: &Value) -> Result<String, TemplateError> {
-        self.render_compiled(&template.compiled, context)
+        if !template.source.contains("{{") {
+            // Plain text (a fixed URL or header) is itself; handlebars would copy
+            // the whole context to say so.
+            return Ok(template.source.clone());
+        }
+        match template.lookup(context) {
+            Some(Value::String(text)) => Ok(text.clone()),
+            Some(Value::Null) => Ok(String::new()),
+            // Numbers, objects and arrays print the way handlebars prints them.
+            _ => self.render_compiled(&template.compiled, context),
+        }
     }
 
     /// Renders a template to a JSON value: a whole-leaf expression keeps its type,
     /// anything else becomes a string.
     pub fn render_value(&self, template: &Template, context: &Value) -> Result<Value, TemplateError> {
+        if let Some(value) = template.lookup(context) {
+            return Ok(value.clone());
+        }
         match &template.whole_leaf {
             Some(as_json) => {
                 let text = self.render_compiled(as_json, context)?;
@@ -122,6 +135,11 @@ pub struct Template {
     /// For `"{{expr}}"`: the same expression wrapped as `{{json (expr)}}`, whose
     /// output parses back into the typed value.
     whole_leaf: Option<handlebars::Template>,
+    /// For `"{{payload.a.b}}"` (a plain path from a context root): its segments,
+    /// looked up directly. The common leaf, and through handlebars a costly one
+    /// with large payloads: the context is copied for each render, and a whole
+    /// leaf's value is printed as JSON and parsed back.
+    path: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Template {
@@ -141,7 +159,17 @@ impl Template {
             source: source.to_owned(),
             compiled,
             whole_leaf,
+            path: whole_leaf_expression(source).and_then(plain_path),
         })
+    }
+
+    /// The value at a plain path, when the template is one and the value is
+    /// there; anything else (a missing key included) renders through handlebars,
+    /// so results never differ.
+    fn lookup<'a>(&self, context: &'a Value) -> Option<&'a Value> {
+        let path = self.path.as_ref()?;
+        path.iter()
+            .try_fold(context, |value, segment| value.get(segment.as_str()))
     }
 
     pub fn source(&self) -> &str {
@@ -183,6 +211,20 @@ fn whole_leaf_expression(source: &str) -> Option<&str> {
         return None;
     }
     Some(inner)
+}
+
+/// `payload.a.b-c` → `["payload", "a", "b-c"]`: identifiers joined by dots, from
+/// a context root (so never a helper call, `this`, `@root` or `../`).
+fn plain_path(expression: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = expression.split('.').map(str::to_owned).collect();
+    let plain = |segment: &String| {
+        let mut chars = segment.chars();
+        chars
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && chars.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == '-')
+    };
+    (ROOTS.contains(&segments[0].as_str()) && segments.iter().all(plain)).then_some(segments)
 }
 
 /// `payload.a` → `{{json payload.a}}`; `len payload.a` → `{{json (len payload.a)}}`;
@@ -271,6 +313,68 @@ mod tests {
         templates
             .render_value(&Template::compile(source).expect("compiles"), &context)
             .expect("renders")
+    }
+
+    #[test]
+    fn plain_paths_looked_up_directly_render_as_handlebars_renders_them() {
+        let context = json!({
+            "payload": {"n": 3, "f": 1.5, "ok": true, "list": [1, "two"], "obj": {"a": "b"}, "none": null,
+                        "name": "Ada \"quoted\"", "x-dash": "dashed", "nested": {"deep": {"er": [true]}}},
+            "headers": {"x-github-delivery": "abc-123"},
+        });
+        let templates = Templates::new();
+        for source in [
+            "{{payload}}",
+            "{{payload.n}}",
+            "{{payload.f}}",
+            "{{payload.ok}}",
+            "{{payload.list}}",
+            "{{payload.obj}}",
+            "{{payload.none}}",
+            "{{payload.name}}",
+            "{{payload.x-dash}}",
+            "{{payload.nested.deep.er}}",
+            "{{headers.x-github-delivery}}",
+            "{{payload.missing}}",
+            "{{payload.name.missing}}",
+        ] {
+            let template = Template::compile(source).expect("compiles");
+            let slow = Template {
+                path: None,
+                ..template.clone()
+            };
+            assert_eq!(
+                templates.render_value(&template, &context).expect("fast"),
+                templates.render_value(&slow, &context).expect("slow"),
+                "value of {source}"
+            );
+            assert_eq!(
+                templates.render_text(&template, &context).expect("fast"),
+                templates.render_text(&slow, &context).expect("slow"),
+                "text of {source}"
+            );
+        }
+        let plain = Template::compile("https://example.com/a b\\c").expect("compiles");
+        assert_eq!(
+            templates.render_text(&plain, &context).expect("text"),
+            "https://example.com/a b\\c"
+        );
+        assert_eq!(
+            templates
+                .render_compiled(&plain.compiled, &context)
+                .expect("handlebars"),
+            "https://example.com/a b\\c"
+        );
+        // Helpers, `this` and anything not rooted in the context go through handlebars.
+        for source in [
+            "{{now}}",
+            "{{uuid}}",
+            "{{this.payload}}",
+            "{{len payload.list}}",
+            "a {{payload.n}}",
+        ] {
+            assert!(Template::compile(source).expect("compiles").path.is_none(), "{source}");
+        }
     }
 
     #[test]
