@@ -8,16 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, FromRow, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, FromRow, SqlitePool};
 
 use super::records::{
     AttemptRecord, ClaimedRun, Enqueued, RunChange, RunDocument, RunFilter, RunStatus, RunSummary, RunWrite,
     StepDocument, StepState, StepStatus,
 };
 use super::writer::{Op, Writer};
-use super::writes::{
-    AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, pieces, push_list,
-};
+use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
 use super::{Durability, Error, timestamp};
 use crate::trigger::Event;
 
@@ -150,45 +148,23 @@ impl Store {
             ids: run_ids,
             now: timestamp(Utc::now()),
         };
-        let claimed = self.writer.write(|reply| Op::Claim(claim, reply)).await?;
-        let ids: Vec<String> = claimed.iter().map(|run| run.id.clone()).collect();
-        let mut inputs: HashMap<String, InputRow> = HashMap::with_capacity(ids.len());
+        let rows = self.writer.write(|reply| Op::Claim(claim, reply)).await?;
         let mut steps: HashMap<String, Vec<StepState>> = HashMap::new();
-        for chunk in pieces(&ids) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT run_id, payload, headers, query FROM inputs WHERE run_id IN ");
-            push_list(&mut query, chunk);
-            let rows: Vec<InputRow> = query.build_query_as().fetch_all(&self.pool).await?;
-            inputs.extend(rows.into_iter().map(|row| (row.run_id.clone(), row)));
-
-            // Only a run that ran before (a retry, a restart) has steps.
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT s.run_id, s.position, s.status, s.request, s.result,
-                        (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
-                 FROM steps s WHERE s.run_id IN ",
-            );
-            push_list(&mut query, chunk);
-            query.push(" ORDER BY s.run_id, s.position");
-            let rows: Vec<StepStateRow> = query.build_query_as().fetch_all(&self.pool).await?;
-            for row in rows {
-                steps.entry(row.run_id.clone()).or_default().push(step_state(row)?);
-            }
+        for row in rows.steps {
+            steps.entry(row.run_id.clone()).or_default().push(step_state(row)?);
         }
-        claimed
+        rows.runs
             .into_iter()
-            .map(|run| {
-                let input = inputs
-                    .remove(&run.id)
-                    .ok_or_else(|| Error::Corrupt(format!("run {} has no stored input", run.id)))?;
+            .map(|row| {
                 Ok(ClaimedRun {
-                    payload: parse_json(&input.payload)?,
-                    headers: parse_json(&input.headers)?,
-                    query: parse_json(&input.query)?,
-                    steps: steps.remove(&run.id).unwrap_or_default(),
-                    id: run.id,
-                    recipe: run.recipe,
-                    trigger: run.trigger,
-                    received_at: run.received_at,
+                    payload: parse_json(&row.payload)?,
+                    headers: parse_json(&row.headers)?,
+                    query: parse_json(&row.query)?,
+                    steps: steps.remove(&row.id).unwrap_or_default(),
+                    id: row.id,
+                    recipe: row.recipe,
+                    trigger: row.trigger,
+                    received_at: row.received_at,
                 })
             })
             .collect()
@@ -301,9 +277,9 @@ impl Store {
     /// The whole run document, or `None` if there is no such run.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunDocument>, Error> {
         let row: Option<DocumentRow> = sqlx::query_as(
-            "SELECT r.id, r.recipe, r.recipe_version, r.trigger, r.status, r.replay_of, r.received_at,
-                    r.started_at, r.finished_at, r.next_attempt_at, r.error, i.payload, i.headers, i.query
-             FROM runs r JOIN inputs i ON i.run_id = r.id WHERE r.id = ?1",
+            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                    finished_at, next_attempt_at, error, payload, headers, query
+             FROM runs WHERE id = ?1",
         )
         .bind(run_id)
         .fetch_optional(&self.pool)
@@ -392,24 +368,6 @@ struct DocumentRow {
     payload: String,
     headers: String,
     query: String,
-}
-
-#[derive(FromRow)]
-struct InputRow {
-    run_id: String,
-    payload: String,
-    headers: String,
-    query: String,
-}
-
-#[derive(FromRow)]
-struct StepStateRow {
-    run_id: String,
-    position: i64,
-    status: String,
-    request: Option<String>,
-    result: Option<String>,
-    attempts: i64,
 }
 
 fn step_state(row: StepStateRow) -> Result<StepState, Error> {

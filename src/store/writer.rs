@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::records::Enqueued;
-use super::writes::{self, ClaimedRow, NewRun, Outcomes, RunRows};
+use super::writes::{self, ClaimRows, NewRun, Outcomes, RunRows};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 512;
@@ -28,7 +28,7 @@ type Reply<T> = oneshot::Sender<Result<T, Error>>;
 pub(super) enum Op {
     Enqueue(NewRun, Reply<Enqueued>),
     Record(RunRows, Reply<()>),
-    Claim(writes::Claim, Reply<Vec<ClaimedRow>>),
+    Claim(writes::Claim, Reply<ClaimRows>),
     RequeueInterrupted(Reply<u64>),
 }
 

@@ -69,19 +69,38 @@ pub(super) struct Claim {
     pub now: String,
 }
 
+/// What a claim took: the runs, and the steps of those that had started before.
+pub(super) struct ClaimRows {
+    pub runs: Vec<ClaimedRow>,
+    pub steps: Vec<StepStateRow>,
+}
+
 #[derive(FromRow)]
 pub(super) struct ClaimedRow {
     pub id: String,
     pub recipe: String,
     pub trigger: String,
     pub received_at: String,
+    pub payload: String,
+    pub headers: String,
+    pub query: String,
+}
+
+#[derive(FromRow)]
+pub(super) struct StepStateRow {
+    pub run_id: String,
+    pub position: i64,
+    pub status: String,
+    pub request: Option<String>,
+    pub result: Option<String>,
+    pub attempts: i64,
 }
 
 /// The outcomes of a batch, per kind in the order of its writes.
 #[derive(Default)]
 pub(super) struct Outcomes {
     pub enqueued: Vec<Enqueued>,
-    pub claimed: Vec<Vec<ClaimedRow>>,
+    pub claimed: Vec<ClaimRows>,
     pub requeued: u64,
 }
 
@@ -126,7 +145,7 @@ pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Resu
 /// Cuts rows into pieces of power-of-two sizes, largest first: a batch of any
 /// size runs as a few statements from a small set of texts, which the
 /// connection prepares once and keeps (37 rows: 32 + 4 + 1).
-pub(super) fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
+fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
     let mut pieces = Vec::new();
     while !rows.is_empty() {
         let size = MAX_ROWS.min(1 << rows.len().ilog2());
@@ -174,20 +193,16 @@ async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Res
         }
     }
     for chunk in pieces(&fresh) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at) ");
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query) ",
+        );
         query.push_values(chunk, |mut row, run| {
             row.push_bind(run.id.clone())
                 .push_bind(run.recipe.clone())
                 .push_bind(run.recipe_version.clone())
                 .push_bind(run.trigger)
                 .push_bind("queued")
-                .push_bind(run.received_at.clone());
-        });
-        query.build().execute(&mut *connection).await?;
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO inputs (run_id, payload, headers, query) ");
-        query.push_values(chunk, |mut row, run| {
-            row.push_bind(run.id.clone())
+                .push_bind(run.received_at.clone())
                 .push_bind(run.payload.clone())
                 .push_bind(run.headers.clone())
                 .push_bind(run.query.clone());
@@ -267,25 +282,40 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
     Ok(())
 }
 
-/// Moves the runs that are still due to `running`; their inputs and steps are
-/// read afterwards by the caller, from a reading connection, not by the writer.
-async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-    let mut claimed = Vec::with_capacity(claim.ids.len());
+/// Moves the runs that are still due to `running` and reads the steps they have
+/// recorded (none for a run that never started).
+async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<ClaimRows, sqlx::Error> {
+    let mut claimed = ClaimRows {
+        runs: Vec::new(),
+        steps: Vec::new(),
+    };
     for chunk in pieces(&claim.ids) {
         let mut query =
             QueryBuilder::<Sqlite>::new("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ");
         query.push_bind(claim.now.clone());
         query.push("), next_attempt_at = NULL WHERE status IN ('queued', 'retrying') AND id IN ");
         push_list(&mut query, chunk);
-        query.push(" RETURNING id, recipe, trigger, received_at");
+        query.push(" RETURNING id, recipe, trigger, received_at, payload, headers, query");
         let runs: Vec<ClaimedRow> = query.build_query_as().fetch_all(&mut *connection).await?;
-        claimed.extend(runs);
+        claimed.runs.extend(runs);
+    }
+    let ids: Vec<&String> = claimed.runs.iter().map(|run| &run.id).collect();
+    for chunk in pieces(&ids) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT s.run_id, s.position, s.status, s.request, s.result,
+                    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
+             FROM steps s WHERE s.run_id IN ",
+        );
+        push_list(&mut query, chunk.iter().copied());
+        query.push(" ORDER BY s.run_id, s.position");
+        let steps: Vec<StepStateRow> = query.build_query_as().fetch_all(&mut *connection).await?;
+        claimed.steps.extend(steps);
     }
     Ok(claimed)
 }
 
 /// `(?, ?, …)` with each id bound.
-pub(super) fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a String>) {
+fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a String>) {
     query.push("(");
     let mut list = query.separated(", ");
     for id in ids {
