@@ -29,6 +29,9 @@ pub enum Error {
     Corrupt(String),
     #[error("the store is closed")]
     Closed,
+    /// The batch the write was committed with failed as a whole.
+    #[error("database error: {0}")]
+    Write(String),
 }
 
 /// What an acknowledged webhook survives (`FERRY_SYNC`).

@@ -106,7 +106,16 @@ async fn commit_batch(connection: &mut SqliteConnection, mut batch: Vec<Op>) {
         Ok(outcomes) => answer(batch, outcomes),
         Err(error) if batch.len() == 1 => {
             if let Some(op) = batch.pop() {
-                fail(op, error);
+                fail(op, Error::Database(error));
+            }
+        }
+        // Busy, I/O or a full disk would fail each write alone just the same (and
+        // wait out the busy timeout once per write): the whole batch fails.
+        Err(error) if !concerns_one_write(&error) => {
+            tracing::error!(%error, writes = batch.len(), "a batch of writes failed");
+            let message = error.to_string();
+            for op in batch {
+                fail(op, Error::Write(message.clone()));
             }
         }
         Err(error) => {
@@ -117,7 +126,7 @@ async fn commit_batch(connection: &mut SqliteConnection, mut batch: Vec<Op>) {
                     Ok(outcomes) => answer(alone, outcomes),
                     Err(error) => {
                         if let Some(op) = alone.pop() {
-                            fail(op, error);
+                            fail(op, Error::Database(error));
                         }
                     }
                 }
@@ -158,8 +167,13 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
     }
 }
 
-fn fail(op: Op, error: sqlx::Error) {
-    let error = Error::Database(error);
+/// Whether an error comes from the content of one write (a broken constraint),
+/// so that the other writes of its batch would commit without it.
+fn concerns_one_write(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(database) if database.kind() != sqlx::error::ErrorKind::Other)
+}
+
+fn fail(op: Op, error: Error) {
     // A caller that stopped waiting is not an error.
     let _ = match op {
         Op::Enqueue(_, reply) => reply.send(Err(error)).is_ok(),
