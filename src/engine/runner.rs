@@ -41,9 +41,10 @@ enum Progress {
     WaitsForRetry(chrono::DateTime<Utc>),
 }
 
-pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
+pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
     let mut write = RunWrite::new(&run.id);
-    let (status, error, last_step) = match run_recipe(engine, &run, &mut write).await {
+    let context = context_of(engine, &mut run);
+    let (final_status, error, last_step) = match run_recipe(engine, &run, context, &mut write).await {
         Ok(Progress::WaitsForRetry(due)) => {
             write.change = Some(RunChange::RetryAt(due));
             if let Err(store_error) = engine.store.record(write).await {
@@ -55,16 +56,9 @@ pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
         Ok(Progress::Ended(status, last_step)) => (status, None, last_step),
         Err(error) => (FinalStatus::Failed, Some(error), None),
     };
-    let status = store::RunStatus::from(status);
+    let status = store::RunStatus::from(final_status);
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
-    write.change = Some(RunChange::End(
-        match status {
-            store::RunStatus::Succeeded => FinalStatus::Succeeded,
-            store::RunStatus::Skipped => FinalStatus::Skipped,
-            _ => FinalStatus::Failed,
-        },
-        error.clone(),
-    ));
+    write.change = Some(RunChange::End(final_status, error.clone()));
     if let Err(store_error) = engine.store.record(write).await {
         // The run stays `running` in the store and is picked up again at recovery.
         tracing::error!(run = %run.id, error = %store_error, "cannot record the end of a run");
@@ -82,24 +76,16 @@ pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
 
 /// Runs the recipe's steps from where the run stands, gathering what to record
 /// in `write` (storing it early only before a request goes out).
-async fn run_recipe(engine: &Engine, run: &ClaimedRun, write: &mut RunWrite) -> Result<Progress, RunError> {
+async fn run_recipe(
+    engine: &Engine,
+    run: &ClaimedRun,
+    mut context: Value,
+    write: &mut RunWrite,
+) -> Result<Progress, RunError> {
     let recipes = engine.recipes.current();
     let recipe = recipes
         .get(&run.recipe)
         .ok_or_else(|| format!("recipe `{}` is not loaded", run.recipe))?;
-    let mut context = json!({
-        "payload": run.payload,
-        "headers": run.headers,
-        "query": run.query,
-        "trigger": {
-            "recipe": run.recipe,
-            "kind": run.trigger,
-            "received_at": run.received_at,
-            "run_id": run.id,
-        },
-        "steps": {},
-        "ferry": { "url": engine.public_url },
-    });
     let stored: HashMap<usize, &StepState> = run.steps.iter().map(|state| (state.position, state)).collect();
 
     // A run that already started steps passed its `when` before.
@@ -139,6 +125,25 @@ async fn run_recipe(engine: &Engine, run: &ClaimedRun, write: &mut RunWrite) -> 
         }
     }
     Ok(Progress::Ended(FinalStatus::Succeeded, last_step))
+}
+
+/// What the run's templates see. The trigger input moves into it rather than
+/// being copied: a payload can be large.
+fn context_of(engine: &Engine, run: &mut ClaimedRun) -> Value {
+    let mut context = json!({
+        "trigger": {
+            "recipe": run.recipe,
+            "kind": run.trigger,
+            "received_at": run.received_at,
+            "run_id": run.id,
+        },
+        "steps": {},
+        "ferry": { "url": engine.public_url },
+    });
+    context["payload"] = std::mem::take(&mut run.payload);
+    context["headers"] = std::mem::take(&mut run.headers);
+    context["query"] = std::mem::take(&mut run.query);
+    context
 }
 
 /// How a step's turn ended.
