@@ -140,10 +140,6 @@ impl RunWrite {
             change: None,
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty() && self.attempts.is_empty() && self.change.is_none()
-    }
 }
 
 /// A step's new status; a stored `request` or `result` stays when this has none.
