@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{self, ApiTokens, AppState};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Durability, Store};
 use crate::template::Templates;
+use crate::trigger::timers::{self, TimerContext};
 
 /// What the daemon needs to start.
 #[derive(Debug, Clone)]
@@ -67,6 +68,8 @@ pub struct Daemon {
     stop_server: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     dispatcher: JoinHandle<()>,
+    stop_timers: watch::Sender<bool>,
+    timers: JoinSet<()>,
 }
 
 impl Daemon {
@@ -112,12 +115,21 @@ impl Daemon {
             store.clone(),
             recipes.clone(),
             templates.clone(),
-            client,
+            client.clone(),
             public_url.clone(),
         );
         let (stop_dispatch, dispatch_signal) = watch::channel(false);
         let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(dispatch_signal, settings.shutdown_grace));
         let accepting = Arc::new(AtomicBool::new(true));
+        let (stop_timers, timers_signal) = watch::channel(false);
+        let timer_context = TimerContext {
+            store: store.clone(),
+            waker: engine.waker(),
+            templates: templates.clone(),
+            client: client.clone(),
+            public_url: public_url.clone(),
+        };
+        let timers = timers::start(timer_context, &recipes.current(), timers_signal);
 
         let router = api::router(AppState {
             store: store.clone(),
@@ -149,6 +161,8 @@ impl Daemon {
             stop_server,
             server,
             dispatcher,
+            stop_timers,
+            timers,
         })
     }
 
@@ -168,8 +182,14 @@ impl Daemon {
     /// Stops taking webhooks (they get `503` with `Retry-After` meanwhile), lets the
     /// runs in flight finish within the grace period, hands the rest back to the
     /// queue, then stops serving. Nothing acknowledged is lost.
-    pub async fn shutdown(self) -> std::io::Result<()> {
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.accepting.store(false, Ordering::SeqCst);
+        let _ = self.stop_timers.send(true);
+        while let Some(ended) = self.timers.join_next().await {
+            if let Err(error) = ended {
+                tracing::error!(%error, "a schedule or poll task failed");
+            }
+        }
         let _ = self.stop_dispatch.send(true);
         if let Err(error) = self.dispatcher.await {
             tracing::error!(%error, "the dispatcher task failed");

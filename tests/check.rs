@@ -130,3 +130,62 @@ fn exit_codes_for_good_missing_and_empty_paths() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "0 recipes, 0 problems\n");
     assert!(String::from_utf8_lossy(&output.stderr).contains("warning: no recipes found"));
 }
+
+#[test]
+fn schedule_and_poll_problems_are_placed_and_explained() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "a-cron.yaml",
+            "trigger:\n  schedule:\n    cron: '61 * * * *'\nsteps: [{log: ok}]\n",
+            "a-cron.yaml:3:11: schedule `cron`: cron `61 * * * *` is not valid",
+        ),
+        (
+            "b-zone.yaml",
+            "trigger:\n  schedule:\n    cron: '0 9 * * *'\n    timezone: Europe/Berln\nsteps: [{log: ok}]\n",
+            "b-zone.yaml:4:15: schedule `timezone`: `Europe/Berln` is not an IANA time zone (like `UTC`, `Europe/Berlin`, `America/New_York`); did you mean `Europe/Berlin`?",
+        ),
+        (
+            "c-both.yaml",
+            "trigger:\n  schedule: {cron: '0 9 * * *', every: 1h}\nsteps: [{log: ok}]\n",
+            "c-both.yaml:2:20: schedule has both `cron` and `every`; give one of them",
+        ),
+        (
+            "d-never.yaml",
+            "trigger:\n  schedule: {cron: '0 0 31 2 *'}\nsteps: [{log: ok}]\n",
+            "d-never.yaml:2:20: schedule `cron`: cron `0 0 31 2 *` never fires",
+        ),
+        (
+            "e-path.yaml",
+            "trigger:\n  poll:\n    every: 5m\n    http: {url: 'https://api.weather.gov/alerts/active'}\n    items: '$.features[*'\nsteps: [{log: ok}]\n",
+            "e-path.yaml:5:12: poll `items`: `$.features[*` is not an RFC 9535 JSONPath",
+        ),
+        (
+            "f-key.yaml",
+            "trigger:\n  poll:\n    every: 5m\n    http: {url: 'https://api.weather.gov/alerts/active'}\n    key: '{{payload.id}}'\nsteps: [{log: ok}]\n",
+            "f-key.yaml:5:10: poll `key`: `payload.id` starts with `payload`, which is not in the context; expected one of item",
+        ),
+        (
+            "g-missed.yaml",
+            "trigger:\n  schedule: {every: 1h, missed: all}\nsteps: [{log: ok}]\n",
+            "g-missed.yaml:2:33: schedule `missed: all` is not known; expected `skip` or `once`",
+        ),
+        (
+            "h-nothing.yaml",
+            "trigger:\n  schedule: {timezone: UTC}\nsteps: [{log: ok}]\n",
+            "h-nothing.yaml:2:3: schedule needs `cron` (like `0 9 * * MON-FRI`) or `every` (like `15m`)",
+        ),
+    ];
+    for (name, text, _) in cases {
+        write(dir.path(), name, text);
+    }
+    let output = ferry_check(&["."], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (name, _, expected) in cases {
+        assert!(
+            stderr.lines().any(|line| line.contains(expected)),
+            "{name}: expected a line containing\n  {expected}\nin\n{stderr}"
+        );
+    }
+}

@@ -11,8 +11,7 @@ use support::{Setup, TestDaemon, poll_until};
 
 #[tokio::test]
 async fn hello_posts_to_greeted_and_both_runs_succeed() {
-    let recipes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("recipes");
-    let ferry = TestDaemon::start_in(tempfile::tempdir().expect("temp dir"), recipes, Setup::default()).await;
+    let ferry = examples_daemon(&[]).await;
     assert!(
         ferry.daemon.recipes().problems().is_empty(),
         "{:?}",
@@ -58,13 +57,19 @@ fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture JSON")
 }
 
+/// The example recipes as shipped. The weather poll's source is a closed
+/// loopback port unless a test gives one: tests never reach api.weather.gov.
 async fn examples_daemon(environment: &[(&str, &str)]) -> TestDaemon {
     let recipes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let mut environment = environment.to_vec();
+    if !environment.iter().any(|(name, _)| *name == "NWS_ALERTS_URL") {
+        environment.push(("NWS_ALERTS_URL", "http://127.0.0.1:9/alerts/active"));
+    }
     TestDaemon::start_in(
         tempfile::tempdir().expect("temp dir"),
         recipes,
         Setup {
-            environment,
+            environment: &environment,
             ..Setup::default()
         },
     )
@@ -155,4 +160,118 @@ async fn a_stripe_checkout_creates_a_contact_then_notes_the_order_on_it() {
     let sink_run = ferry.wait_for_end(contact_id).await;
     assert_eq!(sink_run["recipe"], "demo-sink");
     assert_eq!(sink_run["query"], json!({"service": "crm", "resource": "contacts"}));
+}
+
+#[tokio::test]
+async fn weather_alerts_posts_each_new_alert_once() {
+    let mut feed = fixture("nws_alerts_active.json");
+    let source = support::source::Source::start(&feed).await;
+    let chat = support::Sink::start(200, json!({"ok": true})).await;
+    let chat_url = format!("{}/chat-hook", chat.url);
+    let feed_url = format!("{}/alerts/active?area=CO", source.url);
+    // The shipped recipe, polling every second instead of every five minutes.
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("recipes/weather-alerts.yaml");
+    let recipe = std::fs::read_to_string(shipped).expect("the example");
+    assert!(recipe.contains("every: 5m"));
+    let recipe = recipe.replace("every: 5m", "every: 1s");
+    let ferry = TestDaemon::start_with(
+        &[("weather-alerts.yaml", &recipe)],
+        Setup {
+            environment: &[("NWS_ALERTS_URL", &feed_url), ("CHAT_WEBHOOK_URL", &chat_url)],
+            ..Setup::default()
+        },
+    )
+    .await;
+    let polled = |count: usize| {
+        let source = &source;
+        async move {
+            poll_until(&format!("{count} polls"), || async {
+                (source.polls() >= count).then_some(())
+            })
+            .await;
+        }
+    };
+    polled(2).await;
+    assert!(
+        chat.received().is_empty(),
+        "the alerts active at the first poll are only remembered"
+    );
+    assert_eq!(
+        source.requests()[0],
+        "/alerts/active?area=CO",
+        "the feed URL as configured"
+    );
+
+    // A new alert appears at the top of the feed.
+    let mut flood = feed["features"][0].clone();
+    flood["id"] = json!("https://api.weather.gov/alerts/urn:oid:2.49.0.1.840.0.flood.003.1");
+    flood["properties"]["id"] = json!("urn:oid:2.49.0.1.840.0.flood.003.1");
+    flood["properties"]["event"] = json!("Flood Advisory");
+    flood["properties"]["severity"] = json!("Minor");
+    flood["properties"]["headline"] = json!("Flood Advisory issued November 27 by NWS Boulder CO");
+    feed["features"].as_array_mut().expect("features").insert(0, flood);
+    source.answer_json(&feed);
+    poll_until("the new alert in the chat", || async {
+        (!chat.received().is_empty()).then_some(())
+    })
+    .await;
+    let count = source.polls();
+    polled(count + 2).await;
+    let received = chat.received();
+    assert_eq!(received.len(), 1, "only the new alert, once");
+    assert_eq!(
+        received[0].json(),
+        json!({
+            "text": "Flood Advisory: Flood Advisory issued November 27 by NWS Boulder CO",
+            "severity": "Minor",
+            "area": feed["features"][0]["properties"]["areaDesc"],
+            "expires": feed["features"][0]["properties"]["expires"],
+            "link": "https://api.weather.gov/alerts/urn:oid:2.49.0.1.840.0.flood.003.1",
+        })
+    );
+    let (_, recipe) = ferry.get_json("/api/v1/recipes/weather-alerts").await;
+    assert_eq!(recipe["last_poll"]["status"], "ok", "{recipe:#}");
+    assert_eq!(recipe["last_poll"]["items"], 3);
+}
+
+#[tokio::test]
+async fn weekday_digest_reads_the_failed_runs_and_posts_them() {
+    let chat = support::Sink::start(200, json!({"ok": true})).await;
+    let chat_url = format!("{}/chat-hook", chat.url);
+    let crm = support::Sink::start(500, json!({"error": "down"})).await;
+    let ferry = examples_daemon(&[("CHAT_WEBHOOK_URL", &chat_url), ("CRM_API_URL", &crm.url)]).await;
+
+    let (_, recipe) = ferry.get_json("/api/v1/recipes/weekday-digest").await;
+    let next = recipe["next_fires"][0].as_str().expect("a next fire").to_owned();
+    assert!(next.contains("T08:30:00-0"), "08:30 in New York: {next}");
+
+    // Something to report: a checkout whose CRM is down fails.
+    let mut event = fixture("stripe_event_setup_intent_created.json");
+    event["type"] = json!("checkout.session.completed");
+    let (_, answer) = ferry.post_hook("stripe", &event).await;
+    let failed = ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+
+    // The morning's run, started by hand with the payload a schedule gives.
+    let response = ferry
+        .http
+        .post(format!("{}/api/v1/recipes/weekday-digest/runs", ferry.base))
+        .json(&json!({"scheduled_at": "2026-11-27T08:30:00-05:00"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 202);
+    let answer: serde_json::Value = response.json().await.expect("JSON");
+    let run = ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let received = chat.received();
+    assert_eq!(received.len(), 1);
+    let digest = received[0].json();
+    assert_eq!(digest["text"], "Good morning. Latest failed runs: 1");
+    assert_eq!(digest["scheduled_at"], "2026-11-27T08:30:00-05:00");
+    let listed = digest["failed"].as_str().unwrap_or_default();
+    assert!(
+        listed.starts_with("stripe-checkout-to-crm (step `contact`: HTTP 500"),
+        "{digest:#}"
+    );
 }

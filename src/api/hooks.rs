@@ -79,7 +79,11 @@ pub(super) async fn receive(
         dedup_key: None,
     };
     event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event);
-    let Trigger::Webhook { respond, .. } = recipe.trigger;
+    let respond = match recipe.trigger {
+        Trigger::Webhook { respond, .. } => respond,
+        // Only webhook recipes have a hook path.
+        Trigger::Schedule { .. } | Trigger::Poll(_) => Respond::Accepted,
+    };
     // Subscribed before the run is stored, so its end cannot slip past.
     let waiting = match respond {
         Respond::Wait { timeout } => Some((state.completions.subscribe(&event.run_id), timeout)),

@@ -5,6 +5,7 @@
 mod auth;
 mod health;
 mod hooks;
+mod manual_runs;
 mod openapi;
 mod problem;
 mod recipes;
@@ -53,6 +54,10 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/recipes", get(recipes::list).fallback(method_not_allowed))
         .route("/api/v1/recipes/{id}", get(recipes::show).fallback(method_not_allowed))
+        .route(
+            "/api/v1/recipes/{id}/runs",
+            post(manual_runs::start).fallback(method_not_allowed),
+        )
         .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
         .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -76,11 +81,8 @@ async fn not_found(request: Request) -> Problem {
 /// but a route-level fallback replaces that answer, so it is computed here.
 async fn method_not_allowed(request: Request) -> impl IntoResponse {
     let path = request.uri().path();
-    let allow = if path.starts_with("/hooks/") {
-        "POST"
-    } else {
-        "GET, HEAD"
-    };
+    let takes_posts = path.starts_with("/hooks/") || (path.starts_with("/api/v1/recipes/") && path.ends_with("/runs"));
+    let allow = if takes_posts { "POST" } else { "GET, HEAD" };
     (
         [(header::ALLOW, allow)],
         Problem::new(

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{health, hooks, recipes, runs};
+use super::{health, hooks, manual_runs, recipes, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{health, hooks, recipes, runs};
         health::health,
         recipes::list,
         recipes::show,
+        manual_runs::start,
         runs::list,
         runs::show,
     ),

@@ -4,12 +4,16 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
 use crate::recipe::{Recipe, Trigger};
-use crate::store::{RunStatus, RunSummary};
+use crate::store::{PollOutcome, RunStatus, RunSummary, TriggerState};
+
+/// How many coming fire times a recipe document lists.
+const NEXT_FIRES: usize = 5;
 
 /// Every recipe of the folder, loaded or not.
 #[derive(Serialize, ToSchema)]
@@ -48,17 +52,26 @@ pub(super) struct RecipeDocument {
     runs: BTreeMap<&'static str, u64>,
     /// The file as written: `${NAME}` references, not their values.
     source: String,
+    /// Schedule and poll triggers: the next 5 fire times, RFC 3339 with the time
+    /// zone's offset; `null` for webhooks.
+    next_fires: Option<Vec<String>>,
+    /// Schedule and poll triggers: when the last tick happened.
+    last_fired_at: Option<String>,
+    /// Poll triggers: how the last poll went.
+    last_poll: Option<PollOutcome>,
 }
 
 /// How a recipe is triggered.
 #[derive(Serialize, ToSchema)]
 pub(super) struct TriggerDocument {
-    /// `webhook`, …
+    /// `webhook`, `schedule` or `poll`.
     kind: &'static str,
     /// For webhooks: the path under `/hooks/`.
     path: Option<String>,
     /// For webhooks: where to send them.
     url: Option<String>,
+    /// For schedules and polls: `cron EXPR (ZONE)` or `every DURATION`.
+    schedule: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/recipes", tag = "recipes",
@@ -106,16 +119,19 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeLis
         (status = 404, description = "No loaded recipe with this id", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub(super) async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<RecipeDocument>, Problem> {
-    let recipes = state.recipes.current();
+pub(super) async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<RecipeDocument>, Problem> {
+    let store = &app.store;
+    let recipes = app.recipes.current();
     let recipe = recipes
         .get(&id)
         .ok_or_else(|| Problem::not_found(format!("there is no loaded recipe `{id}`")))?;
+    let schedule = recipe.trigger.schedule();
+    let state = match schedule {
+        Some(_) => store.trigger_state(&id).await.map_err(Problem::internal)?,
+        None => TriggerState::default(),
+    };
     let mut runs: BTreeMap<&'static str, u64> = RunStatus::ALL.iter().map(|status| (status.as_str(), 0)).collect();
-    for (status, count) in state.store.run_counts(&id).await.map_err(Problem::internal)? {
+    for (status, count) in store.run_counts(&id).await.map_err(Problem::internal)? {
         runs.insert(status.as_str(), count);
     }
     Ok(Json(RecipeDocument {
@@ -124,11 +140,20 @@ pub(super) async fn show(
         enabled: recipe.enabled,
         version: recipe.version.clone(),
         file: recipe.file.display().to_string(),
-        trigger: trigger_document(recipe, &state.public_url),
+        trigger: trigger_document(recipe, &app.public_url),
         steps: recipe.steps.iter().map(|step| step.id.clone()).collect(),
         concurrency: recipe.concurrency,
         runs,
         source: recipe.redactor.text(&recipe.source).into_owned(),
+        next_fires: schedule.map(|schedule| {
+            schedule
+                .next_fires(Utc::now(), NEXT_FIRES)
+                .iter()
+                .map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, false))
+                .collect()
+        }),
+        last_fired_at: state.last_fired_at,
+        last_poll: state.last_poll,
     }))
 }
 
@@ -138,6 +163,19 @@ fn trigger_document(recipe: &Recipe, public_url: &str) -> TriggerDocument {
             kind: recipe.trigger.kind(),
             url: Some(format!("{public_url}/hooks/{path}")),
             path: Some(path.clone()),
+            schedule: None,
+        },
+        Trigger::Schedule { schedule, .. } => TriggerDocument {
+            kind: recipe.trigger.kind(),
+            url: None,
+            path: None,
+            schedule: Some(schedule.to_string()),
+        },
+        Trigger::Poll(poll) => TriggerDocument {
+            kind: recipe.trigger.kind(),
+            url: None,
+            path: None,
+            schedule: Some(poll.schedule.to_string()),
         },
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use super::ServeArgs;
 use crate::api::ApiTokens;
 use crate::daemon::{Daemon, Settings};
+use crate::recipe::Trigger;
 
 pub(super) fn run(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -57,13 +58,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
 
     let recipes = daemon.recipes();
     for recipe in recipes.recipes() {
-        let crate::recipe::Trigger::Webhook { path, .. } = &recipe.trigger;
         let state = if recipe.enabled { "" } else { " (disabled)" };
-        println!(
-            "recipe {}: webhook POST {}/hooks/{path}{state}",
-            recipe.id,
-            daemon.public_url()
-        );
+        let fires = match &recipe.trigger {
+            Trigger::Webhook { path, .. } => format!("webhook POST {}/hooks/{path}", daemon.public_url()),
+            Trigger::Schedule { schedule, .. } => format!("schedule {schedule}"),
+            Trigger::Poll(poll) => format!("poll {}", poll.schedule),
+        };
+        println!("recipe {}: {fires}{state}", recipe.id);
     }
     for problem in recipes.problems() {
         eprintln!("error: {problem}");

@@ -6,7 +6,7 @@
 mod backoff;
 mod completions;
 mod dispatcher;
-mod render;
+pub(crate) mod render;
 mod runner;
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use crate::template::{TemplateError, Templates};
 
 /// Renders an `http` step. `idempotency_key` is stable for the step of the run, so
 /// that a retry or a re-run after a crash is recognisable by the destination.
-pub(super) fn http_request(
+pub(crate) fn http_request(
     templates: &Templates,
     step: &HttpTemplate,
     context: &Value,
@@ -82,7 +82,7 @@ pub(super) fn http_request(
 
 /// Adds the `Authorization` header of `auth:`. Rendered at every attempt rather
 /// than stored: credentials never reach the store.
-pub(super) fn add_auth(
+pub(crate) fn add_auth(
     templates: &Templates,
     step: &HttpTemplate,
     context: &Value,

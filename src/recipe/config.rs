@@ -40,13 +40,12 @@ fn default_concurrency() -> u32 {
 }
 
 /// Exactly one of the trigger kinds, written as `trigger: {webhook: …}`.
-///
-/// `schedule` and `poll` come with a later version; until then serde rejects them
-/// as an unknown variant naming the kinds this build knows.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TriggerConfig {
     Webhook(WebhookConfig),
+    Schedule(ScheduleConfig),
+    Poll(Box<PollConfig>),
 }
 
 /// `trigger: {webhook: …}`.
@@ -63,6 +62,39 @@ pub struct WebhookConfig {
     pub respond: Option<Spanned<String>>,
     /// With `respond: wait`, how long to wait before answering 504. Default 30s.
     pub timeout: Option<Spanned<String>>,
+}
+
+/// `trigger: {schedule: …}`: exactly one of `cron` and `every`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// 5 fields, or 6 with seconds first.
+    pub cron: Option<Spanned<String>>,
+    /// IANA name for `cron`. Default `UTC`.
+    pub timezone: Option<Spanned<String>>,
+    /// A duration: `30s`, `15m`, `1h`.
+    pub every: Option<Spanned<String>>,
+    /// `skip` (default) or `once`: fire times that passed while the daemon was down.
+    pub missed: Option<Spanned<String>>,
+}
+
+/// `trigger: {poll: …}`: an HTTP source fetched on `every` or `cron`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    pub cron: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+    /// The request, as in an http step.
+    pub http: Spanned<HttpConfig>,
+    /// Limit for one poll. Default 30s.
+    pub timeout: Option<Spanned<String>>,
+    /// RFC 9535 JSONPath selecting the items, e.g. `$.features[*]`.
+    pub items: Option<Spanned<String>>,
+    /// Template over `item` giving its identity. Default: a hash of the item.
+    pub key: Option<Spanned<String>>,
+    /// `skip` (default): the first poll only remembers the items; `emit`: runs them.
+    pub first: Option<Spanned<String>>,
 }
 
 /// One step. Exactly one action key (`http` or `log`) must be present; serde

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
-use super::config::{AuthConfig, RecipeFile, TriggerConfig};
+use super::config::{AuthConfig, HttpConfig, RecipeFile, TriggerConfig};
 
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
@@ -182,6 +182,30 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
                 filler.plain(text);
             }
         }
+        TriggerConfig::Schedule(schedule) => {
+            let fields = [
+                &mut schedule.cron,
+                &mut schedule.timezone,
+                &mut schedule.every,
+                &mut schedule.missed,
+            ];
+            fields.into_iter().flatten().for_each(|text| filler.plain(text));
+        }
+        TriggerConfig::Poll(poll) => {
+            let fields = [
+                &mut poll.cron,
+                &mut poll.timezone,
+                &mut poll.every,
+                &mut poll.timeout,
+                &mut poll.items,
+                &mut poll.first,
+            ];
+            fields.into_iter().flatten().for_each(|text| filler.plain(text));
+            if let Some(key) = &mut poll.key {
+                filler.text(key);
+            }
+            filler.http(&mut poll.http.value);
+        }
     }
     for step in &mut recipe.steps.value {
         let step = &mut step.value;
@@ -197,31 +221,7 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             }
         }
         if let Some(http) = &mut step.http {
-            if let Some(method) = &mut http.method {
-                filler.plain(method);
-            }
-            if let Some(body) = &mut http.body {
-                filler.text(body);
-            }
-            filler.text(&mut http.url);
-            for value in http.query.values_mut().chain(http.headers.values_mut()) {
-                filler.text(value);
-            }
-            if let Some(form) = &mut http.form {
-                form.value.values_mut().for_each(|value| filler.text(value));
-            }
-            match http.auth.as_mut().map(|auth| &mut auth.value) {
-                Some(AuthConfig::Bearer(token)) => filler.text(token),
-                Some(AuthConfig::Basic(basic)) => {
-                    filler.text(&mut basic.username);
-                    filler.text(&mut basic.password);
-                }
-                None => {}
-            }
-            if let Some(json) = &mut http.json {
-                let location = json.referenced;
-                filler.tree(&mut json.value, location);
-            }
+            filler.http(http);
         }
     }
     if filler.problems.is_empty() {
@@ -238,6 +238,35 @@ struct Filler<'a> {
 }
 
 impl Filler<'_> {
+    /// The templates and literals of an HTTP request (a step's or a poll's).
+    fn http(&mut self, http: &mut HttpConfig) {
+        if let Some(method) = &mut http.method {
+            self.plain(method);
+        }
+        if let Some(body) = &mut http.body {
+            self.text(body);
+        }
+        self.text(&mut http.url);
+        for value in http.query.values_mut().chain(http.headers.values_mut()) {
+            self.text(value);
+        }
+        if let Some(form) = &mut http.form {
+            form.value.values_mut().for_each(|value| self.text(value));
+        }
+        match http.auth.as_mut().map(|auth| &mut auth.value) {
+            Some(AuthConfig::Bearer(token)) => self.text(token),
+            Some(AuthConfig::Basic(basic)) => {
+                self.text(&mut basic.username);
+                self.text(&mut basic.password);
+            }
+            None => {}
+        }
+        if let Some(json) = &mut http.json {
+            let location = json.referenced;
+            self.tree(&mut json.value, location);
+        }
+    }
+
     /// A template field.
     fn text(&mut self, text: &mut Spanned<String>) {
         let location = text.referenced;

@@ -61,11 +61,34 @@ const RECIPE: Shape = Shape::Keys {
 
 const TRIGGER: Shape = Shape::Keys {
     what: "`trigger`",
-    known: &[("webhook", WEBHOOK)],
-    later: &[
-        ("schedule", "the `schedule` trigger (cron and intervals)"),
-        ("poll", "the `poll` trigger"),
+    known: &[("webhook", WEBHOOK), ("schedule", SCHEDULE), ("poll", POLL)],
+    later: &[],
+};
+
+const SCHEDULE: Shape = Shape::Keys {
+    what: "`schedule`",
+    known: &[
+        ("cron", Shape::Free),
+        ("timezone", Shape::Free),
+        ("every", Shape::Free),
+        ("missed", Shape::Free),
     ],
+    later: &[],
+};
+
+const POLL: Shape = Shape::Keys {
+    what: "`poll`",
+    known: &[
+        ("cron", Shape::Free),
+        ("timezone", Shape::Free),
+        ("every", Shape::Free),
+        ("http", HTTP),
+        ("timeout", Shape::Free),
+        ("items", Shape::Free),
+        ("key", Shape::Free),
+        ("first", Shape::Free),
+    ],
+    later: &[],
 };
 
 const WEBHOOK: Shape = Shape::Keys {

@@ -45,17 +45,18 @@ pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<
                     ));
                     continue;
                 }
-                let Trigger::Webhook { path, .. } = &recipe.trigger;
-                if let Some(earlier) = hook_files.get(path) {
-                    set.problems.push(Diagnostic::at(
-                        &file,
-                        recipe.trigger_at,
-                        format!("webhook path `{path}` is already used by {}", earlier.display()),
-                    ));
-                    continue;
+                if let Trigger::Webhook { path, .. } = &recipe.trigger {
+                    if let Some(earlier) = hook_files.get(path) {
+                        set.problems.push(Diagnostic::at(
+                            &file,
+                            recipe.trigger_at,
+                            format!("webhook path `{path}` is already used by {}", earlier.display()),
+                        ));
+                        continue;
+                    }
+                    hook_files.insert(path.clone(), file.clone());
+                    set.hooks.insert(path.clone(), recipe.id.clone());
                 }
-                hook_files.insert(path.clone(), file.clone());
-                set.hooks.insert(path.clone(), recipe.id.clone());
                 set.recipes.insert(recipe.id.clone(), Arc::new(recipe));
             }
             Err(problems) => set.problems.extend(problems),

@@ -9,6 +9,7 @@ mod duration;
 mod env;
 mod keys;
 mod load;
+mod schedule;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
 pub use load::{CheckReport, check_paths, load_folder, load_source};
+pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
 
 /// A recipe that loaded and validated: it can fire.
 #[derive(Debug)]
@@ -57,6 +59,10 @@ pub enum Trigger {
         dedup: Option<Template>,
         respond: Respond,
     },
+    /// At the times of a cron expression or an interval.
+    Schedule { schedule: Schedule, missed: Missed },
+    /// Fetches an HTTP source on a schedule; each new item starts a run.
+    Poll(Box<PollTrigger>),
 }
 
 impl Trigger {
@@ -64,8 +70,60 @@ impl Trigger {
     pub fn kind(&self) -> &'static str {
         match self {
             Trigger::Webhook { .. } => "webhook",
+            Trigger::Schedule { .. } => "schedule",
+            Trigger::Poll(_) => "poll",
         }
     }
+
+    /// When the trigger fires on its own; `None` for webhooks.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        match self {
+            Trigger::Webhook { .. } => None,
+            Trigger::Schedule { schedule, .. } => Some(schedule),
+            Trigger::Poll(poll) => Some(&poll.schedule),
+        }
+    }
+}
+
+/// What a schedule does about fire times that passed while the daemon was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missed {
+    /// Nothing: the next fire is the next time to come.
+    Skip,
+    /// One run for the latest time missed, however many were.
+    Once,
+}
+
+/// A `poll` trigger.
+#[derive(Debug)]
+pub struct PollTrigger {
+    pub schedule: Schedule,
+    /// The request, rendered with `trigger` (`last_success_at`, …) and `ferry`.
+    pub request: HttpTemplate,
+    /// Limit for one poll.
+    pub timeout: Duration,
+    /// Selects the items in the answer; `None`: the body if it is an array, else
+    /// the body as one item.
+    pub items: Option<ItemsPath>,
+    /// Renders an item's identity from `item`; `None`: a hash of the item.
+    pub key: Option<Template>,
+    pub first: FirstPoll,
+}
+
+/// An RFC 9535 JSONPath with the text it was written as.
+#[derive(Debug)]
+pub struct ItemsPath {
+    pub source: String,
+    pub path: serde_json_path::JsonPath,
+}
+
+/// What the first successful poll of a recipe does with the items already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstPoll {
+    /// Remembers them without starting runs.
+    Skip,
+    /// Starts a run for each.
+    Emit,
 }
 
 /// When a webhook is answered.

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod records;
 mod sqlite;
+mod ticks;
 mod writer;
 mod writes;
 
@@ -13,6 +14,7 @@ pub use records::{
     RunWrite, StepDocument, StepState, StepStatus, StepWrite,
 };
 pub use sqlite::Store;
+pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

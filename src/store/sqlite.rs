@@ -23,9 +23,9 @@ use crate::trigger::Event;
 #[derive(Clone)]
 pub struct Store {
     /// Readers.
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The task that owns the one writing connection.
-    writer: Writer,
+    pub(super) writer: Writer,
 }
 
 impl Store {
@@ -90,17 +90,7 @@ impl Store {
     /// finds the first run with that key. When this returns the run (and its key)
     /// is committed, so a webhook may be acknowledged.
     pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
-        let run = NewRun {
-            id: event.run_id.clone(),
-            recipe: event.recipe.clone(),
-            recipe_version: event.recipe_version.clone(),
-            trigger: event.trigger,
-            received_at: timestamp(event.received_at),
-            payload: event.payload.to_string(),
-            headers: Value::Object(event.headers.clone()).to_string(),
-            query: Value::Object(event.query.clone()).to_string(),
-            dedup_key: event.dedup_key.clone(),
-        };
+        let run = NewRun::from_event(event);
         self.writer.write(|reply| Op::Enqueue(run, reply)).await
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::records::Enqueued;
+use super::ticks::{TickOutcome, TickRows};
 use super::writes::{self, ClaimRows, NewRun, Outcomes, RunRows};
 
 /// Most writes in one transaction.
@@ -30,6 +31,7 @@ pub(super) enum Op {
     Record(RunRows, Reply<()>),
     Claim(writes::Claim, Reply<ClaimRows>),
     RequeueInterrupted(Reply<u64>),
+    Tick(TickRows, Reply<TickOutcome>),
 }
 
 // Nearly every message is a write; boxing it to shrink the rare `Close` would
@@ -155,6 +157,7 @@ async fn commit(connection: &mut SqliteConnection, ops: &[Op]) -> Result<Outcome
 fn answer(ops: Vec<Op>, outcomes: Outcomes) {
     let mut enqueued = outcomes.enqueued.into_iter();
     let mut claimed = outcomes.claimed.into_iter();
+    let mut ticks = outcomes.ticks.into_iter();
     let missing = || Error::Corrupt("the writer lost the outcome of a write".to_owned());
     for op in ops {
         // A caller that stopped waiting (its request was cancelled) is not an error.
@@ -163,6 +166,7 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
             Op::Record(_, reply) => reply.send(Ok(())).is_ok(),
             Op::Claim(_, reply) => reply.send(claimed.next().ok_or_else(missing)).is_ok(),
             Op::RequeueInterrupted(reply) => reply.send(Ok(outcomes.requeued)).is_ok(),
+            Op::Tick(_, reply) => reply.send(ticks.next().ok_or_else(missing)).is_ok(),
         };
     }
 }
@@ -180,5 +184,6 @@ fn fail(op: Op, error: Error) {
         Op::Record(_, reply) => reply.send(Err(error)).is_ok(),
         Op::Claim(_, reply) => reply.send(Err(error)).is_ok(),
         Op::RequeueInterrupted(reply) => reply.send(Err(error)).is_ok(),
+        Op::Tick(_, reply) => reply.send(Err(error)).is_ok(),
     };
 }

@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::records::Enqueued;
+use super::ticks::{TickOutcome, apply_tick};
 use super::writer::Op;
+use crate::trigger::Event;
 
 /// Most rows in one statement (a power of two; at most 9 columns, far below
 /// SQLite's 32 766 bound variables).
@@ -26,6 +28,23 @@ pub(super) struct NewRun {
     pub headers: String,
     pub query: String,
     pub dedup_key: Option<String>,
+}
+
+impl NewRun {
+    /// Serialises an event (in the caller's task, not the writer's).
+    pub(super) fn from_event(event: &Event) -> Self {
+        Self {
+            id: event.run_id.clone(),
+            recipe: event.recipe.clone(),
+            recipe_version: event.recipe_version.clone(),
+            trigger: event.trigger,
+            received_at: super::timestamp(event.received_at),
+            payload: event.payload.to_string(),
+            headers: serde_json::Value::Object(event.headers.clone()).to_string(),
+            query: serde_json::Value::Object(event.query.clone()).to_string(),
+            dedup_key: event.dedup_key.clone(),
+        }
+    }
 }
 
 /// Changes to one run, committed together.
@@ -102,6 +121,7 @@ pub(super) struct Outcomes {
     pub enqueued: Vec<Enqueued>,
     pub claimed: Vec<ClaimRows>,
     pub requeued: u64,
+    pub ticks: Vec<TickOutcome>,
 }
 
 /// Applies a batch inside the caller's transaction.
@@ -130,6 +150,7 @@ pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Resu
     for op in ops {
         match op {
             Op::Claim(claim, _) => outcomes.claimed.push(claim_runs(connection, claim).await?),
+            Op::Tick(tick, _) => outcomes.ticks.push(apply_tick(connection, tick).await?),
             Op::RequeueInterrupted(_) => {
                 let done = sqlx::query("UPDATE runs SET status = 'queued' WHERE status = 'running'")
                     .execute(&mut *connection)
@@ -145,7 +166,7 @@ pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Resu
 /// Cuts rows into pieces of power-of-two sizes, largest first: a batch of any
 /// size runs as a few statements from a small set of texts, which the
 /// connection prepares once and keeps (37 rows: 32 + 4 + 1).
-fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
+pub(super) fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
     let mut pieces = Vec::new();
     while !rows.is_empty() {
         let size = MAX_ROWS.min(1 << rows.len().ilog2());
@@ -158,7 +179,10 @@ fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
 
 /// Inserts new runs; a run whose dedup key was taken before (or earlier in this
 /// batch) is not inserted and answers the first run with that key.
-async fn insert_runs(connection: &mut SqliteConnection, runs: &[&NewRun]) -> Result<Vec<Enqueued>, sqlx::Error> {
+pub(super) async fn insert_runs(
+    connection: &mut SqliteConnection,
+    runs: &[&NewRun],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
     let keyed: Vec<&NewRun> = runs.iter().copied().filter(|run| run.dedup_key.is_some()).collect();
     let mut took_key = HashSet::new();
     for chunk in pieces(&keyed) {
@@ -315,7 +339,7 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
 }
 
 /// `(?, ?, …)` with each id bound.
-fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a String>) {
+pub(super) fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a String>) {
     query.push("(");
     let mut list = query.separated(", ");
     for id in ids {

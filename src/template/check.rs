@@ -8,15 +8,17 @@ use handlebars::{Path, PathSeg};
 use super::Template;
 use super::helpers::{BLOCK_HELPERS, HELPERS, is_helper};
 
-/// The names a template may start a path with.
+/// The names a recipe's `when` and step templates may start a path with.
 pub const ROOTS: &[&str] = &["payload", "headers", "query", "trigger", "steps", "ferry"];
 
 /// Block helpers that change the context, after which paths are relative to an item.
 const SCOPING_HELPERS: &[&str] = &["each", "with"];
 
-/// The problems of one template; `earlier_steps` are the step ids it may name.
-pub fn check(template: &Template, earlier_steps: &[&str]) -> Vec<String> {
+/// The problems of one template: `roots` are the names its paths may start with
+/// (usually [`ROOTS`]), `earlier_steps` the step ids it may name.
+pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec<String> {
     let mut checker = Checker {
+        roots,
         earlier_steps,
         problems: Vec::new(),
     };
@@ -25,6 +27,7 @@ pub fn check(template: &Template, earlier_steps: &[&str]) -> Vec<String> {
 }
 
 struct Checker<'a> {
+    roots: &'a [&'a str],
     earlier_steps: &'a [&'a str],
     problems: Vec<String>,
 }
@@ -147,13 +150,13 @@ impl Checker<'_> {
         let Some(root) = names.first() else {
             return;
         };
-        if !ROOTS.contains(root) {
-            let hint = did_you_mean(root, ROOTS.iter().copied())
+        if !self.roots.contains(root) {
+            let hint = did_you_mean(root, self.roots.iter().copied())
                 .map(|close| format!("; did you mean `{close}`?"))
                 .unwrap_or_default();
             self.problems.push(format!(
                 "`{raw}` starts with `{root}`, which is not in the context; expected one of {}{hint}",
-                ROOTS.join(", ")
+                self.roots.join(", ")
             ));
             return;
         }
@@ -188,7 +191,7 @@ mod tests {
     use super::*;
 
     fn problems(source: &str, earlier: &[&str]) -> Vec<String> {
-        check(&Template::compile(source).expect("parses"), earlier)
+        check(&Template::compile(source).expect("parses"), ROOTS, earlier)
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Triggers turn the outside world into [`Event`]s; the store makes each one a
 //! queued run. Triggers never run steps.
 
+mod plan;
+pub mod poll;
+pub mod timers;
 pub mod webhook;
+
+pub use plan::{Plan, plan};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -14,7 +19,7 @@ pub struct Event {
     pub run_id: String,
     pub recipe: String,
     pub recipe_version: String,
-    /// The trigger kind: `webhook`, …
+    /// The trigger kind: `webhook`, `schedule`, `poll` or `manual`.
     pub trigger: &'static str,
     pub payload: Value,
     /// Request headers, lower-cased names.

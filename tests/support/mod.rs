@@ -17,6 +17,8 @@ use ferry::recipe::Environment;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod source;
+
 /// How long a test waits for something that should happen in milliseconds.
 pub const DEADLINE: Duration = Duration::from_secs(15);
 

@@ -7,21 +7,23 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::config::{AuthConfig, HttpConfig, RecipeFile, RetryConfig, StepConfig, TriggerConfig};
+use super::config::{AuthConfig, HttpConfig, RecipeFile, RetryConfig, StepConfig};
 use super::{
-    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, Respond, RetryPolicy, Step,
-    Trigger, parse_duration,
+    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, RetryPolicy, Step, parse_duration,
 };
 use crate::redact::Redactor;
-use crate::template::{Template, ValueTemplate, check};
+use crate::template::{ROOTS, Template, ValueTemplate, check};
+
+mod trigger;
 
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Collects the problems of one file so that all of them are reported at once.
 struct Checker<'a> {
     file: &'a Path,
     problems: Vec<Diagnostic>,
+    /// The names the templates being checked may start a path with.
+    roots: &'static [&'static str],
     /// Ids of the steps that run before the templates being checked.
     earlier_steps: Vec<String>,
 }
@@ -41,10 +43,28 @@ impl Checker<'_> {
         }
     }
 
+    /// A duration that must be more than zero; `default` when absent or wrong.
+    fn positive_duration(&mut self, text: &Option<Spanned<String>>, what: &str, default: Duration) -> Duration {
+        let Some(text) = text else {
+            return default;
+        };
+        match parse_duration(&text.value) {
+            Ok(duration) if !duration.is_zero() => duration,
+            Ok(_) => {
+                self.report(text.referenced, format!("{what} must be more than zero"));
+                default
+            }
+            Err(message) => {
+                self.report(text.referenced, format!("{what}: {message}"));
+                default
+            }
+        }
+    }
+
     /// Reports what can be known statically about a compiled template.
     fn checked(&mut self, template: Template, location: Location, what: &str) -> Option<Template> {
         let earlier: Vec<&str> = self.earlier_steps.iter().map(String::as_str).collect();
-        let problems = check(&template, &earlier);
+        let problems = check(&template, self.roots, &earlier);
         let clean = problems.is_empty();
         for problem in problems {
             self.report(location, format!("{what}: {problem}"));
@@ -64,6 +84,7 @@ pub(super) fn validate(
     let mut checker = Checker {
         file,
         problems: Vec::new(),
+        roots: ROOTS,
         earlier_steps: Vec::new(),
     };
 
@@ -97,69 +118,7 @@ pub(super) fn validate(
 
     let id_at = parsed.id.as_ref().map_or(Position::START, |id| id.referenced.into());
     let mut trigger_at = Position::from(parsed.trigger.referenced);
-    let trigger = match parsed.trigger.value {
-        TriggerConfig::Webhook(webhook) => {
-            let path = match webhook.path {
-                Some(path) => {
-                    trigger_at = path.referenced.into();
-                    let trimmed = path.value.trim_matches('/');
-                    if !is_hook_path(trimmed) {
-                        checker.report(
-                            path.referenced,
-                            format!(
-                                "webhook path `{}` is not valid; expected letters, digits, `-`, `_`, `.` and `/`",
-                                path.value
-                            ),
-                        );
-                    }
-                    trimmed.to_owned()
-                }
-                None => id.clone(),
-            };
-            let dedup = webhook
-                .dedup
-                .as_ref()
-                .and_then(|dedup| checker.template(dedup, "webhook `dedup`"));
-            let timeout = match &webhook.timeout {
-                Some(timeout) => match parse_duration(&timeout.value) {
-                    Ok(duration) if !duration.is_zero() => duration,
-                    Ok(_) => {
-                        checker.report(timeout.referenced, "webhook `timeout` must be more than zero");
-                        DEFAULT_WAIT
-                    }
-                    Err(message) => {
-                        checker.report(timeout.referenced, format!("webhook `timeout`: {message}"));
-                        DEFAULT_WAIT
-                    }
-                },
-                None => DEFAULT_WAIT,
-            };
-            let respond = match webhook
-                .respond
-                .as_ref()
-                .map(|respond| (respond.value.as_str(), respond.referenced))
-            {
-                None | Some(("accepted", _)) => {
-                    if let Some(timeout) = &webhook.timeout {
-                        checker.report(
-                            timeout.referenced,
-                            "webhook `timeout` only applies with `respond: wait`",
-                        );
-                    }
-                    Respond::Accepted
-                }
-                Some(("wait", _)) => Respond::Wait { timeout },
-                Some((other, location)) => {
-                    checker.report(
-                        location,
-                        format!("webhook `respond: {other}` is not known; expected `accepted` or `wait`"),
-                    );
-                    Respond::Accepted
-                }
-            };
-            Trigger::Webhook { path, dedup, respond }
-        }
-    };
+    let trigger = trigger::validate(&mut checker, &id, parsed.trigger, &mut trigger_at);
 
     let when = parsed.when.as_ref().and_then(|when| checker.template(when, "`when`"));
 
@@ -184,6 +143,9 @@ pub(super) fn validate(
         }
         return Err(checker.problems);
     }
+    let Some(trigger) = trigger else {
+        return Err(vec![Diagnostic::new(file, None, "the trigger is not valid")]);
+    };
     Ok(Recipe {
         id,
         description: parsed.description.map(|description| description.value),
@@ -234,20 +196,7 @@ fn validate_step(
         .when
         .as_ref()
         .and_then(|when| checker.template(when, &format!("{label} `when`")));
-    let timeout = match &step.timeout {
-        Some(timeout) => match parse_duration(&timeout.value) {
-            Ok(duration) if !duration.is_zero() => duration,
-            Ok(_) => {
-                checker.report(timeout.referenced, format!("{label} `timeout` must be more than zero"));
-                DEFAULT_STEP_TIMEOUT
-            }
-            Err(message) => {
-                checker.report(timeout.referenced, format!("{label} `timeout`: {message}"));
-                DEFAULT_STEP_TIMEOUT
-            }
-        },
-        None => DEFAULT_STEP_TIMEOUT,
-    };
+    let timeout = checker.positive_duration(&step.timeout, &format!("{label} `timeout`"), DEFAULT_STEP_TIMEOUT);
 
     let action = match (&step.http, &step.log) {
         (Some(http), None) => validate_http(checker, &label, location, http).map(|http| Action::Http(Box::new(http))),
@@ -459,14 +408,4 @@ fn is_step_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn is_hook_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
-        && path
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }

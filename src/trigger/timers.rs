@@ -1,0 +1,167 @@
+//! One task per schedule or poll recipe: wait for the next fire time, tick, repeat.
+//!
+//! A tick is stored with its schedule time as the recipe's mark (see
+//! `store::ticks`); a task that starts reads the mark and the clock and plans
+//! from there, so no time fires twice and missed times follow `missed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, json};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::Event;
+use super::plan::plan;
+use super::poll::{PollContext, poll};
+use crate::engine::Waker;
+use crate::recipe::{Missed, Recipe, RecipeSet, Trigger};
+use crate::store::{Store, Tick, TickOutcome, TickWork, timestamp};
+use crate::template::Templates;
+
+/// How long a task waits before reading its mark again after a store error.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// What the tasks share.
+#[derive(Clone)]
+pub struct TimerContext {
+    pub store: Store,
+    pub waker: Waker,
+    pub templates: Arc<Templates>,
+    pub client: reqwest::Client,
+    pub public_url: String,
+}
+
+/// Starts a task for every enabled schedule and poll recipe; they stop when
+/// `stop` turns true (a tick under way finishes first).
+pub fn start(context: TimerContext, recipes: &RecipeSet, stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    for recipe in recipes.recipes() {
+        if recipe.enabled && recipe.trigger.schedule().is_some() {
+            tasks.spawn(run(context.clone(), Arc::clone(recipe), stop.clone()));
+        }
+    }
+    tasks
+}
+
+async fn run(context: TimerContext, recipe: Arc<Recipe>, mut stop: watch::Receiver<bool>) {
+    let Some(schedule) = recipe.trigger.schedule() else {
+        return;
+    };
+    let missed = match &recipe.trigger {
+        Trigger::Schedule { missed, .. } => *missed,
+        // A poll looks at the source as it is now: one poll stands for all missed.
+        Trigger::Poll(_) | Trigger::Webhook { .. } => Missed::Once,
+    };
+    let mut mark = loop {
+        match context.store.trigger_state(&recipe.id).await {
+            Ok(state) => break state.last_scheduled_at.and_then(|text| parse_time(&text)),
+            Err(error) => {
+                tracing::error!(recipe = %recipe.id, %error, "cannot read the trigger's last tick; trying again");
+                if wait(&mut stop, STORE_RETRY).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    loop {
+        let planned = plan(schedule, mark, Utc::now(), missed);
+        if let Some(late) = planned.catch_up {
+            tracing::info!(recipe = %recipe.id, scheduled_at = %timestamp(late), "firing once for missed times");
+            tick(&context, &recipe, late).await;
+        }
+        let Some(next) = planned.next else {
+            tracing::info!(recipe = %recipe.id, "the schedule has no more fire times");
+            return;
+        };
+        let delay = (next - Utc::now()).to_std().unwrap_or_default();
+        if wait(&mut stop, delay).await.is_err() {
+            return;
+        }
+        tick(&context, &recipe, next).await;
+        mark = Some(next);
+    }
+}
+
+/// Sleeps for `delay`; `Err` when told to stop first.
+async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) -> Result<(), ()> {
+    if *stop.borrow() {
+        return Err(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(delay) => Ok(()),
+        _ = stop.wait_for(|stop| *stop) => Err(()),
+    }
+}
+
+/// Fires or polls once for `scheduled_at`.
+async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Utc>) {
+    let work = match &recipe.trigger {
+        Trigger::Schedule { schedule, .. } => {
+            let fired_at = Utc::now();
+            TickWork::Fire(Box::new(Event {
+                run_id: uuid::Uuid::now_v7().to_string(),
+                recipe: recipe.id.clone(),
+                recipe_version: recipe.version.clone(),
+                trigger: "schedule",
+                payload: json!({
+                    "scheduled_at": schedule.local(scheduled_at).to_rfc3339(),
+                    "fired_at": timestamp(fired_at),
+                }),
+                headers: Map::new(),
+                query: Map::new(),
+                received_at: fired_at,
+                dedup_key: None,
+            }))
+        }
+        Trigger::Poll(poll_trigger) => {
+            let last_success_at = match context.store.trigger_state(&recipe.id).await {
+                Ok(state) => state.last_success_at,
+                Err(error) => {
+                    tracing::error!(recipe = %recipe.id, %error, "cannot read the last poll; skipping this one");
+                    return;
+                }
+            };
+            let poll_context = PollContext {
+                templates: &context.templates,
+                client: &context.client,
+                public_url: &context.public_url,
+            };
+            poll(
+                &poll_context,
+                recipe,
+                poll_trigger,
+                scheduled_at,
+                last_success_at.as_deref(),
+            )
+            .await
+        }
+        Trigger::Webhook { .. } => return,
+    };
+    if let TickWork::PollFailed(error) = &work {
+        tracing::warn!(recipe = %recipe.id, %error, "poll failed; trying again at the next tick");
+    }
+    let tick = Tick {
+        recipe: recipe.id.clone(),
+        scheduled_at,
+        fired_at: Utc::now(),
+        work,
+    };
+    match context.store.tick(tick).await {
+        Ok(TickOutcome::Done { runs }) => {
+            if !runs.is_empty() {
+                tracing::debug!(recipe = %recipe.id, runs = runs.len(), "trigger started runs");
+                context.waker.wake();
+            }
+        }
+        Ok(TickOutcome::AlreadyDone) => {
+            tracing::debug!(recipe = %recipe.id, scheduled_at = %timestamp(scheduled_at), "already ticked for this time");
+        }
+        Err(error) => tracing::error!(recipe = %recipe.id, %error, "cannot record the trigger's tick"),
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|time| time.to_utc())
+}
