@@ -69,7 +69,9 @@ async fn run(context: TimerContext, recipe: Arc<Recipe>, mut stop: watch::Receiv
         let planned = plan(schedule, mark, Utc::now(), missed);
         if let Some(late) = planned.catch_up {
             tracing::info!(recipe = %recipe.id, scheduled_at = %timestamp(late), "firing once for missed times");
-            tick(&context, &recipe, late).await;
+            if tick_unless_stopped(&context, &recipe, late, &mut stop).await.is_err() {
+                return;
+            }
         }
         let Some(next) = planned.next else {
             tracing::info!(recipe = %recipe.id, "the schedule has no more fire times");
@@ -79,7 +81,9 @@ async fn run(context: TimerContext, recipe: Arc<Recipe>, mut stop: watch::Receiv
         if wait(&mut stop, delay).await.is_err() {
             return;
         }
-        tick(&context, &recipe, next).await;
+        if tick_unless_stopped(&context, &recipe, next, &mut stop).await.is_err() {
+            return;
+        }
         mark = Some(next);
     }
 }
@@ -91,6 +95,21 @@ async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) -> Result<(), (
     }
     tokio::select! {
         () = tokio::time::sleep(delay) => Ok(()),
+        _ = stop.wait_for(|stop| *stop) => Err(()),
+    }
+}
+
+/// A tick that a shutdown cuts short (a poll may wait 30 s for its source). Cut
+/// before its write, the mark stays where it was and the next start ticks again;
+/// once sent, the write commits whether or not anyone waits for it.
+async fn tick_unless_stopped(
+    context: &TimerContext,
+    recipe: &Recipe,
+    scheduled_at: DateTime<Utc>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), ()> {
+    tokio::select! {
+        () = tick(context, recipe, scheduled_at) => Ok(()),
         _ = stop.wait_for(|stop| *stop) => Err(()),
     }
 }
