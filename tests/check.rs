@@ -189,3 +189,47 @@ fn schedule_and_poll_problems_are_placed_and_explained() {
         );
     }
 }
+
+#[test]
+fn verify_problems_are_placed_and_explained() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "a-scheme.yaml",
+            "trigger:\n  webhook:\n    verify: {scheme: githb, secret: x}\nsteps: [{log: ok}]\n",
+            "a-scheme.yaml:3:22: verify `scheme: githb` is not known; expected one of github, stripe, slack, shopify, standard, hmac, token, basic; did you mean `github`?",
+        ),
+        (
+            "b-missing.yaml",
+            "trigger:\n  webhook:\n    verify: {scheme: stripe}\nsteps: [{log: ok}]\n",
+            "b-missing.yaml:3:13: verify with `scheme: stripe` needs `secret`",
+        ),
+        (
+            "c-extra.yaml",
+            "trigger:\n  webhook:\n    verify: {scheme: github, secret: x, header: x-sig}\nsteps: [{log: ok}]\n",
+            "c-extra.yaml:3:49: verify `header` does not apply to `scheme: github`; it takes secret",
+        ),
+        (
+            "d-algorithm.yaml",
+            "trigger:\n  webhook:\n    verify: {scheme: hmac, secret: x, header: x-sig, algorithm: md5}\nsteps: [{log: ok}]\n",
+            "d-algorithm.yaml:3:65: verify `algorithm: md5` is not known; expected one of sha1, sha256, sha512",
+        ),
+        (
+            "e-standard.yaml",
+            "trigger:\n  webhook:\n    verify: {scheme: standard, secret: 'whsec_not base64!'}\nsteps: [{log: ok}]\n",
+            "e-standard.yaml:3:40: verify `secret`: a Standard Webhooks secret is base64 (usually after `whsec_`)",
+        ),
+    ];
+    for (name, text, _) in cases {
+        write(dir.path(), name, text);
+    }
+    let output = ferry_check(&["."], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (name, _, expected) in cases {
+        assert!(
+            stderr.lines().any(|line| line.contains(expected)),
+            "{name}: expected a line containing\n  {expected}\nin\n{stderr}"
+        );
+    }
+}

@@ -65,6 +65,23 @@ pub(super) async fn receive(
         .by_hook_path(path)
         .ok_or_else(|| Problem::not_found(format!("no recipe listens at /hooks/{path}")))?;
 
+    // Over the raw bytes, before anything is parsed.
+    let delivery_id = match &recipe.trigger {
+        Trigger::Webhook {
+            verify: Some(verifier), ..
+        } => match verifier.check(&headers, &body, received_at.timestamp()) {
+            Ok(verified) => verified.delivery_id,
+            Err(rejected) => {
+                tracing::warn!(recipe = %recipe.id, scheme = verifier.scheme(), reason = %rejected, "webhook refused: verification failed");
+                return Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the request could not be verified",
+                ));
+            }
+        },
+        _ => None,
+    };
+
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
     let mut event = Event {
@@ -78,7 +95,9 @@ pub(super) async fn receive(
         received_at,
         dedup_key: None,
     };
-    event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event);
+    // Without a `dedup` of its own, a verified provider's delivery id is the key:
+    // a replayed delivery starts nothing.
+    event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event).or(delivery_id);
     let respond = match recipe.trigger {
         Trigger::Webhook { respond, .. } => respond,
         // Only webhook recipes have a hook path.

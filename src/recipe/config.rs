@@ -43,8 +43,8 @@ fn default_concurrency() -> u32 {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TriggerConfig {
-    Webhook(WebhookConfig),
-    Schedule(ScheduleConfig),
+    Webhook(Box<WebhookConfig>),
+    Schedule(Box<ScheduleConfig>),
     Poll(Box<PollConfig>),
 }
 
@@ -62,6 +62,32 @@ pub struct WebhookConfig {
     pub respond: Option<Spanned<String>>,
     /// With `respond: wait`, how long to wait before answering 504. Default 30s.
     pub timeout: Option<Spanned<String>>,
+    /// How the sender proves who it is.
+    pub verify: Option<Spanned<VerifyConfig>>,
+}
+
+/// `verify:` of a webhook: a `scheme` and the keys that scheme takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// `github`, `stripe`, `slack`, `shopify`, `standard`, `hmac`, `token`, `basic`.
+    pub scheme: Spanned<String>,
+    /// The shared secret (every scheme but `basic`).
+    pub secret: Option<Spanned<String>>,
+    /// `hmac` and `token`: the header that carries the signature or token.
+    pub header: Option<Spanned<String>>,
+    /// `hmac`: `sha1`, `sha256` (default) or `sha512`.
+    pub algorithm: Option<Spanned<String>>,
+    /// `hmac`: `hex` (default) or `base64`.
+    pub encoding: Option<Spanned<String>>,
+    /// `hmac`: text before the MAC in the header, e.g. `sha256=`.
+    pub prefix: Option<Spanned<String>>,
+    /// `basic`.
+    pub username: Option<Spanned<String>>,
+    /// `basic`.
+    pub password: Option<Spanned<String>>,
+    /// `stripe`, `slack`, `standard`: how far the timestamp may be from now. Default 5m.
+    pub tolerance: Option<Spanned<String>>,
 }
 
 /// `trigger: {schedule: …}`: exactly one of `cron` and `every`.

@@ -181,6 +181,29 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             for text in [&mut webhook.respond, &mut webhook.timeout].into_iter().flatten() {
                 filler.plain(text);
             }
+            if let Some(verify) = &mut webhook.verify {
+                let verify = &mut verify.value;
+                filler.plain(&mut verify.scheme);
+                let fields = [
+                    &mut verify.header,
+                    &mut verify.algorithm,
+                    &mut verify.encoding,
+                    &mut verify.prefix,
+                    &mut verify.username,
+                    &mut verify.tolerance,
+                ];
+                fields.into_iter().flatten().for_each(|text| filler.plain(text));
+                // A verify secret is a secret even when written in the recipe.
+                for (name, text) in [
+                    ("verify.secret", &mut verify.secret),
+                    ("verify.password", &mut verify.password),
+                ] {
+                    if let Some(text) = text {
+                        filler.plain(text);
+                        filler.keep_secret(name, &text.value);
+                    }
+                }
+            }
         }
         TriggerConfig::Schedule(schedule) => {
             let fields = [
@@ -265,6 +288,17 @@ impl Filler<'_> {
             let location = json.referenced;
             self.tree(&mut json.value, location);
         }
+    }
+
+    /// Records a literal value as a secret unless it is one already.
+    fn keep_secret(&mut self, name: &str, value: &str) {
+        if value.is_empty() || self.secrets.iter().any(|secret| secret.value == value) {
+            return;
+        }
+        self.secrets.push(Secret {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
     }
 
     /// A template field.

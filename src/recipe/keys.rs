@@ -98,11 +98,25 @@ const WEBHOOK: Shape = Shape::Keys {
         ("dedup", Shape::Free),
         ("respond", Shape::Free),
         ("timeout", Shape::Free),
+        ("verify", VERIFY),
     ],
-    later: &[
-        ("verify", "webhook signature verification (`verify`)"),
-        ("rate", "per-recipe rate limits (`rate`)"),
+    later: &[("rate", "per-recipe rate limits (`rate`)")],
+};
+
+const VERIFY: Shape = Shape::Keys {
+    what: "`verify`",
+    known: &[
+        ("scheme", Shape::Free),
+        ("secret", Shape::Free),
+        ("header", Shape::Free),
+        ("algorithm", Shape::Free),
+        ("encoding", Shape::Free),
+        ("prefix", Shape::Free),
+        ("username", Shape::Free),
+        ("password", Shape::Free),
+        ("tolerance", Shape::Free),
     ],
+    later: &[],
 };
 
 const STEP: Shape = Shape::Keys {

@@ -225,12 +225,12 @@ mod tests {
     #[test]
     fn every_unknown_key_is_reported_and_later_keys_say_so() {
         let found = problems(
-            "trigger:\n  webhook:\n    verify: {scheme: github}\n    pth: x\nstep: []\nsteps:\n  - http: {url: u, json: {anything: 1}, headres: {}}\n",
+            "trigger:\n  webhook:\n    rate: 10/s\n    pth: x\nstep: []\nsteps:\n  - http: {url: u, json: {anything: 1}, headres: {}}\n",
         );
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(
             found[0]
-                .starts_with("recipes/demo.yaml:3:5: `verify` in `webhook` is not supported by this version of Ferry"),
+                .starts_with("recipes/demo.yaml:3:5: `rate` in `webhook` is not supported by this version of Ferry"),
             "{}",
             found[0]
         );

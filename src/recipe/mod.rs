@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
+use crate::trigger::verify::Verifier;
 
 pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
@@ -58,6 +59,8 @@ pub enum Trigger {
         /// Renders a delivery's identity from `payload`, `headers` and `query`.
         dedup: Option<Template>,
         respond: Respond,
+        /// Checked over the raw body before anything is parsed.
+        verify: Option<Box<Verifier>>,
     },
     /// At the times of a cron expression or an interval.
     Schedule { schedule: Schedule, missed: Missed },

@@ -4,6 +4,7 @@
 mod plan;
 pub mod poll;
 pub mod timers;
+pub mod verify;
 pub mod webhook;
 
 pub use plan::{Plan, plan};

@@ -7,10 +7,11 @@ use chrono_tz::Tz;
 use serde_saphyr::{Location, Spanned};
 
 use super::{Checker, validate_http};
-use crate::recipe::config::{PollConfig, ScheduleConfig, TriggerConfig, WebhookConfig};
+use crate::recipe::config::{PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
 use crate::recipe::{
     FirstPoll, ItemsPath, Missed, PollTrigger, Position, Respond, Schedule, Trigger, parse_duration, parse_timezone,
 };
+use crate::trigger::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,7 +30,7 @@ pub(super) fn validate(
 ) -> Option<Trigger> {
     let at = config.referenced;
     match config.value {
-        TriggerConfig::Webhook(webhook) => Some(validate_webhook(checker, id, webhook, trigger_at)),
+        TriggerConfig::Webhook(webhook) => Some(validate_webhook(checker, id, *webhook, trigger_at)),
         TriggerConfig::Schedule(config) => {
             let schedule = validate_schedule(checker, "schedule", &config.cron, &config.timezone, &config.every, at);
             let missed = validate_missed(checker, &config);
@@ -88,8 +89,181 @@ fn validate_webhook(checker: &mut Checker<'_>, id: &str, webhook: WebhookConfig,
             Respond::Accepted
         }
     };
-    Trigger::Webhook { path, dedup, respond }
+    let verify = webhook
+        .verify
+        .and_then(|verify| validate_verify(checker, verify))
+        .map(Box::new);
+    Trigger::Webhook {
+        path,
+        dedup,
+        respond,
+        verify,
+    }
 }
+
+/// `verify:`: the scheme, and exactly the keys it takes.
+fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> Option<Verifier> {
+    let at = verify.referenced;
+    let config = verify.value;
+    let scheme = config.scheme.value.trim();
+    let given: [(&str, &Option<Spanned<String>>); 8] = [
+        ("secret", &config.secret),
+        ("header", &config.header),
+        ("algorithm", &config.algorithm),
+        ("encoding", &config.encoding),
+        ("prefix", &config.prefix),
+        ("username", &config.username),
+        ("password", &config.password),
+        ("tolerance", &config.tolerance),
+    ];
+    let takes: &[&str] = match scheme {
+        "github" | "shopify" => &["secret"],
+        "stripe" | "slack" | "standard" => &["secret", "tolerance"],
+        "hmac" => &["secret", "header", "algorithm", "encoding", "prefix"],
+        "token" => &["secret", "header"],
+        "basic" => &["username", "password"],
+        other => {
+            let hint = crate::template::did_you_mean(other, SCHEMES.iter().copied())
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            checker.report(
+                config.scheme.referenced,
+                format!(
+                    "verify `scheme: {other}` is not known; expected one of {}{hint}",
+                    SCHEMES.join(", ")
+                ),
+            );
+            return None;
+        }
+    };
+    let mut clean = true;
+    for (key, value) in &given {
+        if let Some(value) = value
+            && !takes.contains(key)
+        {
+            checker.report(
+                value.referenced,
+                format!(
+                    "verify `{key}` does not apply to `scheme: {scheme}`; it takes {}",
+                    takes.join(", ")
+                ),
+            );
+            clean = false;
+        }
+    }
+    let mut required = |key: &str, value: &Option<Spanned<String>>| -> Option<String> {
+        match value {
+            Some(value) if !value.value.is_empty() => Some(value.value.clone()),
+            Some(value) => {
+                checker.report(value.referenced, format!("verify `{key}` is empty"));
+                None
+            }
+            None => {
+                checker.report(at, format!("verify with `scheme: {scheme}` needs `{key}`"));
+                None
+            }
+        }
+    };
+    let secret = takes.contains(&"secret").then(|| required("secret", &config.secret));
+    let header = takes.contains(&"header").then(|| required("header", &config.header));
+    let credentials = (scheme == "basic").then(|| {
+        (
+            required("username", &config.username),
+            required("password", &config.password),
+        )
+    });
+    let tolerance = checker.positive_duration(&config.tolerance, "verify `tolerance`", DEFAULT_TOLERANCE);
+    let choice = |value: &Option<Spanned<String>>, key: &str, known: &[&str], default: &'static str| match value {
+        None => Ok(default.to_owned()),
+        Some(value) if known.contains(&value.value.as_str()) => Ok(value.value.clone()),
+        Some(value) => Err((
+            value.referenced,
+            format!(
+                "verify `{key}: {}` is not known; expected one of {}",
+                value.value,
+                known.join(", ")
+            ),
+        )),
+    };
+    let algorithm = choice(&config.algorithm, "algorithm", &["sha1", "sha256", "sha512"], "sha256");
+    let encoding = choice(&config.encoding, "encoding", &["hex", "base64"], "hex");
+    for problem in [&algorithm, &encoding] {
+        if let Err((location, message)) = problem {
+            checker.report(*location, message.clone());
+            clean = false;
+        }
+    }
+    if !clean {
+        return None;
+    }
+    let secret = secret.flatten();
+    let verifier = match scheme {
+        "github" => Verifier::Github {
+            key: Verifier::key(&secret?),
+        },
+        "shopify" => Verifier::Shopify {
+            key: Verifier::key(&secret?),
+        },
+        "stripe" => Verifier::Stripe {
+            key: Verifier::key(&secret?),
+            tolerance,
+        },
+        "slack" => Verifier::Slack {
+            key: Verifier::key(&secret?),
+            tolerance,
+        },
+        "standard" => match Verifier::standard(&secret?, tolerance) {
+            Ok(verifier) => verifier,
+            Err(message) => {
+                let location = config.secret.as_ref().map_or(at, |secret| secret.referenced);
+                checker.report(location, format!("verify `secret`: {message}"));
+                return None;
+            }
+        },
+        "hmac" => {
+            let header = header.flatten()?;
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                checker.report(at, format!("verify `header`: `{header}` is not a valid header name"));
+                return None;
+            }
+            Verifier::Hmac {
+                header: header.to_ascii_lowercase(),
+                algorithm: match algorithm.ok()?.as_str() {
+                    "sha1" => Algorithm::Sha1,
+                    "sha512" => Algorithm::Sha512,
+                    _ => Algorithm::Sha256,
+                },
+                encoding: match encoding.ok()?.as_str() {
+                    "base64" => Encoding::Base64,
+                    _ => Encoding::Hex,
+                },
+                prefix: config.prefix.map(|prefix| prefix.value).unwrap_or_default(),
+                key: Verifier::key(&secret?),
+            }
+        }
+        "token" => {
+            let header = header.flatten()?;
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                checker.report(at, format!("verify `header`: `{header}` is not a valid header name"));
+                return None;
+            }
+            Verifier::Token {
+                header: header.to_ascii_lowercase(),
+                secret: Verifier::key(&secret?),
+            }
+        }
+        _ => {
+            let (username, password) = credentials?;
+            Verifier::basic(&username?, &password?)
+        }
+    };
+    Some(verifier)
+}
+
+/// The `verify` schemes, as recipes write them.
+const SCHEMES: &[&str] = &[
+    "github", "stripe", "slack", "shopify", "standard", "hmac", "token", "basic",
+];
 
 /// Exactly one of `cron` (with an optional `timezone`) and `every`.
 fn validate_schedule(
