@@ -154,6 +154,12 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         shutdown_grace: Duration::from_secs(30),
         durability,
         max_pending_webhooks: ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS,
+        max_body: ferry::daemon::DEFAULT_MAX_BODY,
+        // One load generator on one address is not a sender to throttle.
+        hook_limits: ferry::api::HookLimitSettings {
+            per_ip: None,
+            ..ferry::api::HookLimitSettings::default()
+        },
     })
     .await
     .expect("ferry starts");

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::api::{self, ApiTokens, AppState};
+use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Durability, Store};
@@ -36,7 +36,14 @@ pub struct Settings {
     pub durability: Durability,
     /// Webhooks waiting to be stored at once before more get 503.
     pub max_pending_webhooks: usize,
+    /// The largest webhook body accepted, in bytes; larger ones get 413.
+    pub max_body: usize,
+    /// Rate limits of `/hooks/*`.
+    pub hook_limits: HookLimitSettings,
 }
+
+/// The default of [`Settings::max_body`]: 1 MiB.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// The default of [`Settings::max_pending_webhooks`].
 pub const DEFAULT_MAX_PENDING_WEBHOOKS: usize = 1024;
@@ -141,10 +148,12 @@ impl Daemon {
             pending: Arc::new(tokio::sync::Semaphore::new(settings.max_pending_webhooks)),
             templates,
             completions: engine.completions(),
+            limits: HookLimits::start(settings.hook_limits),
+            max_body: settings.max_body,
         });
         let (stop_server, mut server_signal) = watch::channel(false);
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = server_signal.wait_for(|stop| *stop).await;
                 })

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -10,7 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{AppState, Problem, ProblemDocument};
+use std::net::SocketAddr;
+
+use super::{AppState, Problem, ProblemDocument, Throttled};
 use crate::engine::RunEnd;
 use crate::recipe::{Respond, Trigger};
 use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
@@ -37,33 +40,56 @@ pub(super) struct Accepted {
         (status = 502, description = "`respond: wait`: the run failed", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 504, description = "`respond: wait`: the run did not end in time; it goes on", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 400, description = "The body claims JSON and is not", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "The recipe's `verify` refused the request (the answer does not say why)", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over FERRY_MAX_BODY", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited: Retry-After, RateLimit and RateLimit-Policy say for how long", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down, or too many webhooks waiting to be stored: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(super) async fn receive(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<axum::response::Response, Problem> {
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Response> {
     let received_at = Utc::now();
     if !state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
         // The sender retries later, against this daemon restarted or another one.
-        return Err(Problem::unavailable("the daemon is shutting down", RETRY_AFTER_SECONDS));
+        return Err(Problem::unavailable("the daemon is shutting down", RETRY_AFTER_SECONDS).into());
     }
+    let client = state.limits.client(peer, &headers);
+    state.limits.admit(client).map_err(IntoResponse::into_response)?;
     // Back-pressure: a bounded number of webhooks wait for the store at once.
     let Ok(_pending) = state.pending.try_acquire() else {
         return Err(Problem::unavailable(
             "too many webhooks are waiting to be stored; try again shortly",
             RETRY_AFTER_SECONDS,
-        ));
+        )
+        .into());
     };
     let recipes = state.recipes.current();
     let path = path.trim_matches('/');
-    let recipe = recipes
-        .by_hook_path(path)
-        .ok_or_else(|| Problem::not_found(format!("no recipe listens at /hooks/{path}")))?;
+    let Some(recipe) = recipes.by_hook_path(path) else {
+        // Scanning for hooks spends the failure budget.
+        state.limits.failed(client).map_err(IntoResponse::into_response)?;
+        return Err(Problem::not_found(format!("no recipe listens at /hooks/{path}")).into());
+    };
+    let body = body.map_err(|rejection| {
+        let problem = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than the limit of {} bytes (FERRY_MAX_BODY)",
+                    state.max_body
+                ),
+            )
+        } else {
+            Problem::bad_request(format!("the body could not be read: {rejection}"))
+        };
+        problem.into_response()
+    })?;
 
     // Over the raw bytes, before anything is parsed.
     let delivery_id = match &recipe.trigger {
@@ -72,15 +98,19 @@ pub(super) async fn receive(
         } => match verifier.check(&headers, &body, received_at.timestamp()) {
             Ok(verified) => verified.delivery_id,
             Err(rejected) => {
-                tracing::warn!(recipe = %recipe.id, scheme = verifier.scheme(), reason = %rejected, "webhook refused: verification failed");
-                return Err(Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "the request could not be verified",
-                ));
+                tracing::warn!(recipe = %recipe.id, scheme = verifier.scheme(), reason = %rejected, %client, "webhook refused: verification failed");
+                // Guessing secrets spends the failure budget.
+                state.limits.failed(client).map_err(IntoResponse::into_response)?;
+                return Err(Problem::new(StatusCode::UNAUTHORIZED, "the request could not be verified").into());
             }
         },
         _ => None,
     };
+    if let Trigger::Webhook { rate: Some(rate), .. } = &recipe.trigger
+        && let Err(wait) = rate.check()
+    {
+        return Err(Throttled::recipe(rate.rate, wait).into_response());
+    }
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
@@ -122,7 +152,7 @@ pub(super) async fn receive(
         }
         Err(error) => {
             state.completions.forget(&event.run_id);
-            return Err(Problem::internal(error));
+            return Err(Problem::internal(error).into());
         }
     };
     state.waker.wake();
@@ -143,7 +173,8 @@ pub(super) async fn receive(
                     "run {run_id} did not end within {} ms; it goes on: see /api/v1/runs/{run_id}",
                     timeout.as_millis()
                 ),
-            ))
+            )
+            .into())
         }
     }
 }

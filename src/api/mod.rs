@@ -8,6 +8,7 @@ mod hooks;
 mod manual_runs;
 mod openapi;
 mod problem;
+mod rate_limit;
 mod recipes;
 mod runs;
 
@@ -27,6 +28,10 @@ use crate::template::Templates;
 
 pub use auth::ApiTokens;
 pub use problem::{Problem, ProblemDocument};
+pub use rate_limit::{
+    DEFAULT_HOOK_FAIL_RATE, DEFAULT_HOOK_RATE, HookLimitSettings, HookLimits, RateSetting, Throttled,
+    parse_rate_setting,
+};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -47,6 +52,10 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// Where `respond: wait` webhooks learn that their run ended.
     pub completions: Completions,
+    /// Rate limits of `/hooks/*`.
+    pub limits: Arc<HookLimits>,
+    /// The largest webhook body, in bytes.
+    pub max_body: usize,
 }
 
 /// Every route of the daemon.
@@ -65,7 +74,13 @@ pub fn router(state: AppState) -> Router {
             auth::require_token,
         ));
     Router::new()
-        .route("/hooks/{*path}", post(hooks::receive).fallback(method_not_allowed))
+        .route(
+            "/hooks/{*path}",
+            post(hooks::receive)
+                .fallback(method_not_allowed)
+                // The handler answers an oversized body itself, as problem+json.
+                .layer(axum::extract::DefaultBodyLimit::max(state.max_body)),
+        )
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
         .merge(protected)
         .merge(openapi::docs())

@@ -83,3 +83,9 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+impl From<Problem> for Response {
+    fn from(problem: Problem) -> Self {
+        problem.into_response()
+    }
+}

@@ -84,6 +84,37 @@ struct ServeArgs {
     /// Webhooks waiting to be stored at once; more are answered 503 with Retry-After.
     #[arg(long, env = "FERRY_MAX_PENDING_WEBHOOKS", default_value_t = crate::daemon::DEFAULT_MAX_PENDING_WEBHOOKS)]
     max_pending_webhooks: usize,
+    /// The largest webhook body: `1MiB`, `512KiB`, `10MB`, or bytes. Larger ones get 413.
+    #[arg(long, env = "FERRY_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    max_body: usize,
+    /// Webhooks per client address (`1000/s`, `60/m`, or `off`).
+    #[arg(long, env = "FERRY_HOOK_RATE_PER_IP", default_value = crate::api::DEFAULT_HOOK_RATE)]
+    hook_rate_per_ip: crate::api::RateSetting,
+    /// Failed verifications and unknown hook paths per client address (or `off`).
+    #[arg(long, env = "FERRY_HOOK_FAIL_RATE_PER_IP", default_value = crate::api::DEFAULT_HOOK_FAIL_RATE)]
+    hook_fail_rate_per_ip: crate::api::RateSetting,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a
+    /// proxy that sets it).
+    #[arg(long, env = "FERRY_TRUST_FORWARDED_FOR", default_value_t = false)]
+    trust_forwarded_for: bool,
+}
+
+/// `1MiB`, `512KiB`, `10MB`, `2kB` or a number of bytes.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let expected = || format!("`{text}` is not a size; expected bytes, or a number with KiB, MiB, kB or MB");
+    let number: usize = number.parse().map_err(|_| expected())?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "kB" | "KB" => 1000,
+        "MB" => 1_000_000,
+        _ => return Err(expected()),
+    };
+    number.checked_mul(factor).filter(|size| *size > 0).ok_or_else(expected)
 }
 
 fn parse_grace(text: &str) -> Result<std::time::Duration, String> {

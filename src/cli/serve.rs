@@ -47,6 +47,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         shutdown_grace: args.shutdown_grace,
         durability: args.sync,
         max_pending_webhooks: args.max_pending_webhooks,
+        max_body: args.max_body,
+        hook_limits: crate::api::HookLimitSettings {
+            per_ip: args.hook_rate_per_ip.0,
+            failures_per_ip: args.hook_fail_rate_per_ip.0,
+            trust_forwarded_for: args.trust_forwarded_for,
+        },
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

@@ -64,6 +64,8 @@ pub struct WebhookConfig {
     pub timeout: Option<Spanned<String>>,
     /// How the sender proves who it is.
     pub verify: Option<Spanned<VerifyConfig>>,
+    /// Most requests to this hook, from all senders together: `100/m`.
+    pub rate: Option<Spanned<String>>,
 }
 
 /// `verify:` of a webhook: a `scheme` and the keys that scheme takes.

@@ -178,7 +178,10 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
             if let Some(dedup) = &mut webhook.dedup {
                 filler.text(dedup);
             }
-            for text in [&mut webhook.respond, &mut webhook.timeout].into_iter().flatten() {
+            for text in [&mut webhook.respond, &mut webhook.timeout, &mut webhook.rate]
+                .into_iter()
+                .flatten()
+            {
                 filler.plain(text);
             }
             if let Some(verify) = &mut webhook.verify {

@@ -99,8 +99,9 @@ const WEBHOOK: Shape = Shape::Keys {
         ("respond", Shape::Free),
         ("timeout", Shape::Free),
         ("verify", VERIFY),
+        ("rate", Shape::Free),
     ],
-    later: &[("rate", "per-recipe rate limits (`rate`)")],
+    later: &[],
 };
 
 const VERIFY: Shape = Shape::Keys {

@@ -9,6 +9,7 @@ mod duration;
 mod env;
 mod keys;
 mod load;
+mod rate;
 mod schedule;
 mod validate;
 
@@ -25,6 +26,7 @@ pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
 pub use load::{CheckReport, check_paths, load_folder, load_source};
+pub use rate::{Rate, RecipeRate};
 pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
 
 /// A recipe that loaded and validated: it can fire.
@@ -51,6 +53,8 @@ pub struct Recipe {
 }
 
 /// What starts a run.
+// One per recipe: the webhook's size costs nothing worth a box and its noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Trigger {
     /// `POST /hooks/{path}`.
@@ -61,6 +65,8 @@ pub enum Trigger {
         respond: Respond,
         /// Checked over the raw body before anything is parsed.
         verify: Option<Box<Verifier>>,
+        /// One budget for all senders of this hook.
+        rate: Option<Box<RecipeRate>>,
     },
     /// At the times of a cron expression or an interval.
     Schedule { schedule: Schedule, missed: Missed },

@@ -43,6 +43,10 @@ pub struct Setup<'a> {
     pub shutdown_grace: Option<Duration>,
     /// Webhooks waiting to be stored at once (default 1024).
     pub max_pending_webhooks: Option<usize>,
+    /// The largest webhook body (default 1 MiB).
+    pub max_body: Option<usize>,
+    /// Rate limits of `/hooks/*` (default: 1000/s and 10/s failures per address).
+    pub hook_limits: Option<ferry::api::HookLimitSettings>,
 }
 
 impl TestDaemon {
@@ -88,6 +92,8 @@ impl TestDaemon {
             max_pending_webhooks: setup
                 .max_pending_webhooks
                 .unwrap_or(ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS),
+            max_body: setup.max_body.unwrap_or(ferry::daemon::DEFAULT_MAX_BODY),
+            hook_limits: setup.hook_limits.unwrap_or_default(),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());

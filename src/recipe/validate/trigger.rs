@@ -9,7 +9,8 @@ use serde_saphyr::{Location, Spanned};
 use super::{Checker, validate_http};
 use crate::recipe::config::{PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
 use crate::recipe::{
-    FirstPoll, ItemsPath, Missed, PollTrigger, Position, Respond, Schedule, Trigger, parse_duration, parse_timezone,
+    FirstPoll, ItemsPath, Missed, PollTrigger, Position, Rate, RecipeRate, Respond, Schedule, Trigger, parse_duration,
+    parse_timezone,
 };
 use crate::trigger::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
 
@@ -93,11 +94,19 @@ fn validate_webhook(checker: &mut Checker<'_>, id: &str, webhook: WebhookConfig,
         .verify
         .and_then(|verify| validate_verify(checker, verify))
         .map(Box::new);
+    let rate = webhook.rate.as_ref().and_then(|rate| match rate.value.parse::<Rate>() {
+        Ok(parsed) => Some(Box::new(RecipeRate::new(parsed))),
+        Err(message) => {
+            checker.report(rate.referenced, format!("webhook `rate`: {message}"));
+            None
+        }
+    });
     Trigger::Webhook {
         path,
         dedup,
         respond,
         verify,
+        rate,
     }
 }
 
