@@ -160,6 +160,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
             per_ip: None,
             ..ferry::api::HookLimitSettings::default()
         },
+        destinations: ferry::action::DestinationPolicy::default(),
     })
     .await
     .expect("ferry starts");

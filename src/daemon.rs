@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::action::{DestinationPolicy, Destinations};
 use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub max_body: usize,
     /// Rate limits of `/hooks/*`.
     pub hook_limits: HookLimitSettings,
+    /// Where steps and polls may send requests.
+    pub destinations: DestinationPolicy,
 }
 
 /// The default of [`Settings::max_body`]: 1 MiB.
@@ -82,10 +85,6 @@ pub struct Daemon {
 impl Daemon {
     /// Loads the recipes, opens the store, binds and starts serving.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        // reqwest is built without a default crypto provider (no OpenSSL, no
-        // aws-lc): install ring once per process. A second install is a no-op error.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
         let set: RecipeSet =
             recipe::load_folder(&settings.recipes, &settings.environment).map_err(|source| StartError::Recipes {
                 path: settings.recipes.clone(),
@@ -114,15 +113,13 @@ impl Daemon {
             .map(|url| url.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("http://{local_addr}"));
 
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let destinations = Destinations::new(settings.destinations)?;
         let templates = Arc::new(Templates::new());
         let engine = Engine::new(
             store.clone(),
             recipes.clone(),
             templates.clone(),
-            client.clone(),
+            destinations.clone(),
             public_url.clone(),
         );
         let (stop_dispatch, dispatch_signal) = watch::channel(false);
@@ -133,7 +130,7 @@ impl Daemon {
             store: store.clone(),
             waker: engine.waker(),
             templates: templates.clone(),
-            client: client.clone(),
+            destinations: destinations.clone(),
             public_url: public_url.clone(),
         };
         let timers = timers::start(timer_context, &recipes.current(), timers_signal);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::Outcome;
+use super::{Destinations, Outcome};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -94,14 +94,38 @@ pub struct HttpResponse {
     pub body: Value,
 }
 
-/// Sends `request` and waits at most `timeout` for the whole answer.
-pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: Duration) -> Outcome {
-    let built = match build(client, request) {
+/// Most redirects a GET follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// Sends `request` and waits at most `timeout` for the whole answer. A GET
+/// follows redirects (each hop checked like the first); other methods do not:
+/// their answer is the 3xx itself, which fails the attempt unless accepted.
+pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout: Duration) -> Outcome {
+    let client = &destinations.client;
+    let built = match build(destinations, request) {
         Ok(built) => built,
         Err(error) => return Outcome::fatal(error),
     };
     let answer = tokio::time::timeout(timeout, async {
-        let response = client.execute(built).await?;
+        let mut response = client.execute(built).await?;
+        let mut hops = 0;
+        while request.method == reqwest::Method::GET && response.status().is_redirection() && hops < MAX_REDIRECTS {
+            let Some(next) = redirect_target(&response) else {
+                break;
+            };
+            if let Err(error) = destinations.check(&next) {
+                return Ok(Err(format!("redirect not followed: {error}")));
+            }
+            let mut hop = client.get(next);
+            for (name, value) in &request.headers {
+                // Credentials stay with the host they were meant for.
+                if !request.credential_headers.contains(name) {
+                    hop = hop.header(name.as_str(), value.as_str());
+                }
+            }
+            response = hop.send().await?;
+            hops += 1;
+        }
         let status = response.status().as_u16();
         let headers = crate::headers::to_object(response.headers());
         let is_json = response
@@ -112,12 +136,12 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: D
         let bytes = response.bytes().await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = parse_body(&text, is_json);
-        Ok::<_, reqwest::Error>(HttpResponse {
+        Ok::<_, reqwest::Error>(Ok(HttpResponse {
             status,
             headers,
             text,
             body,
-        })
+        }))
     })
     .await;
 
@@ -128,14 +152,20 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: D
             retryable: true,
             retry_after: None,
         },
-        Ok(Err(error)) => Outcome::Failed {
-            response: None,
+        Ok(Err(error)) => {
             // Without the URL: it may hold secrets, and the request record has it.
-            error: describe(&error.without_url()),
-            retryable: true,
-            retry_after: None,
-        },
-        Ok(Ok(response)) => {
+            let error = describe(&error.without_url());
+            // A destination the policy refuses stays refused: no retry.
+            let retryable = !error.contains(super::destination::REFUSED);
+            Outcome::Failed {
+                response: None,
+                error,
+                retryable,
+                retry_after: None,
+            }
+        }
+        Ok(Ok(Err(refused))) => Outcome::fatal(refused),
+        Ok(Ok(Ok(response))) => {
             if (200..300).contains(&response.status) || request.accept.contains(&response.status) {
                 Outcome::Succeeded {
                     response: Some(response),
@@ -170,12 +200,20 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, timeout: D
     }
 }
 
-fn build(client: &reqwest::Client, request: &HttpRequest) -> Result<reqwest::Request, String> {
+/// Where a redirect answer points, resolved against the URL it came from.
+fn redirect_target(response: &reqwest::Response) -> Option<reqwest::Url> {
+    let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
+    response.url().join(location).ok()
+}
+
+fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::Request, String> {
+    let client = &destinations.client;
     let url =
         reqwest::Url::parse(&request.url).map_err(|error| format!("`{}` is not a valid URL: {error}", request.url))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("`{}` is not an http or https URL", request.url));
     }
+    destinations.check(&url)?;
     let mut headers = HeaderMap::new();
     for (name, value) in &request.headers {
         let name =

@@ -1,12 +1,14 @@
 //! Actions execute one rendered step and classify what happened. They know
 //! nothing of recipes' syntax or of the store.
 
+pub mod destination;
 pub mod http;
 pub mod log;
 mod retry_after;
 
 use std::time::Duration;
 
+pub use destination::{DestinationPolicy, Destinations};
 pub use http::{HttpRequest, HttpResponse, RequestBody};
 pub use retry_after::parse_retry_after;
 

@@ -97,6 +97,11 @@ struct ServeArgs {
     /// proxy that sets it).
     #[arg(long, env = "FERRY_TRUST_FORWARDED_FOR", default_value_t = false)]
     trust_forwarded_for: bool,
+    /// Refuse to send steps and polls to loopback, private, link-local (cloud
+    /// metadata), CGNAT and other non-public addresses, checked on the resolved
+    /// address of every request and redirect.
+    #[arg(long, env = "FERRY_DENY_PRIVATE_DESTINATIONS", default_value_t = false)]
+    deny_private_destinations: bool,
 }
 
 /// `1MiB`, `512KiB`, `10MB`, `2kB` or a number of bytes.

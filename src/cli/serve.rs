@@ -53,6 +53,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
             failures_per_ip: args.hook_fail_rate_per_ip.0,
             trust_forwarded_for: args.trust_forwarded_for,
         },
+        destinations: crate::action::DestinationPolicy {
+            deny_private: args.deny_private_destinations,
+        },
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

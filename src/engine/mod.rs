@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 
+use crate::action::Destinations;
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 use crate::template::Templates;
@@ -29,7 +30,7 @@ pub struct Engine {
     store: Store,
     recipes: LiveRecipes,
     templates: Arc<Templates>,
-    client: reqwest::Client,
+    destinations: Destinations,
     /// `ferry.url` in templates.
     public_url: String,
     wake: Arc<Notify>,
@@ -53,14 +54,14 @@ impl Engine {
         store: Store,
         recipes: LiveRecipes,
         templates: Arc<Templates>,
-        client: reqwest::Client,
+        destinations: Destinations,
         public_url: String,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             recipes,
             templates,
-            client,
+            destinations,
             public_url,
             wake: Arc::new(Notify::new()),
             worker_limit: DEFAULT_WORKER_LIMIT,

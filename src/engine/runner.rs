@@ -226,7 +226,7 @@ async fn run_step(
                     request
                 }
             };
-            let outcome = action::http::execute(&engine.client, &request, step.timeout).await;
+            let outcome = action::http::execute(&engine.destinations, &request, step.timeout).await;
             let result = match &outcome {
                 Outcome::Succeeded {
                     response: Some(response),

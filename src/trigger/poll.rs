@@ -14,7 +14,7 @@ use crate::template::Templates;
 /// What a poll needs from the daemon.
 pub struct PollContext<'a> {
     pub templates: &'a Templates,
-    pub client: &'a reqwest::Client,
+    pub destinations: &'a crate::action::Destinations,
     pub public_url: &'a str,
 }
 
@@ -60,7 +60,7 @@ async fn fetch_items(
     let request =
         crate::engine::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
             .map_err(|error| format!("cannot render the poll request: {error}"))?;
-    let response = match action::http::execute(context.client, &request, poll.timeout).await {
+    let response = match action::http::execute(context.destinations, &request, poll.timeout).await {
         Outcome::Succeeded {
             response: Some(response),
         } => response,

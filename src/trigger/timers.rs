@@ -29,7 +29,7 @@ pub struct TimerContext {
     pub store: Store,
     pub waker: Waker,
     pub templates: Arc<Templates>,
-    pub client: reqwest::Client,
+    pub destinations: crate::action::Destinations,
     pub public_url: String,
 }
 
@@ -144,7 +144,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
             };
             let poll_context = PollContext {
                 templates: &context.templates,
-                client: &context.client,
+                destinations: &context.destinations,
                 public_url: &context.public_url,
             };
             poll(

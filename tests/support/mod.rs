@@ -47,6 +47,8 @@ pub struct Setup<'a> {
     pub max_body: Option<usize>,
     /// Rate limits of `/hooks/*` (default: 1000/s and 10/s failures per address).
     pub hook_limits: Option<ferry::api::HookLimitSettings>,
+    /// `FERRY_DENY_PRIVATE_DESTINATIONS`.
+    pub deny_private_destinations: bool,
 }
 
 impl TestDaemon {
@@ -94,6 +96,9 @@ impl TestDaemon {
                 .unwrap_or(ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS),
             max_body: setup.max_body.unwrap_or(ferry::daemon::DEFAULT_MAX_BODY),
             hook_limits: setup.hook_limits.unwrap_or_default(),
+            destinations: ferry::action::DestinationPolicy {
+                deny_private: setup.deny_private_destinations,
+            },
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());

@@ -1,0 +1,202 @@
+//! Where steps and polls may send requests (`FERRY_DENY_PRIVATE_DESTINATIONS`).
+//!
+//! With the policy on, only globally reachable unicast addresses are allowed:
+//! no loopback, private, link-local (cloud metadata), CGNAT, ULA, multicast,
+//! documentation or other special ranges. A name is checked on what it
+//! *resolves to*, inside the client's resolver, and the client connects to the
+//! addresses that were checked — there is no second lookup that DNS rebinding
+//! could answer differently. Every redirect hop goes through the same checks.
+//! Off by default: operators run local destinations.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::Url;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// What destinations are allowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestinationPolicy {
+    pub deny_private: bool,
+}
+
+/// The shared HTTP client with the policy it enforces.
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    pub client: reqwest::Client,
+    pub policy: DestinationPolicy,
+}
+
+impl Destinations {
+    /// The daemon's client: redirects are followed by [`super::http::execute`]
+    /// itself (GET only, each hop checked), never by reqwest.
+    pub fn new(policy: DestinationPolicy) -> Result<Self, reqwest::Error> {
+        // reqwest is built without a default crypto provider (no OpenSSL, no
+        // aws-lc): install ring once per process. A second install is a no-op error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none());
+        if policy.deny_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        Ok(Self {
+            client: builder.build()?,
+            policy,
+        })
+    }
+
+    /// Refuses a URL this policy does not allow before any connection: a scheme
+    /// other than http(s), or a literal address that is not public. Names are
+    /// checked when they are resolved.
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`{}:` URLs are not allowed; use http or https", url.scheme()));
+        }
+        if !self.policy.deny_private {
+            return Ok(());
+        }
+        let address = match url.host() {
+            Some(url::Host::Ipv4(address)) => IpAddr::V4(address),
+            Some(url::Host::Ipv6(address)) => IpAddr::V6(address),
+            Some(url::Host::Domain(_)) => return Ok(()),
+            None => return Err("the URL has no host".to_owned()),
+        };
+        if is_public(address) {
+            Ok(())
+        } else {
+            Err(blocked(address))
+        }
+    }
+}
+
+/// Ends every refusal's message, so that a refusal that comes back through
+/// reqwest's error chain is still known as one.
+pub(super) const REFUSED: &str = "is not a public address (FERRY_DENY_PRIVATE_DESTINATIONS)";
+
+fn blocked(address: IpAddr) -> String {
+    format!("destination {address} {REFUSED}")
+}
+
+/// A resolver that answers only when every address of a name is public.
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let ips: Vec<IpAddr> = addresses.iter().map(SocketAddr::ip).collect();
+            check_resolved(&host, &ips)?;
+            let addresses: Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+/// Refuses a name unless every address it resolves to is public. One private
+/// answer among public ones is a rebinding attempt: the name is refused rather
+/// than narrowed to its public answers.
+pub fn check_resolved(host: &str, addresses: &[IpAddr]) -> Result<(), String> {
+    if let Some(private) = addresses.iter().find(|address| !is_public(**address)) {
+        return Err(format!("`{host}` resolves to {private}: {}", blocked(*private)));
+    }
+    if addresses.is_empty() {
+        return Err(format!("`{host}` resolves to no address"));
+    }
+    Ok(())
+}
+
+/// Whether an address is globally reachable unicast. Addresses that embed an
+/// IPv4 address (mapped, NAT64, 6to4) are judged by it or refused.
+pub fn is_public(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            is_public_v6(v6)
+        }
+    }
+}
+
+fn is_public_v4(address: Ipv4Addr) -> bool {
+    let [a, b, c, _] = address.octets();
+    let special = a == 0                              // "this network"
+        || a == 10                                    // private
+        || (a == 100 && (64..128).contains(&b))       // CGNAT
+        || a == 127                                   // loopback
+        || (a == 169 && b == 254)                     // link-local, cloud metadata
+        || (a == 172 && (16..32).contains(&b))        // private
+        || (a == 192 && b == 0 && c == 0)             // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)             // documentation
+        || (a == 192 && b == 88 && c == 99)           // 6to4 relay anycast
+        || (a == 192 && b == 168)                     // private
+        || (a == 198 && (b == 18 || b == 19))         // benchmarking
+        || (a == 198 && b == 51 && c == 100)          // documentation
+        || (a == 203 && b == 0 && c == 113)           // documentation
+        || a >= 224; // multicast, reserved, broadcast
+    !special
+}
+
+fn is_public_v6(address: Ipv6Addr) -> bool {
+    let segments = address.segments();
+    // Only global unicast (2000::/3) can be public…
+    if segments[0] & 0xe000 != 0x2000 {
+        return false;
+    }
+    // …minus its special blocks: IETF protocol assignments and Teredo
+    // (2001::/23), documentation (2001:db8::/32), 6to4 (2002::/16, which embeds
+    // an IPv4 address), ORCHID and benchmarking ranges.
+    let special = (segments[0] == 0x2001 && (segments[1] < 0x0200 || segments[1] == 0x0db8))
+        || segments[0] == 0x2002
+        || (segments[0] == 0x3fff && segments[1] < 0x1000);
+    !special
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public(text: &str) -> bool {
+        is_public(text.parse().expect("an address"))
+    }
+
+    #[test]
+    fn special_ranges_are_not_public() {
+        for address in [
+            "0.0.0.0",
+            "10.1.2.3",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "172.31.255.255",
+            "192.168.0.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2002:7f00:1::",
+        ] {
+            assert!(!public(address), "{address}");
+        }
+        for address in [
+            "8.8.8.8",
+            "93.184.215.14",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(public(address), "{address}");
+        }
+    }
+}

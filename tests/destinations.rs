@@ -1,0 +1,104 @@
+//! Where steps may send requests: with `FERRY_DENY_PRIVATE_DESTINATIONS` a
+//! loopback destination is refused — as an address and as a name that resolves
+//! to one — without retries and without a byte reaching it; GET follows
+//! redirects, other methods do not.
+
+mod support;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use support::{Setup, Sink, TestDaemon};
+
+async fn run_of(ferry: &TestDaemon, hook: &str) -> serde_json::Value {
+    let (status, answer) = ferry.post_hook(hook, &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_when_the_policy_is_on() {
+    let sink = Sink::start(200, json!({"ok": true})).await;
+    let port = sink.url.rsplit(':').next().expect("a port").to_owned();
+    let by_address = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/in', json: {{a: 1}}}}\n    retry: {{attempts: 3, backoff: 10ms}}\n",
+        sink.url
+    );
+    let by_name = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: 'http://localhost:{port}/in'}}\n");
+    let ferry = TestDaemon::start_with(
+        &[("address.yaml", &by_address), ("name.yaml", &by_name)],
+        Setup {
+            deny_private_destinations: true,
+            ..Setup::default()
+        },
+    )
+    .await;
+
+    let run = run_of(&ferry, "address").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let attempts = run["steps"][0]["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1, "a refused destination is not retried");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.contains("127.0.0.1 is not a public address"), "{error}");
+
+    let run = run_of(&ferry, "name").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`localhost` resolves to") && error.contains("is not a public address"),
+        "{error}"
+    );
+
+    assert!(sink.received().is_empty(), "nothing reached the loopback sink");
+}
+
+#[tokio::test]
+async fn get_follows_redirects_and_other_methods_do_not() {
+    let router = Router::new()
+        .route(
+            "/old",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/new")]) })
+                .post(|| async { (StatusCode::FOUND, [(header::LOCATION, "/new")]) }),
+        )
+        .route(
+            "/new",
+            get(|| async { axum::Json(json!({"moved": true})) }).post(|| async { axum::Json(json!({"moved": true})) }),
+        )
+        .route(
+            "/elsewhere",
+            get(|| async {
+                (StatusCode::FOUND, [(header::LOCATION, "gopher://127.0.0.1:6379/_INFO")]).into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let get_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/old'}}\n");
+    let post_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/old', json: {{a: 1}}}}\n");
+    let gopher_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/elsewhere'}}\n");
+    let ferry = TestDaemon::start(&[
+        ("get.yaml", &get_recipe),
+        ("post.yaml", &post_recipe),
+        ("gopher.yaml", &gopher_recipe),
+    ])
+    .await;
+
+    let run = run_of(&ferry, "get").await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(
+        run["steps"][0]["attempts"][0]["response"]["body"],
+        json!({"moved": true})
+    );
+
+    let run = run_of(&ferry, "post").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(run["steps"][0]["attempts"][0]["response"]["status"], 302);
+
+    let run = run_of(&ferry, "gopher").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.contains("redirect not followed"), "{error}");
+}
