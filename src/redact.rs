@@ -17,8 +17,37 @@ pub const MIN_SEARCHED_LENGTH: usize = 6;
 /// What credentials headers of a request are stored as.
 pub const REDACTED: &str = "[redacted]";
 
-/// Request headers that carry the sender's credentials: never stored.
-pub const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Parts of header names that mark credentials or signatures.
+const SENSITIVE_NAME_PARTS: &[&str] = &["token", "secret", "key", "signature", "hmac", "password", "session"];
+
+/// Whether a header's value is a credential or a signature whatever it holds:
+/// `Authorization`, `Cookie`, `Set-Cookie`, and names with `token`, `secret`,
+/// `key`, `signature`, `hmac`, `password` or `session` in them. Such values are
+/// stored and logged as `[redacted]`. `Idempotency-Key` is an identifier, not a
+/// credential, and is kept.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    if name == "idempotency-key" {
+        return false;
+    }
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || SENSITIVE_NAME_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// A URL without the credentials of its userinfo (`https://user:pass@host/` →
+/// `https://[redacted]@host/`); anything that is not such a URL is kept.
+pub fn without_userinfo(url: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Cow::Borrowed(url);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => Cow::Owned(format!("{scheme}://{REDACTED}{}", &rest[at..])),
+        None => Cow::Borrowed(url),
+    }
+}
 
 /// Replaces a recipe's secrets in text and JSON.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +132,17 @@ impl Redactor {
                     .collect(),
             ),
             other => other.clone(),
+        }
+    }
+
+    /// A header as records keep it: a known secret's name when it holds one, else
+    /// `[redacted]` for a credential or signature header, else the value.
+    pub fn recorded_header(&self, name: &str, value: &str) -> String {
+        let redacted = self.header(value);
+        if redacted == value && is_sensitive_header(name) {
+            REDACTED.to_owned()
+        } else {
+            redacted
         }
     }
 
@@ -193,6 +233,35 @@ mod tests {
         );
         let escaped = serde_json::to_string(&json!({"k": "p@ss word/\"x\""})).expect("json");
         assert_eq!(redactor.text(&escaped), "{\"k\":\"[redacted:KEY]\"}");
+    }
+
+    #[test]
+    fn credential_headers_and_userinfo_are_recognised() {
+        for name in [
+            "Authorization",
+            "cookie",
+            "Set-Cookie",
+            "X-Hub-Signature-256",
+            "Stripe-Signature",
+            "webhook-signature",
+            "X-Shopify-Hmac-Sha256",
+            "x-api-key",
+            "X-Auth-Token",
+            "x-client-secret",
+        ] {
+            assert!(is_sensitive_header(name), "{name}");
+        }
+        for name in ["content-type", "idempotency-key", "x-github-delivery", "user-agent"] {
+            assert!(!is_sensitive_header(name), "{name}");
+        }
+        assert_eq!(
+            without_userinfo("https://ada:s3cret@api.example.com/x?a=b@c"),
+            "https://[redacted]@api.example.com/x?a=b@c"
+        );
+        assert_eq!(
+            without_userinfo("https://api.example.com/x?a=b@c"),
+            "https://api.example.com/x?a=b@c"
+        );
     }
 
     #[test]

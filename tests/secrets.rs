@@ -156,3 +156,133 @@ async fn the_daemon_log_never_shows_the_secret() {
     );
     assert!(!log.contains(SECRET), "the log shows the secret:\n{log}");
 }
+
+/// Every kind of secret at once, through the real binary: environment values in
+/// a header, a query, URL userinfo and `auth: bearer`; a verify secret; the API's
+/// bearer token; the caller's `Authorization` header. None of them may appear in
+/// the database files, the log (at debug) or any API answer.
+#[tokio::test]
+async fn every_kind_of_secret_stays_out_of_the_database_the_log_and_the_api() {
+    use hmac::{Hmac, KeyInit, Mac};
+
+    const SINK_PASS: &str = "userinfo-pass-24680";
+    const GITHUB_SECRET: &str = "gh-verify-secret-13579";
+    const API_TOKEN: &str = "api-token-1122334455";
+    let sink = Sink::echo().await;
+    let address = sink.url.trim_start_matches("http://").to_owned();
+    let recipe = format!(
+        r#"
+trigger:
+  webhook:
+    path: signed
+    verify: {{scheme: github, secret: "${{GITHUB_SECRET}}"}}
+steps:
+  - http:
+      url: "http://ferry:${{SINK_PASS}}@{address}/in?key=${{SINK_KEY}}"
+      auth: {{bearer: "${{SINK_KEY}}"}}
+      headers:
+        X-Api-Key: "${{SINK_KEY}}"
+      json: {{ref: "{{{{payload.ref}}}}"}}
+"#
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recipes = dir.path().join("recipes");
+    std::fs::create_dir(&recipes).expect("recipes dir");
+    std::fs::write(recipes.join("signed.yaml"), recipe).expect("recipe");
+    let port = support::free_address().port();
+    let log_path = dir.path().join("ferry.log");
+    let mut daemon = support::ferry_serve(dir.path(), port)
+        .env("SINK_KEY", SECRET)
+        .env("SINK_PASS", SINK_PASS)
+        .env("GITHUB_SECRET", GITHUB_SECRET)
+        .env("FERRY_API_TOKENS", API_TOKEN)
+        .env("FERRY_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("start ferry serve");
+
+    let http = support::http_client();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(GITHUB_SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let send = |signature: String| {
+        http.post(format!("{base}/hooks/signed"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {CALLER_TOKEN}"))
+            .header("x-hub-signature-256", format!("sha256={signature}"))
+            .body(body.to_vec())
+            .send()
+    };
+    let answer: serde_json::Value = poll_until("the daemon to accept the signed webhook", || async {
+        let response = send(signature.clone()).await.ok()?;
+        (response.status().as_u16() == 202).then_some(())?;
+        response.json().await.ok()
+    })
+    .await;
+    let refused = send("00".repeat(32)).await.expect("POST");
+    assert_eq!(refused.status().as_u16(), 401);
+    let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
+
+    let mut answers = String::new();
+    let run = poll_until("the run to succeed", || async {
+        let response = http
+            .get(format!("{base}/api/v1/runs/{run_id}"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let text = response.text().await.ok()?;
+        let run: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (run["status"] == "succeeded").then_some((run, text))
+    })
+    .await;
+    answers.push_str(&run.1);
+    for path in ["/api/v1/runs", "/api/v1/recipes", "/api/v1/recipes/signed"] {
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("GET");
+        answers.push_str(&response.text().await.expect("text"));
+    }
+    let attempt = &run.0["steps"][0]["attempts"][0];
+    assert_eq!(
+        attempt["request"]["url"],
+        format!("http://[redacted]@{address}/in?key=[redacted:SINK_KEY]")
+    );
+    assert_eq!(attempt["request"]["headers"]["authorization"], "[redacted]");
+    assert_eq!(run.0["headers"]["x-hub-signature-256"], "[redacted]");
+    // The destination got the real credentials.
+    assert_eq!(sink.received()[0].header("x-api-key"), Some(SECRET));
+
+    daemon.kill().expect("stop the daemon");
+    daemon.wait().expect("daemon exit");
+    let mut places = vec![("API answers".to_owned(), answers)];
+    places.push(("the log".to_owned(), std::fs::read_to_string(&log_path).expect("log")));
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.starts_with("ferry.db") {
+            let bytes = std::fs::read(&path).expect("database file");
+            places.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    assert!(places.len() >= 3, "the database file was not found");
+    for (place, text) in &places {
+        for secret in [SECRET, SINK_PASS, GITHUB_SECRET, API_TOKEN, CALLER_TOKEN] {
+            assert!(!text.contains(secret), "{place} holds `{secret}`");
+        }
+    }
+}

@@ -177,7 +177,9 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
                     .unwrap_or("");
                 let error = format!(
                     "HTTP {} {reason} from {} {}",
-                    response.status, request.method, request.url
+                    response.status,
+                    request.method,
+                    crate::redact::without_userinfo(&request.url)
                 )
                 .replace("  ", " ");
                 let retryable = response.status == 429 || response.status >= 500;

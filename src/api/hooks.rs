@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use super::{AppState, Problem, ProblemDocument, Throttled};
 use crate::engine::RunEnd;
 use crate::recipe::{Respond, Trigger};
-use crate::redact::{CREDENTIAL_HEADERS, REDACTED};
+use crate::redact::{REDACTED, is_sensitive_header};
 use crate::store::{Enqueued, RunStatus};
 use crate::trigger::{Event, webhook};
 
@@ -229,8 +229,8 @@ pub(super) struct Duplicate {
 /// the run keeps its trigger input for replay and shows it through the API.
 fn stored_headers(headers: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
     let mut object = crate::headers::to_object(headers);
-    for name in CREDENTIAL_HEADERS {
-        if let Some(value) = object.get_mut(*name) {
+    for (name, value) in object.iter_mut() {
+        if is_sensitive_header(name) {
             *value = serde_json::Value::String(REDACTED.to_owned());
         }
     }

@@ -309,7 +309,7 @@ fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
             let stored = if request.credential_headers.contains(name) {
                 crate::redact::REDACTED.to_owned()
             } else {
-                redactor.header(value)
+                redactor.recorded_header(name, value)
             };
             (name.clone(), Value::String(stored))
         })
@@ -321,7 +321,7 @@ fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
     };
     json!({
         "method": request.method.as_str(),
-        "url": redactor.text(&request.url),
+        "url": crate::redact::without_userinfo(&redactor.text(&request.url)),
         "headers": headers,
         "body": body,
     })
@@ -334,10 +334,8 @@ fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
         .headers
         .iter()
         .map(|(name, value)| {
-            (
-                name.clone(),
-                Value::String(redactor.header(value.as_str().unwrap_or_default())),
-            )
+            let stored = redactor.recorded_header(name, value.as_str().unwrap_or_default());
+            (name.clone(), Value::String(stored))
         })
         .collect();
     let text = redactor.text(&response.text);
