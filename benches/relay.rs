@@ -161,6 +161,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
             ..ferry::api::HookLimitSettings::default()
         },
         destinations: ferry::action::DestinationPolicy::default(),
+        connections: ferry::api::server::ConnectionLimits::default(),
     })
     .await
     .expect("ferry starts");

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::action::{DestinationPolicy, Destinations};
+use crate::api::server::ConnectionLimits;
 use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
@@ -43,6 +44,8 @@ pub struct Settings {
     pub hook_limits: HookLimitSettings,
     /// Where steps and polls may send requests.
     pub destinations: DestinationPolicy,
+    /// Open HTTP connections and how long headers may take.
+    pub connections: ConnectionLimits,
 }
 
 /// The default of [`Settings::max_body`]: 1 MiB.
@@ -148,14 +151,13 @@ impl Daemon {
             limits: HookLimits::start(settings.hook_limits),
             max_body: settings.max_body,
         });
-        let (stop_server, mut server_signal) = watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = server_signal.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let (stop_server, server_signal) = watch::channel(false);
+        let server = tokio::spawn(api::server::serve(
+            listener,
+            router,
+            settings.connections,
+            server_signal,
+        ));
 
         Ok(Self {
             local_addr,

@@ -1,17 +1,19 @@
 //! `POST /hooks/{path}`: the webhook trigger's door.
 
 use axum::Json;
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use http_body_util::{BodyExt as _, LengthLimitError};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::{AppState, Problem, ProblemDocument, Throttled};
 use crate::engine::RunEnd;
@@ -52,7 +54,7 @@ pub(super) async fn receive(
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, Response> {
     let received_at = Utc::now();
     if !state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
@@ -76,20 +78,7 @@ pub(super) async fn receive(
         state.limits.failed(client).map_err(IntoResponse::into_response)?;
         return Err(Problem::not_found(format!("no recipe listens at /hooks/{path}")).into());
     };
-    let body = body.map_err(|rejection| {
-        let problem = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than the limit of {} bytes (FERRY_MAX_BODY)",
-                    state.max_body
-                ),
-            )
-        } else {
-            Problem::bad_request(format!("the body could not be read: {rejection}"))
-        };
-        problem.into_response()
-    })?;
+    let body = read_body(body, state.max_body).await?;
 
     // Over the raw bytes, before anything is parsed.
     let delivery_id = match &recipe.trigger {
@@ -211,6 +200,26 @@ fn respond_with(run_id: &str, end: &RunEnd) -> Response {
         response.headers_mut().insert(RUN_ID_HEADER, value);
     }
     response
+}
+
+/// How long a client may take to send a webhook's body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole body, within the size limit and the time limit.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Problem> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {limit} bytes (FERRY_MAX_BODY)"),
+        )),
+        Ok(Err(error)) => Err(Problem::bad_request(format!("the body could not be read: {error}"))),
+        Err(_) => Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
+        )),
+    }
 }
 
 /// Names the run behind a `respond: wait` answer.

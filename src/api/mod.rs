@@ -11,6 +11,7 @@ mod problem;
 mod rate_limit;
 mod recipes;
 mod runs;
+pub mod server;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -76,10 +77,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/hooks/{*path}",
-            post(hooks::receive)
-                .fallback(method_not_allowed)
-                // The handler answers an oversized body itself, as problem+json.
-                .layer(axum::extract::DefaultBodyLimit::max(state.max_body)),
+            // The handler reads the body itself, within FERRY_MAX_BODY and a time limit.
+            post(hooks::receive).fallback(method_not_allowed),
         )
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
         .merge(protected)

@@ -102,6 +102,9 @@ struct ServeArgs {
     /// address of every request and redirect.
     #[arg(long, env = "FERRY_DENY_PRIVATE_DESTINATIONS", default_value_t = false)]
     deny_private_destinations: bool,
+    /// Open HTTP connections at most; more wait to be accepted.
+    #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = crate::api::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 /// `1MiB`, `512KiB`, `10MB`, `2kB` or a number of bytes.

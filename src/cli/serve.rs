@@ -56,6 +56,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         destinations: crate::action::DestinationPolicy {
             deny_private: args.deny_private_destinations,
         },
+        connections: crate::api::server::ConnectionLimits {
+            max_connections: args.max_connections,
+            ..crate::api::server::ConnectionLimits::default()
+        },
     };
     let daemon = match Daemon::start(settings).await {
         Ok(daemon) => daemon,

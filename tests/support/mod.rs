@@ -49,6 +49,8 @@ pub struct Setup<'a> {
     pub hook_limits: Option<ferry::api::HookLimitSettings>,
     /// `FERRY_DENY_PRIVATE_DESTINATIONS`.
     pub deny_private_destinations: bool,
+    /// Open connections and the header deadline (default 1024 and 10 s).
+    pub connections: Option<ferry::api::server::ConnectionLimits>,
 }
 
 impl TestDaemon {
@@ -99,6 +101,7 @@ impl TestDaemon {
             destinations: ferry::action::DestinationPolicy {
                 deny_private: setup.deny_private_destinations,
             },
+            connections: setup.connections.unwrap_or_default(),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
