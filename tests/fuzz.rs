@@ -1,0 +1,88 @@
+//! Property tests as bounded fuzzing: the recipe loader and the webhook body
+//! parser never panic, whatever bytes they get; they answer with diagnostics or
+//! errors. The case counts keep CI's run to seconds (`PROPTEST_CASES` raises them
+//! for a longer local run).
+
+use std::path::Path;
+
+use ferry::recipe::{Environment, load_source};
+use ferry::trigger::webhook::parse_body;
+use proptest::prelude::*;
+
+/// Fragments of real recipes, so that mutations reach past the YAML parser.
+const FRAGMENTS: &[&str] = &[
+    "trigger:\n",
+    "  webhook:\n",
+    "    path: x\n",
+    "    dedup: '{{headers.x-id}}'\n",
+    "    verify: {scheme: github, secret: s}\n",
+    "    rate: 10/s\n",
+    "  schedule: {cron: '*/5 * * * *', timezone: Europe/Berlin}\n",
+    "  poll: {every: 1m, http: {url: 'https://x'}, items: '$.a[*]', key: '{{item.id}}'}\n",
+    "when: '{{eq payload.a 1}}'\n",
+    "steps:\n",
+    "  - http: {url: 'https://example.com/{{payload.id}}', json: {a: '{{payload.a}}'}}\n",
+    "  - log: '{{json steps.step1.body}}'\n",
+    "    retry: {attempts: 3, backoff: 1s}\n",
+    "concurrency: 2\n",
+    "${MISSING}",
+    "{{#each payload.items}}{{this}}{{/each}}",
+    "- [",
+    "{",
+    ": :",
+    "\t",
+    "'",
+    "\"",
+];
+
+fn recipe_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // Arbitrary text.
+        ".{0,400}",
+        // Shuffled and mutated fragments.
+        proptest::collection::vec((0..FRAGMENTS.len(), ".{0,8}"), 1..20).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(index, noise)| format!("{}{noise}", FRAGMENTS[index]))
+                .collect::<String>()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_recipe_loader_never_panics(text in recipe_text()) {
+        let environment = Environment::from_pairs([("PRESENT", "value")]);
+        // Either a recipe or diagnostics, each with something to say.
+        if let Err(problems) = load_source(Path::new("fuzz.yaml"), &text, &environment) {
+            prop_assert!(!problems.is_empty());
+            for problem in problems {
+                prop_assert!(!problem.message.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_body_parser_never_panics(
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+        content_type in prop_oneof![
+            Just(None),
+            Just(Some("application/json".to_owned())),
+            Just(Some("application/x-www-form-urlencoded".to_owned())),
+            Just(Some("text/plain; charset=utf-8".to_owned())),
+            Just(Some("application/vnd.api+json; charset=latin1".to_owned())),
+            ".{0,40}".prop_map(Some),
+        ],
+    ) {
+        let _ = parse_body(content_type.as_deref(), &body);
+    }
+
+    #[test]
+    fn form_bodies_always_parse(fields in proptest::collection::vec((".{0,12}", ".{0,12}"), 0..8)) {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+        let parsed = parse_body(Some("application/x-www-form-urlencoded"), body.as_bytes());
+        prop_assert!(parsed.is_ok());
+    }
+}
