@@ -102,3 +102,26 @@ async fn get_follows_redirects_and_other_methods_do_not() {
     let error = run["error"].as_str().unwrap_or_default();
     assert!(error.contains("redirect not followed"), "{error}");
 }
+
+#[tokio::test]
+async fn an_answer_over_the_limit_fails_the_attempt_instead_of_filling_memory() {
+    let router = Router::new()
+        .route(
+            "/huge",
+            get(|| async { "x".repeat(ferry::action::http::MAX_RESPONSE_BODY + 1) }),
+        )
+        .route("/fine", get(|| async { "x".repeat(1024 * 1024) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let huge = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/huge'}}\n");
+    let fine = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/fine'}}\n");
+    let ferry = TestDaemon::start(&[("huge.yaml", &huge), ("fine.yaml", &fine)]).await;
+
+    let run = run_of(&ferry, "huge").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.contains("is larger than 16 MiB"), "{error}");
+    let run = run_of(&ferry, "fine").await;
+    assert_eq!(run["status"], "succeeded");
+}

@@ -94,6 +94,10 @@ pub struct HttpResponse {
     pub body: Value,
 }
 
+/// The largest answer read from a destination or a poll source; a larger one
+/// fails the attempt instead of filling memory.
+pub const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
+
 /// Most redirects a GET follows.
 const MAX_REDIRECTS: usize = 5;
 
@@ -133,7 +137,18 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| crate::headers::is_json(&crate::headers::media_type(value)));
-        let bytes = response.bytes().await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {
+                return Ok(Err(format!(
+                    "the answer of {} {} is larger than {} MiB",
+                    request.method,
+                    crate::redact::without_userinfo(&request.url),
+                    MAX_RESPONSE_BODY / (1024 * 1024)
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = parse_body(&text, is_json);
         Ok::<_, reqwest::Error>(Ok(HttpResponse {

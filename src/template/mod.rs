@@ -114,9 +114,38 @@ impl Templates {
     fn render_compiled(&self, compiled: &handlebars::Template, context: &Value) -> Result<String, TemplateError> {
         let context = Context::wraps(context).map_err(|error| TemplateError::Render(error.to_string()))?;
         let mut render_context = RenderContext::new(None);
-        compiled
-            .renders(&self.registry, &context, &mut render_context)
-            .map_err(|error| TemplateError::Render(render_error_message(&error)))
+        let mut output = CappedOutput::default();
+        let rendered = compiled.render(&self.registry, &context, &mut render_context, &mut output);
+        if output.exceeded {
+            return Err(TemplateError::Render(format!(
+                "the rendered text is larger than {} MiB",
+                MAX_OUTPUT / (1024 * 1024)
+            )));
+        }
+        rendered.map_err(|error| TemplateError::Render(render_error_message(&error)))?;
+        Ok(output.text)
+    }
+}
+
+/// The most text one template may render: a loop over a large payload must not
+/// become a request (or a record) of any size.
+pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Collects rendered text and stops the rendering past [`MAX_OUTPUT`].
+#[derive(Default)]
+struct CappedOutput {
+    text: String,
+    exceeded: bool,
+}
+
+impl handlebars::Output for CappedOutput {
+    fn write(&mut self, segment: &str) -> Result<(), std::io::Error> {
+        if self.text.len() + segment.len() > MAX_OUTPUT {
+            self.exceeded = true;
+            return Err(std::io::Error::other("template output over the limit"));
+        }
+        self.text.push_str(segment);
+        Ok(())
     }
 }
 
@@ -306,6 +335,20 @@ fn compile_tree(tree: &Value, path: &str) -> Result<ValueTemplate, TemplateError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_cannot_render_past_the_output_limit() {
+        let templates = Templates::new();
+        let template = Template::compile("{{#each payload.items}}{{@root.payload.big}}{{/each}}").expect("compiles");
+        let context = serde_json::json!({"payload": {"items": vec![0; 100], "big": "x".repeat(100_000)}});
+        let error = templates.render_text(&template, &context).expect_err("10 MB");
+        assert_eq!(error.to_string(), "the rendered text is larger than 4 MiB");
+        let context = serde_json::json!({"payload": {"items": vec![0; 10], "big": "x".repeat(100_000)}});
+        assert_eq!(
+            templates.render_text(&template, &context).map(|text| text.len()).ok(),
+            Some(1_000_000)
+        );
+    }
     use serde_json::json;
 
     fn render(source: &str, context: Value) -> Value {
