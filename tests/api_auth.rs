@@ -67,3 +67,47 @@ async fn api_routes_need_a_valid_bearer_token_and_any_rotated_token_works() {
     let (status, _) = ferry.post_hook("ok", &json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn read_only_tokens_read_but_cannot_start_runs() {
+    let ferry = TestDaemon::start_with(
+        &[("ok.yaml", "trigger: {webhook: {}}\nsteps: [{log: fine}]\n")],
+        Setup {
+            api_tokens: Some("writer-token-1"),
+            api_read_tokens: Some("reader-token-1"),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let get = |token: &str| {
+        ferry
+            .http
+            .get(format!("{}/api/v1/runs", ferry.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let start = |token: &str| {
+        ferry
+            .http
+            .post(format!("{}/api/v1/recipes/ok/runs", ferry.base))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+    };
+    assert_eq!(get("reader-token-1").await.expect("GET").status().as_u16(), 200);
+    assert_eq!(get("writer-token-1").await.expect("GET").status().as_u16(), 200);
+    let refused = start("reader-token-1").await.expect("POST");
+    assert_eq!(refused.status().as_u16(), 403);
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("may only read"));
+    assert_eq!(start("writer-token-1").await.expect("POST").status().as_u16(), 202);
+
+    // A token in the query string is not a token.
+    let in_query = ferry
+        .http
+        .get(format!("{}/api/v1/runs?access_token=writer-token-1", ferry.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(in_query.status().as_u16(), 401);
+}

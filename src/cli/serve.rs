@@ -27,7 +27,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     // Tokens come from the environment only: a flag would show in `ps`.
-    let api_tokens = match ApiTokens::from_setting(std::env::var("FERRY_API_TOKENS").ok().as_deref()) {
+    let api_tokens = match ApiTokens::from_settings(
+        std::env::var("FERRY_API_TOKENS").ok().as_deref(),
+        std::env::var("FERRY_API_READ_TOKENS").ok().as_deref(),
+    ) {
         Ok(tokens) => tokens,
         Err(error) => {
             eprintln!("error: {error}");

@@ -39,6 +39,8 @@ pub struct Setup<'a> {
     pub environment: &'a [(&'a str, &'a str)],
     /// The value of `FERRY_API_TOKENS`; the first token is used by the helpers.
     pub api_tokens: Option<&'a str>,
+    /// The value of `FERRY_API_READ_TOKENS`.
+    pub api_read_tokens: Option<&'a str>,
     /// How long a shutdown waits for runs in flight (default 10 s).
     pub shutdown_grace: Option<Duration>,
     /// Webhooks waiting to be stored at once (default 1024).
@@ -90,7 +92,7 @@ impl TestDaemon {
             bind: "127.0.0.1:0".to_owned(),
             public_url: None,
             environment: Environment::from_pairs(setup.environment.iter().copied()),
-            api_tokens: ApiTokens::from_setting(setup.api_tokens).expect("valid tokens"),
+            api_tokens: ApiTokens::from_settings(setup.api_tokens, setup.api_read_tokens).expect("valid tokens"),
             shutdown_grace: setup.shutdown_grace.unwrap_or(ferry::daemon::DEFAULT_SHUTDOWN_GRACE),
             durability: ferry::store::Durability::default(),
             max_pending_webhooks: setup
