@@ -233,3 +233,23 @@ fn verify_problems_are_placed_and_explained() {
         );
     }
 }
+
+#[test]
+fn a_host_taken_from_trigger_data_is_a_warning_not_a_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "callback.yaml",
+        "trigger: {webhook: {}}\nsteps:\n  - http:\n      url: 'https://{{payload.host}}/notify'\n",
+    );
+    let output = ferry_check(&["."], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: ./callback.yaml:4:12: step `step1` `url` takes its host from `{{payload.host}}`: whoever sends the trigger chooses where this request goes"),
+        "{stderr}"
+    );
+    let json = ferry_check(&[".", "--format", "json"], dir.path());
+    let line: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON line");
+    assert_eq!(line["severity"], "warning");
+}

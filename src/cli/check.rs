@@ -29,9 +29,14 @@ pub(super) fn run(args: CheckArgs) -> ExitCode {
         }
     };
 
-    for problem in &report.problems {
+    let all = report
+        .problems
+        .iter()
+        .map(|problem| ("error", problem))
+        .chain(report.warnings.iter().map(|warning| ("warning", warning)));
+    for (severity, problem) in all {
         match args.format {
-            Format::Text => eprintln!("error: {problem}"),
+            Format::Text => eprintln!("{severity}: {problem}"),
             Format::Json => {
                 let (message, hint) = problem.message_and_hint();
                 println!(
@@ -40,7 +45,7 @@ pub(super) fn run(args: CheckArgs) -> ExitCode {
                         "file": problem.file.display().to_string(),
                         "line": problem.line,
                         "col": problem.column,
-                        "severity": "error",
+                        "severity": severity,
                         "message": message,
                         "hint": hint,
                     })

@@ -85,6 +85,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for problem in recipes.problems() {
         eprintln!("error: {problem}");
     }
+    for warning in recipes.recipes().flat_map(|recipe| recipe.warnings.iter()) {
+        eprintln!("warning: {warning}");
+    }
     if recipes.is_empty() && recipes.problems().is_empty() {
         eprintln!("warning: no recipes found");
     }

@@ -71,6 +71,8 @@ pub struct CheckReport {
     /// Recipes that loaded.
     pub recipes: usize,
     pub problems: Vec<Diagnostic>,
+    /// Of recipes that loaded.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Checks recipe files and folders. A file is checked together with the rest of
@@ -83,6 +85,9 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
             let set = load_folder(path, environment)
                 .map_err(|error| format!("cannot read the folder {}: {error}", path.display()))?;
             report.recipes += set.len();
+            report
+                .warnings
+                .extend(set.recipes().flat_map(|recipe| recipe.warnings.iter().cloned()));
             report.problems.extend(set.problems);
         } else if path.is_file() {
             let folder = match path.parent() {
@@ -96,7 +101,10 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
                 // Named explicitly, so checked even with another extension.
                 match fs::read_to_string(path) {
                     Ok(text) => match load_source(path, &text, environment) {
-                        Ok(_) => report.recipes += 1,
+                        Ok(recipe) => {
+                            report.recipes += 1;
+                            report.warnings.extend(recipe.warnings);
+                        }
                         Err(problems) => report.problems.extend(problems),
                     },
                     Err(error) => {
@@ -107,7 +115,15 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
                 }
                 continue;
             }
-            report.recipes += set.recipes().filter(|recipe| same_file(&recipe.file)).count();
+            for recipe in set.recipes().filter(|recipe| same_file(&recipe.file)) {
+                report.recipes += 1;
+                report
+                    .warnings
+                    .extend(recipe.warnings.iter().cloned().map(|mut warning| {
+                        warning.file = path.clone();
+                        warning
+                    }));
+            }
             report
                 .problems
                 .extend(

@@ -50,6 +50,8 @@ pub struct Recipe {
     pub id_at: Position,
     /// Where the trigger is written (its `path` when there is one).
     pub trigger_at: Position,
+    /// What loads but deserves a second look (`ferry check` prints them).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// What starts a run.

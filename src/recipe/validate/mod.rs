@@ -24,6 +24,7 @@ struct Checker<'a> {
     problems: Vec<Diagnostic>,
     /// The names the templates being checked may start a path with.
     roots: &'static [&'static str],
+    warnings: Vec<Diagnostic>,
     /// Ids of the steps that run before the templates being checked.
     earlier_steps: Vec<String>,
 }
@@ -84,6 +85,7 @@ pub(super) fn validate(
     let mut checker = Checker {
         file,
         problems: Vec::new(),
+        warnings: Vec::new(),
         roots: ROOTS,
         earlier_steps: Vec::new(),
     };
@@ -146,7 +148,9 @@ pub(super) fn validate(
     let Some(trigger) = trigger else {
         return Err(vec![Diagnostic::new(file, None, "the trigger is not valid")]);
     };
+    let warnings = checker.warnings;
     Ok(Recipe {
+        warnings,
         id,
         description: parsed.description.map(|description| description.value),
         redactor,
@@ -274,6 +278,15 @@ fn validate_http(
     http: &HttpConfig,
 ) -> Option<HttpTemplate> {
     let url = checker.template(&http.url, &format!("{label} `url`"));
+    if let Some(source) = host_from_trigger_data(&http.url.value) {
+        checker.warnings.push(Diagnostic::new(
+            checker.file,
+            Some(http.url.referenced),
+            format!(
+                "{label} `url` takes its host from `{source}`: whoever sends the trigger chooses where this request goes (and its credentials with it); set FERRY_DENY_PRIVATE_DESTINATIONS=true, or write the host in the recipe"
+            ),
+        ));
+    }
     let query: Vec<_> = http
         .query
         .iter()
@@ -408,4 +421,76 @@ fn is_step_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The template expression in a URL's scheme-and-host part that reads trigger
+/// data or an answer (`payload`, `headers`, `query`, `steps`, `item`), if any.
+/// `{{ferry.url}}` and literal hosts are fine.
+fn host_from_trigger_data(url: &str) -> Option<String> {
+    // The authority ends at the first `/`, `?` or `#` after `://` (or after the
+    // start, for a URL that begins with a template), outside `{{…}}`.
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let mut depth = 0usize;
+    let mut end = url.len();
+    let bytes = url.as_bytes();
+    let mut index = start;
+    while index < bytes.len() {
+        if url[index..].starts_with("{{") {
+            depth += 1;
+            index += 2;
+            continue;
+        }
+        if url[index..].starts_with("}}") {
+            depth = depth.saturating_sub(1);
+            index += 2;
+            continue;
+        }
+        if depth == 0 && matches!(bytes[index], b'/' | b'?' | b'#') {
+            end = index;
+            break;
+        }
+        index += 1;
+    }
+    let host_part = &url[..end];
+    let mut rest = host_part;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}").unwrap_or(after.len());
+        let expression = after[..close].trim();
+        let reads_input = expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| matches!(word, "payload" | "headers" | "query" | "steps" | "item"));
+        if reads_input {
+            return Some(format!("{{{{{expression}}}}}"));
+        }
+        rest = &after[close.min(after.len())..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_from_trigger_data;
+
+    #[test]
+    fn hosts_built_from_trigger_data_are_found() {
+        assert_eq!(
+            host_from_trigger_data("https://{{payload.host}}/x").as_deref(),
+            Some("{{payload.host}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("{{payload.callback}}").as_deref(),
+            Some("{{payload.callback}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("https://api.{{lower headers.x-region}}.example.com/v1").as_deref(),
+            Some("{{lower headers.x-region}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("https://api.example.com/{{payload.id}}?q={{query.q}}"),
+            None
+        );
+        assert_eq!(host_from_trigger_data("{{ferry.url}}/hooks/demo-sink"), None);
+        assert_eq!(host_from_trigger_data("https://chat.example.com/hooks/T0/B0"), None);
+    }
 }
