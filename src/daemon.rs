@@ -117,6 +117,8 @@ impl Daemon {
             .unwrap_or_else(|| format!("http://{local_addr}"));
 
         let destinations = Destinations::new(settings.destinations)?;
+        // Counters only count once a recorder is installed.
+        api::metrics::recorder();
         let templates = Arc::new(Templates::new());
         let engine = Engine::new(
             store.clone(),

@@ -42,7 +42,8 @@ async fn openapi_document_lists_every_route_with_the_bearer_scheme() {
             "/api/v1/recipes/{id}/runs",
             "/api/v1/runs",
             "/api/v1/runs/{id}",
-            "/hooks/{path}"
+            "/hooks/{path}",
+            "/metrics"
         ]
     );
     assert_eq!(

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{AppState, Problem, ProblemDocument, Throttled};
+use super::{AppState, Problem, ProblemDocument, Throttled, metrics};
 use crate::engine::RunEnd;
 use crate::recipe::{Respond, Trigger};
 use crate::redact::{REDACTED, is_sensitive_header};
@@ -49,6 +49,21 @@ pub(super) struct Accepted {
         (status = 503, description = "Shutting down, or too many webhooks waiting to be stored: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(super) async fn receive(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    path: Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let response = match handle(state, peer, path, query, headers, body).await {
+        Ok(response) | Err(response) => response,
+    };
+    metrics::count_hook(metrics::hook_outcome(&response));
+    response
+}
+
+async fn handle(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
@@ -137,7 +152,9 @@ pub(super) async fn receive(
                 run_id: first,
                 duplicate: true,
             };
-            return Ok((StatusCode::OK, Json(duplicate)).into_response());
+            let mut response = (StatusCode::OK, Json(duplicate)).into_response();
+            response.extensions_mut().insert(metrics::HookOutcome("duplicate"));
+            return Ok(response);
         }
         Err(error) => {
             state.completions.forget(&event.run_id);

@@ -6,6 +6,7 @@ mod auth;
 mod health;
 mod hooks;
 mod manual_runs;
+pub mod metrics;
 mod openapi;
 mod problem;
 mod rate_limit;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
         .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
+        .route("/metrics", get(metrics::render).fallback(method_not_allowed))
         .route_layer(axum::middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,

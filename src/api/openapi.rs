@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{health, hooks, manual_runs, recipes, runs};
+use super::{health, hooks, manual_runs, metrics, recipes, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{health, hooks, manual_runs, recipes, runs};
         recipes::list,
         recipes::show,
         manual_runs::start,
+        metrics::render,
         runs::list,
         runs::show,
     ),
