@@ -15,6 +15,24 @@ fn ferry_check(args: &[&str], dir: &Path) -> Output {
         .expect("run ferry check")
 }
 
+/// Writes each `(file, recipe, expected line)` into one folder, checks it, and
+/// looks for each expected diagnostic (exit 1).
+fn check_fails_with(cases: &[(&str, &str, &str)]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text, _) in cases {
+        write(dir.path(), name, text);
+    }
+    let output = ferry_check(&["."], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (name, _, expected) in cases {
+        assert!(
+            stderr.lines().any(|line| line.contains(expected)),
+            "{name}: expected a line containing\n  {expected}\nin\n{stderr}"
+        );
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write recipe");
 }
@@ -133,7 +151,6 @@ fn exit_codes_for_good_missing_and_empty_paths() {
 
 #[test]
 fn schedule_and_poll_problems_are_placed_and_explained() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let cases = [
         (
             "a-cron.yaml",
@@ -176,23 +193,11 @@ fn schedule_and_poll_problems_are_placed_and_explained() {
             "h-nothing.yaml:2:3: schedule needs `cron` (like `0 9 * * MON-FRI`) or `every` (like `15m`)",
         ),
     ];
-    for (name, text, _) in cases {
-        write(dir.path(), name, text);
-    }
-    let output = ferry_check(&["."], dir.path());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    for (name, _, expected) in cases {
-        assert!(
-            stderr.lines().any(|line| line.contains(expected)),
-            "{name}: expected a line containing\n  {expected}\nin\n{stderr}"
-        );
-    }
+    check_fails_with(&cases);
 }
 
 #[test]
 fn verify_problems_are_placed_and_explained() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let cases = [
         (
             "a-scheme.yaml",
@@ -220,18 +225,7 @@ fn verify_problems_are_placed_and_explained() {
             "e-standard.yaml:3:40: verify `secret`: a Standard Webhooks secret is base64 (usually after `whsec_`)",
         ),
     ];
-    for (name, text, _) in cases {
-        write(dir.path(), name, text);
-    }
-    let output = ferry_check(&["."], dir.path());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    for (name, _, expected) in cases {
-        assert!(
-            stderr.lines().any(|line| line.contains(expected)),
-            "{name}: expected a line containing\n  {expected}\nin\n{stderr}"
-        );
-    }
+    check_fails_with(&cases);
 }
 
 #[test]

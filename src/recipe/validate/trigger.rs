@@ -230,13 +230,9 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
             }
         },
         "hmac" => {
-            let header = header.flatten()?;
-            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                checker.report(at, format!("verify `header`: `{header}` is not a valid header name"));
-                return None;
-            }
+            let header = header_name(checker, at, header.flatten()?)?;
             Verifier::Hmac {
-                header: header.to_ascii_lowercase(),
+                header,
                 algorithm: match algorithm.ok()?.as_str() {
                     "sha1" => Algorithm::Sha1,
                     "sha512" => Algorithm::Sha512,
@@ -251,13 +247,9 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
             }
         }
         "token" => {
-            let header = header.flatten()?;
-            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                checker.report(at, format!("verify `header`: `{header}` is not a valid header name"));
-                return None;
-            }
+            let header = header_name(checker, at, header.flatten()?)?;
             Verifier::Token {
-                header: header.to_ascii_lowercase(),
+                header,
                 secret: Verifier::key(&secret?),
             }
         }
@@ -267,6 +259,15 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
         }
     };
     Some(verifier)
+}
+
+/// A verify `header`, lower-cased; reported when it is not a header name.
+fn header_name(checker: &mut Checker<'_>, at: Location, header: String) -> Option<String> {
+    if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        checker.report(at, format!("verify `header`: `{header}` is not a valid header name"));
+        return None;
+    }
+    Some(header.to_ascii_lowercase())
 }
 
 /// The `verify` schemes, as recipes write them.
