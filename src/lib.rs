@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod headers;
 pub mod recipe;
+pub mod recipe_test;
 pub mod redact;
 pub mod store;
 pub mod template;

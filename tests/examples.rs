@@ -275,3 +275,38 @@ async fn weekday_digest_reads_the_failed_runs_and_posts_them() {
         "{digest:#}"
     );
 }
+
+#[tokio::test]
+async fn a_slack_slash_command_is_answered_with_the_weather() {
+    let weather = support::source::Source::start(&json!({})).await;
+    weather.answer(200, "Denver: ☀️ +5°C\n");
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let ferry = examples_daemon(&[("SLACK_SIGNING_SECRET", secret), ("WEATHER_API_URL", &weather.url)]).await;
+    let send = |body: &'static str, headers: Vec<(&'static str, String)>| {
+        let request = ferry
+            .http
+            .post(format!("{}/hooks/slack-weather", ferry.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let response = headers
+                .into_iter()
+                .fold(request, |request, (name, value)| request.header(name, value))
+                .send()
+                .await
+                .expect("POST");
+            (response.status(), response.text().await.expect("answer"))
+        }
+    };
+    // What Slack posts for `/weather Denver`.
+    let body = "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&channel_name=general&user_name=ada\
+                &command=%2Fweather&text=Denver&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678";
+
+    let (status, answer) = send(body, support::sign::slack_headers(secret, body).to_vec()).await;
+    assert_eq!((status, answer.as_str()), (StatusCode::OK, "Denver: ☀️ +5°C\n"));
+    assert_eq!(weather.requests(), ["/Denver?format=3"]);
+
+    let (status, _) = send(body, support::sign::slack_headers("not-the-secret", body).to_vec()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(weather.requests().len(), 1, "an unsigned command calls nothing");
+}

@@ -5,20 +5,9 @@
 mod support;
 
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use support::TestDaemon;
-
-/// HMAC-SHA256, written here apart from Ferry's own verification code.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
+use support::sign::{hex, hmac_sha256};
 
 async fn post(ferry: &TestDaemon, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value, String) {
     let mut request = ferry

@@ -180,40 +180,43 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
             }
         }
         Ok(Ok(Err(refused))) => Outcome::fatal(refused),
-        Ok(Ok(Ok(response))) => {
-            if (200..300).contains(&response.status) || request.accept.contains(&response.status) {
-                Outcome::Succeeded {
-                    response: Some(response),
-                }
-            } else {
-                let reason = reqwest::StatusCode::from_u16(response.status)
-                    .ok()
-                    .and_then(|status| status.canonical_reason())
-                    .unwrap_or("");
-                let error = format!(
-                    "HTTP {} {reason} from {} {}",
-                    response.status,
-                    request.method,
-                    crate::redact::without_userinfo(&request.url)
-                )
-                .replace("  ", " ");
-                let retryable = response.status == 429 || response.status >= 500;
-                let retry_after = match response.status {
-                    429 | 503 => response
-                        .headers
-                        .get("retry-after")
-                        .and_then(Value::as_str)
-                        .and_then(|value| super::parse_retry_after(value, std::time::SystemTime::now())),
-                    _ => None,
-                };
-                Outcome::Failed {
-                    response: Some(response),
-                    error,
-                    retryable,
-                    retry_after,
-                }
-            }
-        }
+        Ok(Ok(Ok(response))) => classify(request, response),
+    }
+}
+
+/// Whether an answer is a success (2xx or `accept`ed) or a failure, and if so
+/// whether a retry may mend it and when the destination asked to be retried.
+pub fn classify(request: &HttpRequest, response: HttpResponse) -> Outcome {
+    if (200..300).contains(&response.status) || request.accept.contains(&response.status) {
+        return Outcome::Succeeded {
+            response: Some(response),
+        };
+    }
+    let reason = reqwest::StatusCode::from_u16(response.status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("");
+    let error = format!(
+        "HTTP {} {reason} from {} {}",
+        response.status,
+        request.method,
+        crate::redact::without_userinfo(&request.url)
+    )
+    .replace("  ", " ");
+    let retryable = response.status == 429 || response.status >= 500;
+    let retry_after = match response.status {
+        429 | 503 => response
+            .headers
+            .get("retry-after")
+            .and_then(Value::as_str)
+            .and_then(|value| super::parse_retry_after(value, std::time::SystemTime::now())),
+        _ => None,
+    };
+    Outcome::Failed {
+        response: Some(response),
+        error,
+        retryable,
+        retry_after,
     }
 }
 

@@ -3,7 +3,9 @@
 
 mod check;
 pub mod logging;
+mod run;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,53 @@ enum Command {
     Serve(ServeArgs),
     /// Validate recipes (files or folders; default: the recipes folder).
     Check(CheckArgs),
+    /// Run recipe tests (`NAME.test.yaml` beside `NAME.yaml`) offline.
+    Test(TestArgs),
+    /// Run one recipe once in the foreground, printing each step.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// Test files, recipe files or folders.
+    paths: Vec<PathBuf>,
+    /// The recipes folder, tested when no PATH is given.
+    #[arg(long, env = "FERRY_RECIPES", default_value = "./recipes")]
+    recipes: PathBuf,
+    /// Read `NAME=value` lines for `${NAME}` first; the real environment wins.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// `ferry.url` in templates. Fixed rather than taken from FERRY_PUBLIC_URL, so
+    /// that a test's expectations do not depend on the machine.
+    #[arg(long, default_value = DEFAULT_TEST_URL)]
+    public_url: String,
+}
+
+/// `ferry.url` in `ferry test` and `ferry run`: the daemon's default.
+const DEFAULT_TEST_URL: &str = "http://127.0.0.1:8080";
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// A recipe id in the recipes folder, or a path to a recipe file.
+    recipe: String,
+    /// The trigger input as a JSON file, or `-` for stdin (default `{}`).
+    #[arg(long, value_name = "FILE")]
+    payload: Option<PathBuf>,
+    /// Render and print the requests without sending them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Folder of recipe files.
+    #[arg(long, env = "FERRY_RECIPES", default_value = "./recipes")]
+    recipes: PathBuf,
+    /// Read `NAME=value` lines for `${NAME}` first; the real environment wins.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// `ferry.url` in templates.
+    #[arg(long, env = "FERRY_PUBLIC_URL", default_value = DEFAULT_TEST_URL)]
+    public_url: String,
+    /// Refuse loopback, private and other non-public destinations.
+    #[arg(long, env = "FERRY_DENY_PRIVATE_DESTINATIONS", default_value_t = false)]
+    deny_private_destinations: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +184,8 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args),
             Command::Check(args) => check::run(args),
+            Command::Test(args) => test::run(args),
+            Command::Run(args) => run::run(args),
         }
     }
 }

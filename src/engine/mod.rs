@@ -6,8 +6,9 @@
 mod backoff;
 mod completions;
 mod dispatcher;
+pub mod rehearse;
 pub(crate) mod render;
-mod runner;
+pub(crate) mod runner;
 
 use std::sync::Arc;
 

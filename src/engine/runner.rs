@@ -130,20 +130,32 @@ async fn run_recipe(
 /// What the run's templates see. The trigger input moves into it rather than
 /// being copied: a payload can be large.
 fn context_of(engine: &Engine, run: &mut ClaimedRun) -> Value {
-    let mut context = json!({
-        "trigger": {
-            "recipe": run.recipe,
-            "kind": run.trigger,
-            "received_at": run.received_at,
-            "run_id": run.id,
-        },
-        "steps": {},
-        "ferry": { "url": engine.public_url },
+    let trigger = json!({
+        "recipe": run.recipe,
+        "kind": run.trigger,
+        "received_at": run.received_at,
+        "run_id": run.id,
     });
-    context["payload"] = std::mem::take(&mut run.payload);
-    context["headers"] = std::mem::take(&mut run.headers);
-    context["query"] = std::mem::take(&mut run.query);
-    context
+    run_context(
+        trigger,
+        &engine.public_url,
+        std::mem::take(&mut run.payload),
+        std::mem::take(&mut run.headers),
+        std::mem::take(&mut run.query),
+    )
+}
+
+/// The template context of a run: `trigger`, `payload`, `headers`, `query`,
+/// `steps` (filled as steps end) and `ferry.url`.
+pub(crate) fn run_context(trigger: Value, public_url: &str, payload: Value, headers: Value, query: Value) -> Value {
+    json!({
+        "trigger": trigger,
+        "steps": {},
+        "ferry": { "url": public_url },
+        "payload": payload,
+        "headers": headers,
+        "query": query,
+    })
 }
 
 /// How a step's turn ended.
@@ -292,7 +304,7 @@ async fn run_step(
 }
 
 /// `steps.<id>` after an http step: the whole answer.
-fn step_result(response: &HttpResponse) -> Value {
+pub(crate) fn step_result(response: &HttpResponse) -> Value {
     json!({
         "status": response.status,
         "headers": response.headers,
@@ -301,7 +313,7 @@ fn step_result(response: &HttpResponse) -> Value {
 }
 
 /// The request as the run record keeps it: secrets redacted, credentials hidden.
-fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
+pub(crate) fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
     let headers: Map<String, Value> = request
         .headers
         .iter()
@@ -329,7 +341,7 @@ fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
 
 /// The answer as the run record keeps it: secrets redacted first, then the body
 /// cut at 64 KiB (so a secret is never cut in half and missed).
-fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
+pub(crate) fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
     let headers: Map<String, Value> = response
         .headers
         .iter()

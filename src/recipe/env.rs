@@ -16,12 +16,19 @@ use super::config::{AuthConfig, HttpConfig, RecipeFile, TriggerConfig};
 
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
-pub struct Environment(HashMap<String, String>);
+pub struct Environment {
+    values: HashMap<String, String>,
+    /// Names whose values a recipe test gave: test data, not secrets.
+    test_values: std::collections::HashSet<String>,
+}
 
 impl Environment {
     /// The process environment.
     pub fn from_process() -> Self {
-        Self(std::env::vars().collect())
+        Self {
+            values: std::env::vars().collect(),
+            test_values: Default::default(),
+        }
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
@@ -30,12 +37,23 @@ impl Environment {
         K: Into<String>,
         V: Into<String>,
     {
-        Self(
-            pairs
+        Self {
+            values: pairs
                 .into_iter()
                 .map(|(name, value)| (name.into(), value.into()))
                 .collect(),
-        )
+            test_values: Default::default(),
+        }
+    }
+
+    /// Sets the values a recipe test gives, over everything else. They are not
+    /// secrets: they are written in the test, and reports show them.
+    pub fn with_test_values(mut self, values: &std::collections::BTreeMap<String, String>) -> Self {
+        for (name, value) in values {
+            self.values.insert(name.clone(), value.clone());
+            self.test_values.insert(name.clone());
+        }
+        self
     }
 
     /// Adds the `NAME=value` lines of an env file for names not set already: the
@@ -66,13 +84,13 @@ impl Environment {
                 .iter()
                 .find_map(|(open, close)| value.strip_prefix(*open).and_then(|rest| rest.strip_suffix(*close)))
                 .unwrap_or(value);
-            self.0.entry(name.to_owned()).or_insert_with(|| value.to_owned());
+            self.values.entry(name.to_owned()).or_insert_with(|| value.to_owned());
         }
         Ok(self)
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.values.get(name).map(String::as_str)
     }
 }
 
@@ -135,7 +153,7 @@ pub(super) fn interpolate(
                         name: name.to_owned(),
                         value: value.to_owned(),
                     };
-                    if !secrets.contains(&secret) {
+                    if !secrets.contains(&secret) && !environment.test_values.contains(name) {
                         secrets.push(secret);
                     }
                 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Event;
-use crate::action::{self, Outcome};
+use crate::action::{self, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{FirstPoll, ItemsPath, PollTrigger, Recipe};
 use crate::store::{FirstPollRule, TickWork};
 use crate::template::Templates;
@@ -67,24 +67,49 @@ async fn fetch_items(
         Outcome::Succeeded { response: None } => return Err("the source gave no answer".to_owned()),
         Outcome::Failed { error, .. } => return Err(error),
     };
-    let body = match response.body {
+    let body = answer_json(&request, response)?;
+    let items = keyed_items(context.templates, poll, body)?;
+    Ok(items
+        .into_iter()
+        .map(|(key, item)| {
+            let event = Event {
+                run_id: uuid::Uuid::now_v7().to_string(),
+                recipe: recipe.id.clone(),
+                recipe_version: recipe.version.clone(),
+                trigger: "poll",
+                payload: item,
+                headers: Map::new(),
+                query: Map::new(),
+                received_at: polled_at,
+                dedup_key: None,
+            };
+            (key, event)
+        })
+        .collect())
+}
+
+/// The source's answer as JSON, whatever its content type says.
+pub fn answer_json(request: &HttpRequest, response: HttpResponse) -> Result<Value, String> {
+    match response.body {
         Value::String(_) | Value::Null => serde_json::from_str(&response.text).map_err(|error| {
             format!(
                 "the answer of {} {} is not JSON: {error}",
                 request.method,
                 redact_query(&request.url)
             )
-        })?,
-        body => body,
-    };
-    let items = select_items(poll.items.as_ref(), body)?;
+        }),
+        body => Ok(body),
+    }
+}
 
+/// The items of a polled answer, each with its key (`key` over `item`, or a hash).
+pub fn keyed_items(templates: &Templates, poll: &PollTrigger, body: Value) -> Result<Vec<(String, Value)>, String> {
+    let items = select_items(poll.items.as_ref(), body)?;
     let mut keyed = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let key = match &poll.key {
             Some(template) => {
-                let key = context
-                    .templates
+                let key = templates
                     .render_text(template, &json!({ "item": item }))
                     .map_err(|error| format!("`key` of item {index}: {error}"))?;
                 if key.is_empty() {
@@ -96,18 +121,7 @@ async fn fetch_items(
             }
             None => hash_of(&item),
         };
-        let event = Event {
-            run_id: uuid::Uuid::now_v7().to_string(),
-            recipe: recipe.id.clone(),
-            recipe_version: recipe.version.clone(),
-            trigger: "poll",
-            payload: item,
-            headers: Map::new(),
-            query: Map::new(),
-            received_at: polled_at,
-            dedup_key: None,
-        };
-        keyed.push((key, event));
+        keyed.push((key, item));
     }
     Ok(keyed)
 }

@@ -17,6 +17,7 @@ use ferry::recipe::Environment;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod sign;
 pub mod source;
 
 /// How long a test waits for something that should happen in milliseconds.

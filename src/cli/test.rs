@@ -1,0 +1,87 @@
+//! `ferry test [PATH…]`: runs recipe tests offline; exit 1 on any failure.
+
+use std::process::ExitCode;
+
+use super::TestArgs;
+use crate::recipe_test::{FileReport, TestContext, find_test_files, run_file};
+use crate::template::Templates;
+
+pub(super) fn run(args: TestArgs) -> ExitCode {
+    let environment = match super::environment(args.env_file.as_deref()) {
+        Ok(environment) => environment,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let paths = if args.paths.is_empty() {
+        vec![args.recipes]
+    } else {
+        args.paths
+    };
+    let (files, untested) = match find_test_files(&paths) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let templates = Templates::new();
+    let context = TestContext {
+        templates: &templates,
+        environment: &environment,
+        public_url: &args.public_url,
+    };
+    let mut cases = 0;
+    let mut failed = 0;
+    for file in &files {
+        let report = runtime.block_on(run_file(&context, file));
+        print_report(&report);
+        cases += report.cases.len();
+        failed += report.cases.iter().filter(|case| !case.passed()).count();
+        if !report.problems.is_empty() {
+            failed += 1;
+        }
+    }
+    for recipe in &untested {
+        eprintln!(
+            "warning: {} has no tests (expected a .test.yaml beside it)",
+            recipe.display()
+        );
+    }
+    if files.is_empty() {
+        eprintln!("warning: no recipe tests found");
+    }
+    println!("{} files, {cases} cases, {failed} failed", files.len());
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_report(report: &FileReport) {
+    println!("{}", report.file.display());
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    for case in &report.cases {
+        if case.passed() {
+            println!("  ok    {}", case.name);
+            continue;
+        }
+        println!("  FAIL  {}  ({}:{})", case.name, report.file.display(), case.at.line);
+        for failure in &case.failures {
+            println!("        {}", failure.place);
+            println!("          expected: {}", failure.expected);
+            println!("          actual:   {}", failure.actual);
+        }
+    }
+}
