@@ -79,13 +79,14 @@ fn broken_recipes_get_one_placed_diagnostic_each_and_exit_1() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stdout.trim(), "1 recipes, 6 problems", "{stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
+    // Each `file:line:col` line is followed by the source around it.
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error: ")).collect();
     assert_eq!(lines.len(), 6, "{stderr}");
     let expected_starts = [
         "error: ./recipes/b-yaml.yaml:3:",
         "error: ./recipes/c-key.yaml:4:5: unknown key `retires` in a step",
         "error: ./recipes/d-template.yaml:3:10: step `step1` `log`: template does not parse",
-        "error: ./recipes/e-helper.yaml:3:10: step `step1` `log`: unknown helper `uper`; did you mean `upper`?",
+        "error: ./recipes/e-helper.yaml:3:13: step `step1` `log`: unknown helper `uper`; did you mean `upper`?",
         "error: ./recipes/f-duplicate.yaml:3:11: webhook path `shared` is already used by ./recipes/a-good.yaml",
         "error: ./recipes/g-env.yaml:4:12: environment variable `MISSING_TOKEN` is not set",
     ];
@@ -180,7 +181,7 @@ fn schedule_and_poll_problems_are_placed_and_explained() {
         (
             "f-key.yaml",
             "trigger:\n  poll:\n    every: 5m\n    http: {url: 'https://api.weather.gov/alerts/active'}\n    key: '{{payload.id}}'\nsteps: [{log: ok}]\n",
-            "f-key.yaml:5:10: poll `key`: `payload.id` starts with `payload`, which is not in the context; expected one of item",
+            "f-key.yaml:5:13: poll `key`: `payload.id` starts with `payload`, which is not in the context; expected one of item",
         ),
         (
             "g-missed.yaml",
@@ -246,4 +247,54 @@ fn a_host_taken_from_trigger_data_is_a_warning_not_a_failure() {
     let json = ferry_check(&[".", "--format", "json"], dir.path());
     let line: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON line");
     assert_eq!(line["severity"], "warning");
+}
+
+#[test]
+fn typos_in_a_key_a_helper_and_a_step_reference_are_pointed_at_with_the_intended_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "key.yaml",
+        "trigger:\n  webhook: {}\nsteps:\n  - log: hi\n    retries: 3\n",
+    );
+    write(
+        dir.path(),
+        "template.yaml",
+        "trigger:\n  webhook: {}\nsteps:\n  - id: lookup\n    http:\n      url: 'https://example.com/{{upcase payload.name}}'\n  - id: reply\n    log: '{{steps.lokup.body}}'\n",
+    );
+    let output = ferry_check(&["."], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // (the `file:line:col` line, the source line shown under it, the caret line's
+    // start and length).
+    let expected = [
+        (
+            "error: ./key.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout, retry; did you mean `retry`?",
+            " 5 │     retries: 3",
+            "   ·     ───┬───",
+        ),
+        (
+            "error: ./template.yaml:6:35: step `lookup` `url`: unknown helper `upcase`; did you mean `upper`?",
+            " 6 │       url: 'https://example.com/{{upcase payload.name}}'",
+            "   ·                                   ───┬──",
+        ),
+        (
+            "error: ./template.yaml:8:13: step `reply` `log`: `steps.lokup.body` names no earlier step `lokup`; the steps before this point are lookup; did you mean `lookup`?",
+            " 8 │     log: '{{steps.lokup.body}}'",
+            "   ·             ────────┬───────",
+        ),
+    ];
+    let lines: Vec<&str> = stderr.lines().collect();
+    for (diagnostic, source, caret) in expected {
+        let at = lines
+            .iter()
+            .position(|line| *line == diagnostic)
+            .unwrap_or_else(|| panic!("expected\n{diagnostic}\nin\n{stderr}"));
+        let snippet = &lines[at..(at + 8).min(lines.len())];
+        let source_at = snippet
+            .iter()
+            .position(|line| *line == source)
+            .unwrap_or_else(|| panic!("expected the source line `{source}` under\n{}", snippet.join("\n")));
+        assert_eq!(snippet[source_at + 1], caret, "{}", snippet.join("\n"));
+    }
 }

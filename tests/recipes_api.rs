@@ -38,7 +38,7 @@ async fn recipes_are_listed_with_load_errors_and_last_runs() {
         recipes[0]["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("broken.yaml:3:10"),
+            .contains("broken.yaml:3:13"),
         "{}",
         recipes[0]
     );

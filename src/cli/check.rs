@@ -34,9 +34,10 @@ pub(super) fn run(args: CheckArgs) -> ExitCode {
         .iter()
         .map(|problem| ("error", problem))
         .chain(report.warnings.iter().map(|warning| ("warning", warning)));
+    let mut printer = super::diagnostics::DiagnosticPrinter::default();
     for (severity, problem) in all {
         match args.format {
-            Format::Text => eprintln!("{severity}: {problem}"),
+            Format::Text => printer.print(severity, problem),
             Format::Json => {
                 let (message, hint) = problem.message_and_hint();
                 println!(

@@ -2,6 +2,7 @@
 //! subcommand here only turns arguments into calls and results into output.
 
 mod check;
+mod diagnostics;
 pub mod logging;
 mod run;
 mod serve;

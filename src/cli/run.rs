@@ -102,8 +102,9 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
 fn find_recipe(wanted: &str, folder: &Path, environment: &crate::recipe::Environment) -> Result<Recipe, (u8, String)> {
     let as_path = Path::new(wanted);
     let diagnostics = |problems: Vec<crate::recipe::Diagnostic>| {
-        let lines: Vec<String> = problems.iter().map(|problem| format!("error: {problem}")).collect();
-        (1, lines.join("\n"))
+        let mut printer = super::diagnostics::DiagnosticPrinter::default();
+        problems.iter().for_each(|problem| printer.print("error", problem));
+        (1, format!("{} problem(s)", problems.len()))
     };
     if as_path.is_file() {
         let text = std::fs::read_to_string(as_path)

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::TestArgs;
+use super::diagnostics::DiagnosticPrinter;
 use crate::recipe_test::{FileReport, TestContext, find_test_files, run_file};
 use crate::template::Templates;
 
@@ -39,14 +40,15 @@ pub(super) fn run(args: TestArgs) -> ExitCode {
         environment: &environment,
         public_url: &args.public_url,
     };
+    let mut printer = DiagnosticPrinter::default();
     let mut cases = 0;
     let mut failed = 0;
     for file in &files {
         let report = runtime.block_on(run_file(&context, file));
-        print_report(&report);
+        print_report(&report, &mut printer);
         cases += report.cases.len();
         failed += report.cases.iter().filter(|case| !case.passed()).count();
-        if !report.problems.is_empty() {
+        if !report.problems.is_empty() && report.cases.is_empty() {
             failed += 1;
         }
     }
@@ -67,10 +69,10 @@ pub(super) fn run(args: TestArgs) -> ExitCode {
     }
 }
 
-fn print_report(report: &FileReport) {
+fn print_report(report: &FileReport, printer: &mut DiagnosticPrinter) {
     println!("{}", report.file.display());
     for problem in &report.problems {
-        eprintln!("error: {problem}");
+        printer.print("error", problem);
     }
     for case in &report.cases {
         if case.passed() {

@@ -143,8 +143,19 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
 }
 
 /// Parses and validates one recipe from its text. `file` names it in diagnostics
-/// and gives the default id (its stem).
+/// and gives the default id (its stem). Every diagnostic points at the text it
+/// is about.
 pub fn load_source(file: &Path, text: &str, environment: &Environment) -> Result<Recipe, Vec<Diagnostic>> {
+    let pinpointed = |mut diagnostics: Vec<Diagnostic>| {
+        diagnostics.iter_mut().for_each(|diagnostic| diagnostic.pinpoint(text));
+        diagnostics
+    };
+    let mut recipe = parse_and_validate(file, text, environment).map_err(pinpointed)?;
+    recipe.warnings = pinpointed(std::mem::take(&mut recipe.warnings));
+    Ok(recipe)
+}
+
+fn parse_and_validate(file: &Path, text: &str, environment: &Environment) -> Result<Recipe, Vec<Diagnostic>> {
     let yaml_error = |error: serde_saphyr::Error| {
         // The formatter gives the message alone; the place goes in front, once.
         let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
@@ -325,20 +336,20 @@ mod tests {
         );
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(
-            found[0].starts_with("recipes/demo.yaml:3:7: `when`: `paylod.ok` starts with `paylod`"),
+            found[0].starts_with("recipes/demo.yaml:3:10: `when`: `paylod.ok` starts with `paylod`"),
             "{}",
             found[0]
         );
         assert!(
             found[1].starts_with(
-                "recipes/demo.yaml:7:12: step `first` `url`: `steps.second.body` names no earlier step `second`"
+                "recipes/demo.yaml:7:24: step `first` `url`: `steps.second.body` names no earlier step `second`"
             ),
             "{}",
             found[1]
         );
         assert!(
             found[2].starts_with(
-                "recipes/demo.yaml:9:9: step `first` `json` at $.a[0]: unknown helper `uper`; did you mean `upper`?"
+                "recipes/demo.yaml:9:16: step `first` `json` at $.a[0]: unknown helper `uper`; did you mean `upper`?"
             ),
             "{}",
             found[2]

@@ -173,7 +173,9 @@ pub async fn run_file(context: &TestContext<'_>, file: &Path) -> FileReport {
         Err(error) => {
             use serde_saphyr::MessageFormatter;
             let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
-            report.problems = vec![Diagnostic::new(file, error.location(), message.into_owned())];
+            let mut problem = Diagnostic::new(file, error.location(), with_hint(&message));
+            problem.pinpoint(&text);
+            report.problems = vec![problem];
             return report;
         }
     };
@@ -186,14 +188,19 @@ pub async fn run_file(context: &TestContext<'_>, file: &Path) -> FileReport {
         let environment = context.environment.clone().with_test_values(&case.env);
         let failures = match load_source(&recipe_file, &recipe_text, &environment) {
             Ok(recipe) => run_case(context, &recipe, &case).await,
-            Err(problems) => problems
-                .iter()
-                .map(|problem| Failure {
+            Err(problems) => {
+                let summary = format!("{} problem(s): {}", problems.len(), problems[0]);
+                for problem in problems {
+                    if !report.problems.contains(&problem) {
+                        report.problems.push(problem);
+                    }
+                }
+                vec![Failure {
                     place: "the recipe".to_owned(),
-                    expected: "loads".to_owned(),
-                    actual: problem.to_string(),
-                })
-                .collect(),
+                    expected: "to load".to_owned(),
+                    actual: summary,
+                }]
+            }
         };
         report.cases.push(CaseReport {
             name: case.name,
@@ -320,6 +327,25 @@ async fn run_case(context: &TestContext<'_>, recipe: &Recipe, case: &Case) -> Ve
         );
     }
     failures
+}
+
+/// serde's "unknown field `expct`, expected one of `name`, …" with "did you
+/// mean `expect`?".
+fn with_hint(message: &str) -> String {
+    let Some((unknown, rest)) = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+    else {
+        return message.to_owned();
+    };
+    let Some((_, list)) = rest.split_once("expected one of ") else {
+        return message.to_owned();
+    };
+    let known = list.split(", ").map(|name| name.trim_matches('`'));
+    match did_you_mean(unknown, known) {
+        Some(close) => format!("{message}; did you mean `{close}`?"),
+        None => message.to_owned(),
+    }
 }
 
 /// A case that cannot be run as written.

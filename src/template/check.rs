@@ -14,9 +14,54 @@ pub const ROOTS: &[&str] = &["payload", "headers", "query", "trigger", "steps", 
 /// Block helpers that change the context, after which paths are relative to an item.
 const SCOPING_HELPERS: &[&str] = &["each", "with"];
 
+/// What is wrong in a template, and the text it is about (a helper's name, a
+/// path), so that a diagnostic can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub message: String,
+    pub culprit: Option<String>,
+}
+
+impl TemplateProblem {
+    fn about(culprit: &str, message: String) -> Self {
+        Self {
+            message,
+            culprit: Some(culprit.to_owned()),
+        }
+    }
+}
+
+/// Names from other template languages and their Ferry helper, for the hint
+/// "did you mean": spelling similarity does not find `upcase` → `upper`.
+const FAMILIAR_NAMES: &[(&str, &str)] = &[
+    ("upcase", "upper"),
+    ("uppercase", "upper"),
+    ("downcase", "lower"),
+    ("lowercase", "lower"),
+    ("length", "len"),
+    ("size", "len"),
+    ("count", "len"),
+    ("tojson", "json"),
+    ("to_json", "json"),
+    ("dump", "json"),
+    ("urlencode", "url_encode"),
+    ("url_escape", "url_encode"),
+    ("strip", "trim"),
+    ("strftime", "format_time"),
+    ("date", "format_time"),
+    ("includes", "contains"),
+    ("regex", "matches"),
+    ("match", "matches"),
+    ("equals", "eq"),
+    ("b64encode", "base64"),
+    ("b64decode", "base64_decode"),
+    ("substring", "slice"),
+    ("substr", "slice"),
+];
+
 /// The problems of one template: `roots` are the names its paths may start with
 /// (usually [`ROOTS`]), `earlier_steps` the step ids it may name.
-pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec<String> {
+pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec<TemplateProblem> {
     let mut checker = Checker {
         roots,
         earlier_steps,
@@ -29,7 +74,7 @@ pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec
 struct Checker<'a> {
     roots: &'a [&'a str],
     earlier_steps: &'a [&'a str],
-    problems: Vec<String>,
+    problems: Vec<TemplateProblem>,
 }
 
 impl Checker<'_> {
@@ -55,12 +100,16 @@ impl Checker<'_> {
                     }
                 }
                 TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
-                    self.problems
-                        .push("partials (`{{> …}}`) are not part of the recipe template language".to_owned());
+                    self.problems.push(TemplateProblem::about(
+                        "{{>",
+                        "partials (`{{> …}}`) are not part of the recipe template language".to_owned(),
+                    ));
                 }
                 TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
-                    self.problems
-                        .push("decorators (`{{* …}}`) are not part of the recipe template language".to_owned());
+                    self.problems.push(TemplateProblem::about(
+                        "{{*",
+                        "decorators (`{{* …}}`) are not part of the recipe template language".to_owned(),
+                    ));
                 }
                 // Text, comments, and element kinds a newer handlebars may add.
                 _ => {}
@@ -75,7 +124,9 @@ impl Checker<'_> {
             // `{{now}}` parses as a path; it is a call when a helper has that name.
             Parameter::Path(Path::Relative((segments, raw))) if is_call => match segments.as_slice() {
                 [PathSeg::Named(name)] => self.helper_name(name),
-                _ => self.problems.push(format!("`{raw}` is not a helper")),
+                _ => self
+                    .problems
+                    .push(TemplateProblem::about(raw, format!("`{raw}` is not a helper"))),
             },
             Parameter::Path(path) => {
                 let is_helper_without_parameters = matches!(path, Path::Relative((segments, _)) if matches!(segments.as_slice(), [PathSeg::Named(name)] if is_helper(name)));
@@ -113,10 +164,16 @@ impl Checker<'_> {
             .iter()
             .map(|(helper, _)| *helper)
             .chain(BLOCK_HELPERS.iter().copied());
-        let hint = did_you_mean(name, known)
+        let familiar = FAMILIAR_NAMES
+            .iter()
+            .find(|(other, _)| other.eq_ignore_ascii_case(name))
+            .map(|(_, helper)| *helper);
+        let hint = familiar
+            .or_else(|| did_you_mean(name, known))
             .map(|close| format!("; did you mean `{close}`?"))
             .unwrap_or_default();
-        self.problems.push(format!("unknown helper `{name}`{hint}"));
+        self.problems
+            .push(TemplateProblem::about(name, format!("unknown helper `{name}`{hint}")));
     }
 
     fn path(&mut self, path: &Path, depth: usize) {
@@ -154,9 +211,12 @@ impl Checker<'_> {
             let hint = did_you_mean(root, self.roots.iter().copied())
                 .map(|close| format!("; did you mean `{close}`?"))
                 .unwrap_or_default();
-            self.problems.push(format!(
-                "`{raw}` starts with `{root}`, which is not in the context; expected one of {}{hint}",
-                self.roots.join(", ")
+            self.problems.push(TemplateProblem::about(
+                raw,
+                format!(
+                    "`{raw}` starts with `{root}`, which is not in the context; expected one of {}{hint}",
+                    self.roots.join(", ")
+                ),
             ));
             return;
         }
@@ -169,8 +229,13 @@ impl Checker<'_> {
             } else {
                 format!("the steps before this point are {}", self.earlier_steps.join(", "))
             };
-            self.problems
-                .push(format!("`{raw}` names no earlier step `{step}`; {earlier}"));
+            let hint = did_you_mean(step, self.earlier_steps.iter().copied())
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            self.problems.push(TemplateProblem::about(
+                raw,
+                format!("`{raw}` names no earlier step `{step}`; {earlier}{hint}"),
+            ));
         }
     }
 }
@@ -192,6 +257,9 @@ mod tests {
 
     fn problems(source: &str, earlier: &[&str]) -> Vec<String> {
         check(&Template::compile(source).expect("parses"), ROOTS, earlier)
+            .into_iter()
+            .map(|problem| problem.message)
+            .collect()
     }
 
     #[test]
@@ -218,6 +286,11 @@ mod tests {
         );
         assert_eq!(problems("{{frobnicate 1}}", &[]), ["unknown helper `frobnicate`"]);
         assert_eq!(
+            problems("{{upcase payload.a}}", &[]),
+            ["unknown helper `upcase`; did you mean `upper`?"],
+            "a name from Liquid"
+        );
+        assert_eq!(
             problems("{{log \"x\"}}", &[]),
             ["unknown helper `log`"],
             "handlebars' log is not in the language"
@@ -235,6 +308,12 @@ mod tests {
         assert_eq!(
             problems("{{steps.later.body}}", &["first"]),
             ["`steps.later.body` names no earlier step `later`; the steps before this point are first"]
+        );
+        assert_eq!(
+            problems("{{steps.frist.body}}", &["first"]),
+            [
+                "`steps.frist.body` names no earlier step `frist`; the steps before this point are first; did you mean `first`?"
+            ]
         );
         assert_eq!(
             problems("{{#each payload.items}}{{../steps.x}}{{/each}}", &[]),

@@ -68,7 +68,10 @@ impl Checker<'_> {
         let problems = check(&template, self.roots, &earlier);
         let clean = problems.is_empty();
         for problem in problems {
-            self.report(location, format!("{what}: {problem}"));
+            self.problems.push(
+                Diagnostic::new(self.file, Some(location), format!("{what}: {}", problem.message))
+                    .about(problem.culprit),
+            );
         }
         clean.then_some(template)
     }
