@@ -9,16 +9,18 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::action::{DestinationPolicy, Destinations};
 use crate::api::server::ConnectionLimits;
 use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
+use crate::recipe::reload::{Change, merge};
+use crate::recipe::watch::{FolderWatch, watch_folder};
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Durability, Store};
 use crate::template::Templates;
-use crate::trigger::timers::{self, TimerContext};
+use crate::trigger::timers::{TimerContext, Timers};
 
 /// What the daemon needs to start.
 #[derive(Debug, Clone)]
@@ -81,8 +83,17 @@ pub struct Daemon {
     stop_server: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     dispatcher: JoinHandle<()>,
-    stop_timers: watch::Sender<bool>,
-    timers: JoinSet<()>,
+    timers: Arc<tokio::sync::Mutex<Timers>>,
+    /// `None` when the folder cannot be watched (the daemon runs on, without
+    /// hot reload).
+    reload: Option<Reload>,
+}
+
+/// The watch of the recipes folder and the task that reloads on its signals.
+struct Reload {
+    _watch: FolderWatch,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
 }
 
 impl Daemon {
@@ -130,7 +141,6 @@ impl Daemon {
         let (stop_dispatch, dispatch_signal) = watch::channel(false);
         let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(dispatch_signal, settings.shutdown_grace));
         let accepting = Arc::new(AtomicBool::new(true));
-        let (stop_timers, timers_signal) = watch::channel(false);
         let timer_context = TimerContext {
             store: store.clone(),
             waker: engine.waker(),
@@ -138,7 +148,31 @@ impl Daemon {
             destinations: destinations.clone(),
             public_url: public_url.clone(),
         };
-        let timers = timers::start(timer_context, &recipes.current(), timers_signal);
+        let mut timers = Timers::new(timer_context);
+        timers.sync(&recipes.current()).await;
+        let timers = Arc::new(tokio::sync::Mutex::new(timers));
+        let reload = match watch_folder(&settings.recipes) {
+            Ok((watch, changes)) => {
+                let (stop, stopped) = watch::channel(false);
+                let task = tokio::spawn(reload_on_change(
+                    settings.recipes.clone(),
+                    settings.environment.clone(),
+                    recipes.clone(),
+                    timers.clone(),
+                    changes,
+                    stopped,
+                ));
+                Some(Reload {
+                    _watch: watch,
+                    stop,
+                    task,
+                })
+            }
+            Err(error) => {
+                tracing::warn!(%error, "recipes will not be reloaded on change; restart to load changes");
+                None
+            }
+        };
 
         let router = api::router(AppState {
             store: store.clone(),
@@ -171,8 +205,8 @@ impl Daemon {
             stop_server,
             server,
             dispatcher,
-            stop_timers,
             timers,
+            reload,
         })
     }
 
@@ -194,12 +228,13 @@ impl Daemon {
     /// queue, then stops serving. Nothing acknowledged is lost.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.accepting.store(false, Ordering::SeqCst);
-        let _ = self.stop_timers.send(true);
-        while let Some(ended) = self.timers.join_next().await {
-            if let Err(error) = ended {
-                tracing::error!(%error, "a schedule or poll task failed");
+        if let Some(reload) = self.reload.take() {
+            let _ = reload.stop.send(true);
+            if let Err(error) = reload.task.await {
+                tracing::error!(%error, "the reload task failed");
             }
         }
+        self.timers.lock().await.stop_all().await;
         let _ = self.stop_dispatch.send(true);
         if let Err(error) = self.dispatcher.await {
             tracing::error!(%error, "the dispatcher task failed");
@@ -211,5 +246,62 @@ impl Daemon {
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         self.store.close().await;
         served
+    }
+}
+
+/// Reloads the recipes folder on each signal of its watch: the merged set is
+/// swapped in at once, then the schedule and poll tasks follow it.
+async fn reload_on_change(
+    folder: PathBuf,
+    environment: Environment,
+    recipes: LiveRecipes,
+    timers: Arc<tokio::sync::Mutex<Timers>>,
+    mut changes: tokio::sync::mpsc::Receiver<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            signal = changes.recv() => if signal.is_none() { return },
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let (folder, environment) = (folder.clone(), environment.clone());
+        let loaded = tokio::task::spawn_blocking(move || recipe::load_folder(&folder, &environment)).await;
+        let fresh = match loaded {
+            Ok(Ok(fresh)) => fresh,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the recipes folder; keeping the recipes in force");
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the reload failed; keeping the recipes in force");
+                continue;
+            }
+        };
+        let (merged, changed) = merge(&recipes.current(), fresh);
+        for change in &changed {
+            log_change(change);
+        }
+        recipes.replace(merged);
+        timers.lock().await.sync(&recipes.current()).await;
+    }
+}
+
+fn log_change(change: &Change) {
+    let first_problem = |problems: &[recipe::Diagnostic]| problems.first().map(ToString::to_string).unwrap_or_default();
+    match change {
+        Change::Added { id, version } => tracing::info!(recipe = %id, %version, "recipe added"),
+        Change::Updated { id, from, to } => tracing::info!(recipe = %id, %from, %to, "recipe reloaded"),
+        Change::Removed { id } => tracing::info!(recipe = %id, "recipe removed; its runs in flight finish"),
+        Change::Kept { id, problems } => tracing::warn!(
+            recipe = %id,
+            problems = problems.len(),
+            error = %first_problem(problems),
+            "the recipe's new version does not load; its previous version keeps running"
+        ),
+        Change::Failed { problems } => tracing::warn!(
+            problems = problems.len(),
+            error = %first_problem(problems),
+            "a recipe file does not load"
+        ),
     }
 }

@@ -29,8 +29,11 @@ pub(super) struct RecipeListItem {
     /// The trigger kind (`webhook`, …); `null` when the recipe did not load.
     trigger: Option<&'static str>,
     enabled: bool,
+    /// Whether a version of the recipe is in force.
     loaded: bool,
-    /// Why the recipe did not load: one `file:line:col: message` per line.
+    /// Why the file does not load: one `file:line:col: message` per line. With
+    /// `loaded: true`, the file's new version does not load and its previous
+    /// version keeps running.
     error: Option<String>,
     last_run: Option<RunSummary>,
 }
@@ -97,6 +100,11 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeLis
         .collect();
     for (id, problems) in recipes.failed() {
         let error: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        // A file whose new version does not load while its previous one runs on.
+        if let Some(kept) = listed.iter_mut().find(|item| item.id == id) {
+            kept.error = Some(error.join("\n"));
+            continue;
+        }
         listed.push(RecipeListItem {
             last_run: last_runs.remove(&id),
             id,

@@ -86,6 +86,10 @@ async fn run_recipe(
     let recipe = recipes
         .get(&run.recipe)
         .ok_or_else(|| format!("recipe `{}` is not loaded", run.recipe))?;
+    if recipe.version != run.recipe_version {
+        // Reloaded since the run was queued: the record names the version that runs.
+        write.recipe_version = Some(recipe.version.clone());
+    }
     let stored: HashMap<usize, &StepState> = run.steps.iter().map(|state| (state.position, state)).collect();
 
     // A run that already started steps passed its `when` before.

@@ -10,8 +10,10 @@ mod env;
 mod keys;
 mod load;
 mod rate;
+pub mod reload;
 mod schedule;
 mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -113,6 +113,8 @@ impl FromStr for StepStatus {
 pub struct ClaimedRun {
     pub id: String,
     pub recipe: String,
+    /// The version of the recipe it was queued (or last ran) under.
+    pub recipe_version: String,
     pub trigger: String,
     pub received_at: String,
     pub payload: Value,
@@ -129,6 +131,9 @@ pub struct RunWrite {
     /// Attempts with the position of their step.
     pub attempts: Vec<(usize, AttemptRecord)>,
     pub change: Option<RunChange>,
+    /// Set when the run runs with another version of its recipe than the one
+    /// recorded: the record names the version that ran.
+    pub recipe_version: Option<String>,
 }
 
 impl RunWrite {
@@ -138,6 +143,7 @@ impl RunWrite {
             steps: Vec::new(),
             attempts: Vec::new(),
             change: None,
+            recipe_version: None,
         }
     }
 }

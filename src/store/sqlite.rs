@@ -153,6 +153,7 @@ impl Store {
                     steps: steps.remove(&row.id).unwrap_or_default(),
                     id: row.id,
                     recipe: row.recipe,
+                    recipe_version: row.recipe_version,
                     trigger: row.trigger,
                     received_at: row.received_at,
                 })
@@ -169,6 +170,7 @@ impl Store {
     /// Stores changes to a run: its steps, their attempts, where it goes next.
     pub async fn record(&self, write: RunWrite) -> Result<(), Error> {
         let rows = RunRows {
+            recipe_version: write.recipe_version,
             steps: write
                 .steps
                 .into_iter()

@@ -53,6 +53,9 @@ pub(super) struct RunRows {
     pub steps: Vec<StepRow>,
     pub attempts: Vec<AttemptRow>,
     pub change: Option<ChangeRow>,
+    /// The version of the recipe the run runs with, when it differs from the
+    /// one it was queued under (the recipe was reloaded in between).
+    pub recipe_version: Option<String>,
 }
 
 /// A step's new status; `request` and `result` are kept when `None`.
@@ -98,6 +101,7 @@ pub(super) struct ClaimRows {
 pub(super) struct ClaimedRow {
     pub id: String,
     pub recipe: String,
+    pub recipe_version: String,
     pub trigger: String,
     pub received_at: String,
     pub payload: String,
@@ -282,6 +286,16 @@ async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Resu
         query.build().execute(&mut *connection).await?;
     }
 
+    for rows in records {
+        if let Some(version) = &rows.recipe_version {
+            sqlx::query("UPDATE runs SET recipe_version = ?1 WHERE id = ?2")
+                .bind(version)
+                .bind(&rows.run_id)
+                .execute(&mut *connection)
+                .await?;
+        }
+    }
+
     let changes: Vec<(&str, &ChangeRow)> = records
         .iter()
         .filter_map(|rows| rows.change.as_ref().map(|change| (rows.run_id.as_str(), change)))
@@ -319,7 +333,7 @@ async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<
         query.push_bind(claim.now.clone());
         query.push("), next_attempt_at = NULL WHERE status IN ('queued', 'retrying') AND id IN ");
         push_list(&mut query, chunk);
-        query.push(" RETURNING id, recipe, trigger, received_at, payload, headers, query");
+        query.push(" RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query");
         let runs: Vec<ClaimedRow> = query.build_query_as().fetch_all(&mut *connection).await?;
         claimed.runs.extend(runs);
     }

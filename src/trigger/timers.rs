@@ -4,13 +4,14 @@
 //! `store::ticks`); a task that starts reads the mark and the clock and plans
 //! from there, so no time fires twice and missed times follow `missed`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, json};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use super::Event;
 use super::plan::plan;
@@ -33,16 +34,84 @@ pub struct TimerContext {
     pub public_url: String,
 }
 
-/// Starts a task for every enabled schedule and poll recipe; they stop when
-/// `stop` turns true (a tick under way finishes first).
-pub fn start(context: TimerContext, recipes: &RecipeSet, stop: watch::Receiver<bool>) -> JoinSet<()> {
-    let mut tasks = JoinSet::new();
-    for recipe in recipes.recipes() {
-        if recipe.enabled && recipe.trigger.schedule().is_some() {
-            tasks.spawn(run(context.clone(), Arc::clone(recipe), stop.clone()));
+/// The running tasks: one per enabled schedule or poll recipe, at the version it
+/// was started with.
+pub struct Timers {
+    context: TimerContext,
+    running: HashMap<String, Running>,
+}
+
+struct Running {
+    version: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Timers {
+    pub fn new(context: TimerContext) -> Self {
+        Self {
+            context,
+            running: HashMap::new(),
         }
     }
-    tasks
+
+    /// Starts, restarts and stops tasks so that exactly the enabled schedule and
+    /// poll recipes of `recipes` run, each at its current version. A task that
+    /// stops finishes first (a tick under way is cut before its write, so the
+    /// mark stays and the new task ticks that time instead).
+    pub async fn sync(&mut self, recipes: &RecipeSet) {
+        let wanted: HashMap<&str, &Arc<Recipe>> = recipes
+            .recipes()
+            .filter(|recipe| recipe.enabled && recipe.trigger.schedule().is_some())
+            .map(|recipe| (recipe.id.as_str(), recipe))
+            .collect();
+        let outdated: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(id, running)| {
+                wanted
+                    .get(id.as_str())
+                    .is_none_or(|recipe| recipe.version != running.version)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in outdated {
+            if let Some(running) = self.running.remove(&id) {
+                running.finish().await;
+            }
+        }
+        for (id, recipe) in wanted {
+            if self.running.contains_key(id) {
+                continue;
+            }
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(run(self.context.clone(), Arc::clone(recipe), stopped));
+            self.running.insert(
+                id.to_owned(),
+                Running {
+                    version: recipe.version.clone(),
+                    stop,
+                    task,
+                },
+            );
+        }
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop_all(&mut self) {
+        for (_, running) in self.running.drain() {
+            running.finish().await;
+        }
+    }
+}
+
+impl Running {
+    async fn finish(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "a schedule or poll task failed");
+        }
+    }
 }
 
 async fn run(context: TimerContext, recipe: Arc<Recipe>, mut stop: watch::Receiver<bool>) {
