@@ -80,6 +80,14 @@ pub const HELPERS: &[(&str, HelperFn)] = &[
 /// Block helpers of the handlebars language that recipes may use.
 pub const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with", "lookup"];
 
+/// Every helper a recipe may call, block helpers last.
+pub fn helper_names() -> impl Iterator<Item = &'static str> {
+    HELPERS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(BLOCK_HELPERS.iter().copied())
+}
+
 /// Whether `name` is a helper a recipe may call.
 pub fn is_helper(name: &str) -> bool {
     HELPERS.iter().any(|(helper, _)| *helper == name) || BLOCK_HELPERS.contains(&name)

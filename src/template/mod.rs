@@ -16,7 +16,8 @@ use std::fmt;
 use handlebars::{Context, Handlebars, RenderContext, Renderable};
 use serde_json::Value;
 
-pub use check::{ROOTS, check, did_you_mean};
+pub use check::{ROOTS, TemplateProblem, check, did_you_mean};
+pub use helpers::helper_names;
 pub use truthy::{is_truthy_text, is_truthy_value};
 
 /// Why a template could not be compiled or rendered.
