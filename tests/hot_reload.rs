@@ -157,3 +157,77 @@ async fn schedules_start_and_stop_with_their_files() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await; // observation window
     }
 }
+
+/// A destination that holds every request until the test lets them go.
+struct Gate {
+    url: String,
+    open: Arc<tokio::sync::Notify>,
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    async fn start() -> Self {
+        let open = Arc::new(tokio::sync::Notify::new());
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (held, seen) = (open.clone(), arrived.clone());
+        let router = axum::Router::new().fallback(move || {
+            let (held, seen) = (held.clone(), seen.clone());
+            async move {
+                seen.notify_one();
+                held.notified().await;
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gate");
+        let url = format!("http://{}", listener.local_addr().expect("gate address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, open, arrived }
+    }
+}
+
+#[tokio::test]
+async fn a_run_queued_before_a_reload_records_the_version_it_ran_with() {
+    let gate = Gate::start().await;
+    // One run at a time: the second waits in the queue while the first is held.
+    let recipe = |word: &str| {
+        format!(
+            "trigger:\n  webhook: {{path: slow}}\nconcurrency: 1\nsteps:\n  - id: call\n    http: {{url: '{}/{word}'}}\n",
+            gate.url
+        )
+    };
+    let ferry = TestDaemon::start(&[("slow.yaml", &recipe("v1"))]).await;
+    let v1 = version(&ferry, "slow").await.expect("loaded");
+    let (_, first) = ferry.post_hook("slow", &json!({})).await;
+    gate.arrived.notified().await;
+    let (_, second) = ferry.post_hook("slow", &json!({})).await;
+
+    std::fs::write(ferry.dir.path().join("recipes/slow.yaml"), recipe("v2")).expect("edit");
+    let v2 = poll_until("the edit to load", || async {
+        version(&ferry, "slow").await.filter(|version| *version != v1)
+    })
+    .await;
+    gate.open.notify_one(); // the first run's request
+    let first = ferry.wait_for_end(first["run_id"].as_str().expect("run_id")).await;
+    gate.arrived.notified().await;
+    gate.open.notify_one(); // the second's
+    let second = ferry.wait_for_end(second["run_id"].as_str().expect("run_id")).await;
+
+    assert_eq!(
+        first["recipe_version"],
+        v1.as_str(),
+        "the run in flight finished on its version"
+    );
+    assert!(
+        first["steps"][0]["attempts"][0]["request"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/v1")
+    );
+    assert_eq!(second["recipe_version"], v2.as_str(), "{second:#}");
+    assert!(
+        second["steps"][0]["attempts"][0]["request"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/v2")
+    );
+}
