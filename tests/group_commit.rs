@@ -20,6 +20,7 @@ fn event(recipe: &str, dedup_key: Option<&str>) -> Event {
         query: Map::new(),
         received_at: Utc::now(),
         dedup_key: dedup_key.map(str::to_owned),
+        replay_of: None,
     }
 }
 

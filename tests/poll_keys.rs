@@ -18,6 +18,7 @@ fn item(key: &str, at: DateTime<Utc>) -> (String, Event) {
         query: Map::new(),
         received_at: at,
         dedup_key: None,
+        replay_of: None,
     };
     (key.to_owned(), event)
 }

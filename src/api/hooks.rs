@@ -128,6 +128,7 @@ async fn handle(
         query: webhook::query_object(query.as_deref()),
         received_at,
         dedup_key: None,
+        replay_of: None,
     };
     // Without a `dedup` of its own, a verified provider's delivery id is the key:
     // a replayed delivery starts nothing.

@@ -58,6 +58,7 @@ pub(super) async fn start(
         query: Map::new(),
         received_at: Utc::now(),
         dedup_key: None,
+        replay_of: None,
     };
     let run_id = match state.store.enqueue(&event).await.map_err(Problem::internal)? {
         Enqueued::New(run_id) | Enqueued::Duplicate(run_id) => run_id,

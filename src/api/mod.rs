@@ -11,6 +11,7 @@ mod openapi;
 mod problem;
 mod rate_limit;
 mod recipes;
+mod replay;
 mod runs;
 pub mod server;
 
@@ -71,6 +72,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
         .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
+        .route(
+            "/api/v1/runs/{id}/replay",
+            post(replay::replay_run).fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/recipes/{id}/replay",
+            post(replay::replay_recipe).fallback(method_not_allowed),
+        )
         .route("/metrics", get(metrics::render).fallback(method_not_allowed))
         .route_layer(axum::middleware::from_fn_with_state(
             state.tokens.clone(),
@@ -97,7 +106,9 @@ async fn not_found(request: Request) -> Problem {
 /// but a route-level fallback replaces that answer, so it is computed here.
 async fn method_not_allowed(request: Request) -> impl IntoResponse {
     let path = request.uri().path();
-    let takes_posts = path.starts_with("/hooks/") || (path.starts_with("/api/v1/recipes/") && path.ends_with("/runs"));
+    let takes_posts = path.starts_with("/hooks/")
+        || (path.starts_with("/api/v1/recipes/") && (path.ends_with("/runs") || path.ends_with("/replay")))
+        || (path.starts_with("/api/v1/runs/") && path.ends_with("/replay"));
     let allow = if takes_posts { "POST" } else { "GET, HEAD" };
     (
         [(header::ALLOW, allow)],

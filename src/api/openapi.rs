@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{health, hooks, manual_runs, metrics, recipes, runs};
+use super::{health, hooks, manual_runs, metrics, recipes, replay, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,8 @@ use super::{health, hooks, manual_runs, metrics, recipes, runs};
         metrics::render,
         runs::list,
         runs::show,
+        replay::replay_run,
+        replay::replay_recipe,
     ),
     modifiers(&BearerScheme),
     tags(

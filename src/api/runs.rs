@@ -72,7 +72,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
     Ok(Json(run))
 }
 
-fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
+pub(super) fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
     let mut filter = RunFilter {
         limit: DEFAULT_LIMIT,
         ..RunFilter::default()

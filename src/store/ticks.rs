@@ -125,7 +125,7 @@ impl Store {
             scheduled_at: timestamp(tick.scheduled_at),
             fired_at: timestamp(tick.fired_at),
             work: match tick.work {
-                TickWork::Fire(event) => WorkRows::Fire(NewRun::from_event(&event)),
+                TickWork::Fire(event) => WorkRows::Fire(Box::new(NewRun::from_event(&event))),
                 TickWork::Polled { items, first } => WorkRows::Polled {
                     items: items
                         .into_iter()
@@ -166,7 +166,7 @@ pub(super) struct TickRows {
 }
 
 enum WorkRows {
-    Fire(NewRun),
+    Fire(Box<NewRun>),
     Polled {
         items: Vec<(String, NewRun)>,
         first: FirstPollRule,

@@ -13,7 +13,7 @@ use super::ticks::{TickOutcome, apply_tick};
 use super::writer::Op;
 use crate::trigger::Event;
 
-/// Most rows in one statement (a power of two; at most 9 columns, far below
+/// Most rows in one statement (a power of two; at most 10 columns, far below
 /// SQLite's 32 766 bound variables).
 const MAX_ROWS: usize = 256;
 
@@ -28,6 +28,7 @@ pub(super) struct NewRun {
     pub headers: String,
     pub query: String,
     pub dedup_key: Option<String>,
+    pub replay_of: Option<String>,
 }
 
 impl NewRun {
@@ -43,6 +44,7 @@ impl NewRun {
             headers: serde_json::Value::Object(event.headers.clone()).to_string(),
             query: serde_json::Value::Object(event.query.clone()).to_string(),
             dedup_key: event.dedup_key.clone(),
+            replay_of: event.replay_of.clone(),
         }
     }
 }
@@ -222,7 +224,7 @@ pub(super) async fn insert_runs(
     }
     for chunk in pieces(&fresh) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query) ",
+            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query, replay_of) ",
         );
         query.push_values(chunk, |mut row, run| {
             row.push_bind(run.id.clone())
@@ -233,7 +235,8 @@ pub(super) async fn insert_runs(
                 .push_bind(run.received_at.clone())
                 .push_bind(run.payload.clone())
                 .push_bind(run.headers.clone())
-                .push_bind(run.query.clone());
+                .push_bind(run.query.clone())
+                .push_bind(run.replay_of.clone());
         });
         query.build().execute(&mut *connection).await?;
     }

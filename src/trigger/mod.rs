@@ -29,4 +29,6 @@ pub struct Event {
     pub received_at: DateTime<Utc>,
     /// A delivery's identity: one run per key and recipe.
     pub dedup_key: Option<String>,
+    /// The run this one replays (`POST /api/v1/runs/{id}/replay`).
+    pub replay_of: Option<String>,
 }

@@ -82,6 +82,7 @@ async fn fetch_items(
                 query: Map::new(),
                 received_at: polled_at,
                 dedup_key: None,
+                replay_of: None,
             };
             (key, event)
         })

@@ -201,6 +201,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
                 query: Map::new(),
                 received_at: fired_at,
                 dedup_key: None,
+                replay_of: None,
             }))
         }
         Trigger::Poll(poll_trigger) => {

@@ -134,6 +134,17 @@ impl TestDaemon {
         (status, response.json().await.expect("JSON answer"))
     }
 
+    /// POSTs to an API route (with the token, if any) and gives status and answer.
+    pub async fn post_api(&self, path: &str) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST request");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        (status, response.json().await.expect("JSON answer"))
+    }
+
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(token) = &self.token {
