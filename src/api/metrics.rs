@@ -6,22 +6,31 @@
 
 use std::sync::OnceLock;
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::Problem;
+use super::{AppState, Problem};
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the recorder if no other is, and gives its handle.
 pub fn recorder() -> Option<&'static PrometheusHandle> {
     RECORDER
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
-            Err(error) => {
-                tracing::warn!(%error, "metrics are not recorded");
-                None
+        .get_or_init(|| {
+            match PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("ferry_step_duration_seconds".to_owned()),
+                    crate::observe::STEP_DURATION_BUCKETS,
+                )
+                .and_then(PrometheusBuilder::install_recorder)
+            {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "metrics are not recorded");
+                    None
+                }
             }
         })
         .as_ref()
@@ -31,11 +40,9 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookOutcome(pub &'static str);
 
-/// Counts a webhook request by outcome: `accepted`, `duplicate`, `answered`
-/// (`respond: wait`), `unauthorized`, `rate_limited`, `too_large`, `not_found`,
-/// `bad_request`, `timeout`, `unavailable`.
+/// Counts a webhook request by its outcome.
 pub fn count_hook(outcome: HookOutcome) {
-    metrics::counter!("ferry_webhook_requests_total", "outcome" => outcome.0).increment(1);
+    crate::observe::hook(outcome.0);
 }
 
 /// The outcome of a hook answer, from its status unless the handler marked it.
@@ -62,7 +69,12 @@ pub fn hook_outcome(response: &Response) -> HookOutcome {
         (status = 401, description = "Missing or wrong token", body = super::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub(super) async fn render() -> Response {
+pub(super) async fn render(State(state): State<AppState>) -> Response {
+    // The queue's gauges are read from the store at each scrape.
+    match state.store.queue_stats().await {
+        Ok(stats) => crate::observe::queue(stats.queued, stats.retrying, stats.oldest_queued_age),
+        Err(error) => tracing::warn!(%error, "cannot read the queue for /metrics"),
+    }
     match recorder() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

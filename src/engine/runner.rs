@@ -57,6 +57,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
         Err(error) => (FinalStatus::Failed, Some(error), None),
     };
     let status = store::RunStatus::from(final_status);
+    crate::observe::run_ended(&run.recipe, status.as_str());
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
     if let Err(store_error) = engine.store.record(write).await {
@@ -261,7 +262,9 @@ async fn run_step(
             Err(error) => (Value::Null, Outcome::fatal(error.to_string()), Value::Null),
         },
     };
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    crate::observe::attempt(&recipe.id, matches!(outcome, Outcome::Succeeded { .. }), elapsed);
 
     let (response, failure) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),

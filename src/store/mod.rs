@@ -10,8 +10,8 @@ mod writer;
 mod writes;
 
 pub use records::{
-    AttemptRecord, ClaimedRun, Enqueued, FinalStatus, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
-    RunWrite, StepDocument, StepState, StepStatus, StepWrite,
+    AttemptRecord, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter, RunStatus,
+    RunSummary, RunWrite, StepDocument, StepState, StepStatus, StepWrite,
 };
 pub use sqlite::Store;
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};

@@ -275,3 +275,12 @@ pub struct RunFilter {
     pub before: Option<String>,
     pub limit: u32,
 }
+
+/// The queue at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueStats {
+    pub queued: u64,
+    pub retrying: u64,
+    /// How long the oldest queued run has waited; `None` with none queued.
+    pub oldest_queued_age: Option<std::time::Duration>,
+}

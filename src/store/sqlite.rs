@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, FromRow, SqlitePool};
 
 use super::records::{
-    AttemptRecord, ClaimedRun, Enqueued, RunChange, RunDocument, RunFilter, RunStatus, RunSummary, RunWrite,
-    StepDocument, StepState, StepStatus,
+    AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
+    RunWrite, StepDocument, StepState, StepStatus,
 };
 use super::writer::{Op, Writer};
 use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
@@ -84,6 +84,25 @@ impl Store {
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// How many runs wait, and how long the oldest queued one has waited.
+    pub async fn queue_stats(&self) -> Result<QueueStats, Error> {
+        let (queued, retrying, oldest): (i64, i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*) FILTER (WHERE status = 'retrying'),
+                    MIN(received_at) FILTER (WHERE status = 'queued')
+             FROM runs WHERE status IN ('queued', 'retrying')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest_queued_age = oldest
+            .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+            .and_then(|time| (Utc::now() - time.to_utc()).to_std().ok());
+        Ok(QueueStats {
+            queued: u64::try_from(queued).unwrap_or(0),
+            retrying: u64::try_from(retrying).unwrap_or(0),
+            oldest_queued_age,
+        })
     }
 
     /// Stores an event as a queued run — or, when its dedup key was seen before,

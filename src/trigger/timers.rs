@@ -229,6 +229,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
         Trigger::Webhook { .. } => return,
     };
     if let TickWork::PollFailed(error) = &work {
+        crate::observe::poll_failed(&recipe.id);
         tracing::warn!(recipe = %recipe.id, %error, "poll failed; trying again at the next tick");
     }
     let tick = Tick {
