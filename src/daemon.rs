@@ -48,7 +48,12 @@ pub struct Settings {
     pub destinations: DestinationPolicy,
     /// Open HTTP connections and how long headers may take.
     pub connections: ConnectionLimits,
+    /// Finished runs older than this are deleted; `None` keeps them all.
+    pub retention: Option<Duration>,
 }
+
+/// The default of [`Settings::retention`]: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The default of [`Settings::max_body`]: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -108,6 +113,9 @@ impl Daemon {
         let store = Store::open(&settings.database_url, settings.durability).await?;
         // Runs a previous process left mid-way resume where they stopped.
         let resumed = store.requeue_interrupted().await?;
+        if let Some(retention) = settings.retention {
+            store::retention::start(store.clone(), retention);
+        }
         if resumed > 0 {
             tracing::info!(runs = resumed, "resuming runs interrupted by the last stop");
         }

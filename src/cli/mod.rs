@@ -155,6 +155,25 @@ struct ServeArgs {
     /// Open HTTP connections at most; more wait to be accepted.
     #[arg(long, env = "FERRY_MAX_CONNECTIONS", default_value_t = crate::api::server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Finished runs older than this are deleted (`30d`, `12h`, …), or `off`.
+    #[arg(long, env = "FERRY_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    retention: Retention,
+}
+
+/// `FERRY_RETENTION`: a duration, or `off` to keep every run.
+#[derive(Debug, Clone, Copy)]
+struct Retention(Option<std::time::Duration>);
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Retention(None));
+    }
+    match crate::recipe::parse_duration(text)? {
+        duration if duration.is_zero() => {
+            Err("a retention of zero would delete runs as they end; use `off` or a duration".to_owned())
+        }
+        duration => Ok(Retention(Some(duration))),
+    }
 }
 
 /// `1MiB`, `512KiB`, `10MB`, `2kB` or a number of bytes.

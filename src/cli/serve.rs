@@ -59,6 +59,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         destinations: crate::action::DestinationPolicy {
             deny_private: args.deny_private_destinations,
         },
+        retention: args.retention.0,
         connections: crate::api::server::ConnectionLimits {
             max_connections: args.max_connections,
             ..crate::api::server::ConnectionLimits::default()

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod records;
+pub mod retention;
 mod sqlite;
 mod ticks;
 mod writer;

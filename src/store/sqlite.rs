@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, FromRow, SqlitePool};
 
 use super::records::{
@@ -40,6 +40,9 @@ impl Store {
             // Pages of 16 KiB write a run's payload and its steps in fewer pages;
             // it takes effect when the file is created.
             .page_size(16_384)
+            // Pruned runs' pages can be given back to the file system (see
+            // `retention.rs`); an older file is converted once below.
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
             // With WAL, NORMAL survives a process crash: a committed transaction is
             // in the WAL file (the OS has it) before the commit returns. FULL also
@@ -62,6 +65,18 @@ impl Store {
             .await
             .map_err(Error::Open)?;
         sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
+        let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut connection)
+            .await?;
+        if auto_vacuum != 2 {
+            // A file made before retention existed: incremental vacuum needs one
+            // full VACUUM to take effect (it rewrites the file; once).
+            tracing::info!("converting the database for incremental vacuum (once)");
+            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                .execute(&mut connection)
+                .await?;
+            sqlx::query("VACUUM").execute(&mut connection).await?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

@@ -32,6 +32,8 @@ pub(super) enum Op {
     Claim(writes::Claim, Reply<ClaimRows>),
     RequeueInterrupted(Reply<u64>),
     Tick(TickRows, Reply<TickOutcome>),
+    /// Deletes up to this many finished runs that ended before this time.
+    Prune(String, u32, Reply<u64>),
 }
 
 // Nearly every message is a write; boxing it to shrink the rare `Close` would
@@ -158,6 +160,7 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
     let mut enqueued = outcomes.enqueued.into_iter();
     let mut claimed = outcomes.claimed.into_iter();
     let mut ticks = outcomes.ticks.into_iter();
+    let mut pruned = outcomes.pruned.into_iter();
     let missing = || Error::Corrupt("the writer lost the outcome of a write".to_owned());
     for op in ops {
         // A caller that stopped waiting (its request was cancelled) is not an error.
@@ -167,6 +170,7 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
             Op::Claim(_, reply) => reply.send(claimed.next().ok_or_else(missing)).is_ok(),
             Op::RequeueInterrupted(reply) => reply.send(Ok(outcomes.requeued)).is_ok(),
             Op::Tick(_, reply) => reply.send(ticks.next().ok_or_else(missing)).is_ok(),
+            Op::Prune(_, _, reply) => reply.send(pruned.next().ok_or_else(missing)).is_ok(),
         };
     }
 }
@@ -185,5 +189,6 @@ fn fail(op: Op, error: Error) {
         Op::Claim(_, reply) => reply.send(Err(error)).is_ok(),
         Op::RequeueInterrupted(reply) => reply.send(Err(error)).is_ok(),
         Op::Tick(_, reply) => reply.send(Err(error)).is_ok(),
+        Op::Prune(_, _, reply) => reply.send(Err(error)).is_ok(),
     };
 }

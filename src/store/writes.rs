@@ -128,6 +128,7 @@ pub(super) struct Outcomes {
     pub claimed: Vec<ClaimRows>,
     pub requeued: u64,
     pub ticks: Vec<TickOutcome>,
+    pub pruned: Vec<u64>,
 }
 
 /// Applies a batch inside the caller's transaction.
@@ -162,6 +163,11 @@ pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Resu
                     .execute(&mut *connection)
                     .await?;
                 outcomes.requeued += done.rows_affected();
+            }
+            Op::Prune(before, limit, _) => {
+                outcomes
+                    .pruned
+                    .push(super::retention::prune(connection, before, *limit).await?);
             }
             Op::Enqueue(..) | Op::Record(..) => {}
         }

@@ -54,6 +54,8 @@ pub struct Setup<'a> {
     pub deny_private_destinations: bool,
     /// Open connections and the header deadline (default 1024 and 10 s).
     pub connections: Option<ferry::api::server::ConnectionLimits>,
+    /// `FERRY_RETENTION` (default 30 days).
+    pub retention: Option<Duration>,
 }
 
 impl TestDaemon {
@@ -105,6 +107,7 @@ impl TestDaemon {
                 deny_private: setup.deny_private_destinations,
             },
             connections: setup.connections.unwrap_or_default(),
+            retention: Some(setup.retention.unwrap_or(ferry::daemon::DEFAULT_RETENTION)),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
