@@ -5,6 +5,7 @@ mod check;
 mod diagnostics;
 pub mod logging;
 mod run;
+mod runs;
 mod serve;
 mod test;
 
@@ -32,6 +33,40 @@ enum Command {
     Test(TestArgs),
     /// Run one recipe once in the foreground, printing each step.
     Run(RunArgs),
+    /// Run history from the database (works with the daemon stopped).
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunsArgs {
+    #[command(subcommand)]
+    command: Option<RunsCommand>,
+    /// Only this recipe's runs.
+    #[arg(long)]
+    recipe: Option<String>,
+    /// Only runs in this status (queued, running, retrying, succeeded, failed, skipped).
+    #[arg(long)]
+    status: Option<String>,
+    /// How many runs, newest first.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    limit: u32,
+    /// Database URL.
+    #[arg(
+        long = "database",
+        env = "FERRY_DATABASE_URL",
+        default_value = "sqlite://ferry.db",
+        global = true
+    )]
+    database_url: String,
+    /// Folder of recipe files (their secrets are redacted from what is shown).
+    #[arg(long, env = "FERRY_RECIPES", default_value = "./recipes", global = true)]
+    recipes: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// One run with its steps, every attempt's request and answer, and its error.
+    Show { run_id: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,6 +241,7 @@ impl Cli {
             Command::Check(args) => check::run(args),
             Command::Test(args) => test::run(args),
             Command::Run(args) => run::run(args),
+            Command::Runs(args) => runs::run(args),
         }
     }
 }

@@ -9,6 +9,7 @@ use chrono::Utc;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::{Engine, runner};
 
@@ -166,10 +167,16 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
             continue;
         };
         let engine = engine.clone();
-        in_flight.start(recipe_id, async move {
-            runner::execute(&engine, run).await;
-            drop(permit);
-        });
+        // Every line the run logs carries its recipe and id.
+        let span = tracing::info_span!("run", recipe = %run.recipe, run_id = %run.id);
+        in_flight.start(
+            recipe_id,
+            async move {
+                runner::execute(&engine, run).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     left_waiting
 }

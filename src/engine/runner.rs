@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
 
 use super::{Engine, RunEnd, backoff, render};
 use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
@@ -119,7 +120,11 @@ async fn run_recipe(
             context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
             continue;
         }
-        match run_step(engine, recipe, run, position, step, state, &context, write).await? {
+        let span = tracing::info_span!("step", step = %step.id);
+        let turn = run_step(engine, recipe, run, position, step, state, &context, write)
+            .instrument(span)
+            .await?;
+        match turn {
             StepEnd::Done(result) => {
                 if result.get("skipped").is_none() {
                     last_step = Some(result.clone());
