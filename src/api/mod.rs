@@ -8,6 +8,7 @@ mod hooks;
 mod manual_runs;
 pub mod metrics;
 mod openapi;
+mod pages;
 mod problem;
 mod rate_limit;
 mod recipes;
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
             post(hooks::receive).fallback(method_not_allowed),
         )
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
+        .route("/", get(pages::index))
+        .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/replay", post(pages::replay))
+        .route("/login", get(pages::login_form).post(pages::login))
         .merge(protected)
         .merge(openapi::docs())
         .fallback(not_found)

@@ -47,10 +47,16 @@ pub(super) async fn replay_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Replayed>), Problem> {
-    refuse_when_stopping(&state)?;
+    let run_id = replay_one(&state, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(Replayed { run_id })))
+}
+
+/// Queues a replay of run `id`; gives the new run's id.
+pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Problem> {
+    refuse_when_stopping(state)?;
     let original = state
         .store
-        .run(&id)
+        .run(id)
         .await
         .map_err(Problem::internal)?
         .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
@@ -61,9 +67,9 @@ pub(super) async fn replay_run(
             original.summary.recipe
         ))
     })?;
-    let run_id = enqueue(&state, replay_of(&original, recipe)).await?;
+    let run_id = enqueue(state, replay_of(&original, recipe)).await?;
     state.waker.wake();
-    Ok((StatusCode::ACCEPTED, Json(Replayed { run_id })))
+    Ok(run_id)
 }
 
 #[utoipa::path(post, path = "/api/v1/recipes/{id}/replay", tag = "recipes",

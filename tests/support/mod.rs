@@ -17,6 +17,7 @@ use ferry::recipe::Environment;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod browser;
 pub mod sign;
 pub mod source;
 

@@ -1,0 +1,173 @@
+//! The status page in headless Chromium: from `/` to a failed run's page, press
+//! replay, and watch the new run succeed. Also the login form when tokens are
+//! set. Without Chromium the test says so and passes on a laptop; in CI
+//! (`CI=true`) `.ci/run` installs it, and its absence fails the test.
+
+mod support;
+
+use serde_json::json;
+use support::browser::{Browser, installed};
+use support::{Setup, Sink, TestDaemon, poll_until};
+
+fn browser_or_skip() -> Option<(&'static str, &'static str)> {
+    let found = installed();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have chromium and chromium-driver (.ci/run installs them)"
+        );
+        println!(
+            "skipped: /usr/bin/chromium and /usr/bin/chromedriver are not installed (apt-get install chromium chromium-driver)"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser() {
+    let Some((driver, chromium)) = browser_or_skip() else {
+        return;
+    };
+    // The CRM refuses the first contact, then accepts.
+    let crm = Sink::scripted(&[(502, &[])]).await;
+    let recipe = format!(
+        "description: Create a CRM contact\ntrigger: {{webhook: {{path: signup}}}}\nsteps:\n  - id: contact\n    http:\n      url: '{}/contacts'\n      json: {{email: '{{{{payload.email}}}}', plan: '{{{{payload.plan}}}}'}}\n",
+        crm.url
+    );
+    let ferry = TestDaemon::start_with(
+        &[("signup.yaml", &recipe)],
+        Setup {
+            api_tokens: Some("page-token-1234"),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (_, answer) = ferry
+        .post_hook("signup", &json!({"email": "ada@example.com", "plan": "team"}))
+        .await;
+    let failed = answer["run_id"].as_str().expect("run_id").to_owned();
+    assert_eq!(ferry.wait_for_end(&failed).await["status"], "failed");
+
+    let browser = Browser::start(driver, chromium).await;
+    // Tokens are set: the page asks for one first.
+    browser.goto(&format!("{}/", ferry.base)).await;
+    assert!(browser.url().await.ends_with("/login"), "{}", browser.url().await);
+    let field = browser.find("#token").await.expect("the token field");
+    browser.type_into(&field, "page-token-1234").await;
+    browser
+        .click(&browser.find("#sign-in").await.expect("the sign-in button"))
+        .await;
+    assert_eq!(browser.url().await, format!("{}/", ferry.base));
+
+    // The front page lists the recipe and the failed run; follow it.
+    let link = browser
+        .find(&format!("#runs a[href='/runs/{failed}']"))
+        .await
+        .expect("the failed run is listed");
+    let row_status = browser.find("#runs .status.failed").await.expect("its status");
+    assert_eq!(browser.text(&row_status).await, "failed");
+    browser.click(&link).await;
+    assert!(browser.url().await.ends_with(&format!("/runs/{failed}")));
+    let error = browser.find("#run-error").await.expect("the run's error");
+    assert!(browser.text(&error).await.contains("HTTP 502 Bad Gateway"));
+
+    // Replay: the new run's page, which shows it succeed once it has run.
+    browser
+        .click(&browser.find("#replay").await.expect("the replay button"))
+        .await;
+    let replay_url = browser.url().await;
+    let replay = replay_url.rsplit('/').next().expect("run id").to_owned();
+    assert_ne!(replay, failed);
+    let status = poll_until("the replay to succeed on its page", || async {
+        browser.goto(&replay_url).await;
+        let status = browser.find("#run-status").await?;
+        let text = browser.text(&status).await;
+        (text == "succeeded").then_some(text)
+    })
+    .await;
+    assert_eq!(status, "succeeded");
+    let original = browser
+        .find("a[href^='/runs/']")
+        .await
+        .expect("the link to the original");
+    assert_eq!(
+        browser.attribute(&original, "href").await,
+        Some(format!("/runs/{failed}"))
+    );
+    assert_eq!(crm.received().len(), 2, "the replay sent the request again");
+
+    if let Ok(path) = std::env::var("FERRY_SCREENSHOT") {
+        // `FERRY_SCREENSHOT=docs/img/run-page.png cargo test --test status_page`
+        browser.goto(&format!("{}/runs/{failed}", ferry.base)).await;
+        std::fs::write(&path, browser.screenshot().await).expect("write the screenshot");
+    }
+}
+
+#[tokio::test]
+async fn pages_need_the_token_cookie_when_tokens_are_set() {
+    let ferry = TestDaemon::start_with(
+        &[("hello.yaml", "trigger: {webhook: {}}\nsteps: [{log: hi}]\n")],
+        Setup {
+            api_tokens: Some("page-token-1234"),
+            api_read_tokens: Some("reader-token-5678"),
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (_, answer) = ferry.post_hook("hello", &json!({})).await;
+    let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
+    ferry.wait_for_end(&run_id).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let anonymous = http
+        .get(format!("{}/runs/{run_id}", ferry.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(anonymous.status().as_u16(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login");
+
+    let wrong = http
+        .post(format!("{}/login", ferry.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=guess")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let signed_in = http
+        .post(format!("{}/login", ferry.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=reader-token-5678")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("name=value");
+
+    let page = http
+        .get(format!("{}/runs/{run_id}", ferry.base))
+        .header("cookie", pair)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains(&run_id));
+    let replay = http
+        .post(format!("{}/runs/{run_id}/replay", ferry.base))
+        .header("cookie", pair)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(replay.status().as_u16(), 403, "a read token may not replay");
+}
