@@ -9,25 +9,17 @@ use super::{CheckArgs, Format};
 use crate::recipe::check_paths;
 
 pub(super) fn run(args: CheckArgs) -> ExitCode {
-    let environment = match super::environment(args.env_file.as_deref()) {
-        Ok(environment) => environment,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    super::exit_2_on_error(|| check(args))
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode, String> {
+    let environment = super::environment(args.env_file.as_deref())?;
     let paths = if args.paths.is_empty() {
         vec![args.recipes]
     } else {
         args.paths
     };
-    let report = match check_paths(&paths, &environment) {
-        Ok(report) => report,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let report = check_paths(&paths, &environment)?;
 
     let all = report
         .problems
@@ -63,11 +55,11 @@ pub(super) fn run(args: CheckArgs) -> ExitCode {
         Format::Text => println!("{summary}"),
         Format::Json => eprintln!("{summary}"),
     }
-    if report.problems.is_empty() {
+    Ok(if report.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 fn display_paths(paths: &[std::path::PathBuf]) -> String {

@@ -133,6 +133,23 @@ enum Format {
     Json,
 }
 
+/// Runs a subcommand whose usage and configuration errors (a PATH that does not
+/// exist, a bad env file) print `error: …` and exit 2, as the interface says.
+fn exit_2_on_error(command: impl FnOnce() -> Result<ExitCode, String>) -> ExitCode {
+    command().unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })
+}
+
+/// The one-thread runtime of the short-lived subcommands.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))
+}
+
 /// The environment for `${NAME}`, with an env file's values under it.
 fn environment(env_file: Option<&std::path::Path>) -> Result<crate::recipe::Environment, String> {
     let environment = crate::recipe::Environment::from_process();

@@ -15,43 +15,24 @@ use crate::store::FinalStatus;
 use crate::template::{Templates, did_you_mean};
 
 pub(super) fn run(args: RunArgs) -> ExitCode {
-    let environment = match super::environment(args.env_file.as_deref()) {
-        Ok(environment) => environment,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    super::exit_2_on_error(|| run_once(args))
+}
+
+fn run_once(args: RunArgs) -> Result<ExitCode, String> {
+    let environment = super::environment(args.env_file.as_deref())?;
     let recipe = match find_recipe(&args.recipe, &args.recipes, &environment) {
         Ok(recipe) => recipe,
         Err((code, message)) => {
             eprintln!("{message}");
-            return ExitCode::from(code);
+            return Ok(ExitCode::from(code));
         }
     };
-    let payload = match args.payload.as_deref().map(read_payload).transpose() {
-        Ok(payload) => payload,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let destinations = match Destinations::new(DestinationPolicy {
+    let payload = args.payload.as_deref().map(read_payload).transpose()?;
+    let destinations = Destinations::new(DestinationPolicy {
         deny_private: args.deny_private_destinations,
-    }) {
-        Ok(destinations) => destinations,
-        Err(error) => {
-            eprintln!("error: cannot build the HTTP client: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    })
+    .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+    let runtime = super::runtime()?;
 
     let kind = recipe.trigger.kind();
     let payload = payload.unwrap_or_else(|| match &recipe.trigger {
@@ -91,11 +72,11 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         Some(error) => println!("run {status}: {}", recipe.redactor.text(error)),
         None => println!("run {status}"),
     }
-    if rehearsal.status == FinalStatus::Failed {
+    Ok(if rehearsal.status == FinalStatus::Failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 /// A path to a recipe file, or the id of a recipe in the recipes folder.

@@ -12,22 +12,7 @@ use crate::recipe::{Environment, RecipeSet};
 use crate::store::{RunDocument, RunFilter, RunStatus, RunSummary, Store};
 
 pub(super) fn run(args: RunsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    runtime.block_on(async move {
-        match show(args).await {
-            Ok(code) => code,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(2)
-            }
-        }
-    })
+    super::exit_2_on_error(|| super::runtime()?.block_on(show(args)))
 }
 
 async fn show(args: RunsArgs) -> Result<ExitCode, String> {

@@ -8,32 +8,18 @@ use crate::recipe_test::{FileReport, TestContext, find_test_files, run_file};
 use crate::template::Templates;
 
 pub(super) fn run(args: TestArgs) -> ExitCode {
-    let environment = match super::environment(args.env_file.as_deref()) {
-        Ok(environment) => environment,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    super::exit_2_on_error(|| test(args))
+}
+
+fn test(args: TestArgs) -> Result<ExitCode, String> {
+    let environment = super::environment(args.env_file.as_deref())?;
     let paths = if args.paths.is_empty() {
         vec![args.recipes]
     } else {
         args.paths
     };
-    let (files, untested) = match find_test_files(&paths) {
-        Ok(found) => found,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let (files, untested) = find_test_files(&paths)?;
+    let runtime = super::runtime()?;
     let templates = Templates::new();
     let context = TestContext {
         templates: &templates,
@@ -62,11 +48,11 @@ pub(super) fn run(args: TestArgs) -> ExitCode {
         eprintln!("warning: no recipe tests found");
     }
     println!("{} files, {cases} cases, {failed} failed", files.len());
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 fn print_report(report: &FileReport, printer: &mut DiagnosticPrinter) {
