@@ -93,10 +93,13 @@ pub fn router(state: AppState) -> Router {
             post(hooks::receive).fallback(method_not_allowed),
         )
         .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
-        .route("/", get(pages::index))
-        .route("/runs/{id}", get(pages::run))
-        .route("/runs/{id}/replay", post(pages::replay))
-        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/", get(pages::index).fallback(method_not_allowed))
+        .route("/runs/{id}", get(pages::run).fallback(method_not_allowed))
+        .route("/runs/{id}/replay", post(pages::replay).fallback(method_not_allowed))
+        .route(
+            "/login",
+            get(pages::login_form).post(pages::login).fallback(method_not_allowed),
+        )
         .merge(protected)
         .merge(openapi::docs())
         .fallback(not_found)
@@ -114,7 +117,12 @@ async fn method_not_allowed(request: Request) -> impl IntoResponse {
     let takes_posts = path.starts_with("/hooks/")
         || (path.starts_with("/api/v1/recipes/") && (path.ends_with("/runs") || path.ends_with("/replay")))
         || (path.starts_with("/api/v1/runs/") && path.ends_with("/replay"));
-    let allow = if takes_posts { "POST" } else { "GET, HEAD" };
+    let takes_posts = takes_posts || (path.starts_with("/runs/") && path.ends_with("/replay"));
+    let allow = match path {
+        "/login" => "GET, HEAD, POST",
+        _ if takes_posts => "POST",
+        _ => "GET, HEAD",
+    };
     (
         [(header::ALLOW, allow)],
         Problem::new(
