@@ -23,6 +23,15 @@ fn browser_or_skip() -> Option<(&'static str, &'static str)> {
     found
 }
 
+/// Waits until the browser is at a URL `expected` accepts, and gives it.
+async fn arrive(browser: &Browser, expected: impl Fn(&str) -> bool) -> String {
+    poll_until("the browser to reach the next page", || async {
+        let url = browser.url().await;
+        expected(&url).then_some(url)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser() {
     let Some((driver, chromium)) = browser_or_skip() else {
@@ -57,7 +66,8 @@ async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser()
     browser
         .click(&browser.find("#sign-in").await.expect("the sign-in button"))
         .await;
-    assert_eq!(browser.url().await, format!("{}/", ferry.base));
+    // A click that submits a form returns before the next page has loaded.
+    arrive(&browser, |url| url == format!("{}/", ferry.base)).await;
 
     // The front page lists the recipe and the failed run; follow it.
     let link = browser
@@ -67,7 +77,7 @@ async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser()
     let row_status = browser.find("#runs .status.failed").await.expect("its status");
     assert_eq!(browser.text(&row_status).await, "failed");
     browser.click(&link).await;
-    assert!(browser.url().await.ends_with(&format!("/runs/{failed}")));
+    arrive(&browser, |url| url.ends_with(&format!("/runs/{failed}"))).await;
     let error = browser.find("#run-error").await.expect("the run's error");
     assert!(browser.text(&error).await.contains("HTTP 502 Bad Gateway"));
 
@@ -75,9 +85,8 @@ async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser()
     browser
         .click(&browser.find("#replay").await.expect("the replay button"))
         .await;
-    let replay_url = browser.url().await;
+    let replay_url = arrive(&browser, |url| url.contains("/runs/") && !url.ends_with(&failed)).await;
     let replay = replay_url.rsplit('/').next().expect("run id").to_owned();
-    assert_ne!(replay, failed);
     let status = poll_until("the replay to succeed on its page", || async {
         browser.goto(&replay_url).await;
         let status = browser.find("#run-status").await?;
@@ -95,6 +104,8 @@ async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser()
         Some(format!("/runs/{failed}"))
     );
     assert_eq!(crm.received().len(), 2, "the replay sent the request again");
+    let (_, document) = ferry.get_json(&format!("/api/v1/runs/{replay}")).await;
+    assert_eq!(document["replay_of"], failed.as_str(), "{document}");
 
     if let Ok(path) = std::env::var("FERRY_SCREENSHOT") {
         // `FERRY_SCREENSHOT=docs/img/run-page.png cargo test --test status_page`

@@ -37,6 +37,8 @@ impl Browser {
         let base = format!("http://127.0.0.1:{port}");
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // Finding an element waits for it (up to 10 s) while a page loads.
+            "timeouts": {"implicit": 10000},
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
