@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
-use crate::store::Enqueued;
 use crate::trigger::Event;
 
 /// The answer to a started run.
@@ -36,9 +35,7 @@ pub(super) async fn start(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Started>), Problem> {
-    if !state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(Problem::unavailable("the daemon is shutting down", 5));
-    }
+    state.refuse_when_stopping()?;
     let recipes = state.recipes.current();
     let recipe = recipes
         .get(&id)
@@ -60,9 +57,6 @@ pub(super) async fn start(
         dedup_key: None,
         replay_of: None,
     };
-    let run_id = match state.store.enqueue(&event).await.map_err(Problem::internal)? {
-        Enqueued::New(run_id) | Enqueued::Duplicate(run_id) => run_id,
-    };
-    state.waker.wake();
+    let run_id = state.start_run(&event).await?;
     Ok((StatusCode::ACCEPTED, Json(Started { run_id })))
 }

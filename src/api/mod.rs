@@ -62,6 +62,26 @@ pub struct AppState {
     pub max_body: usize,
 }
 
+impl AppState {
+    /// `503` once a shutdown has begun: nothing new is started then.
+    fn refuse_when_stopping(&self) -> Result<(), Problem> {
+        if self.accepting.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Problem::unavailable("the daemon is shutting down", 5))
+        }
+    }
+
+    /// Stores an event as a queued run and wakes the dispatcher; gives the run id.
+    async fn start_run(&self, event: &crate::trigger::Event) -> Result<String, Problem> {
+        let run_id = match self.store.enqueue(event).await.map_err(Problem::internal)? {
+            crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => run_id,
+        };
+        self.waker.wake();
+        Ok(run_id)
+    }
+}
+
 /// Every route of the daemon.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()

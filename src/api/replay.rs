@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
 use crate::recipe::Recipe;
-use crate::store::{Enqueued, RunDocument, RunStatus};
+use crate::store::{RunDocument, RunStatus};
 use crate::trigger::Event;
 
 /// Most runs one bulk replay starts; narrow the time range for more.
@@ -53,7 +53,7 @@ pub(super) async fn replay_run(
 
 /// Queues a replay of run `id`; gives the new run's id.
 pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Problem> {
-    refuse_when_stopping(state)?;
+    state.refuse_when_stopping()?;
     let original = state
         .store
         .run(id)
@@ -67,9 +67,7 @@ pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Pro
             original.summary.recipe
         ))
     })?;
-    let run_id = enqueue(state, replay_of(&original, recipe)).await?;
-    state.waker.wake();
-    Ok(run_id)
+    state.start_run(&replay_of(&original, recipe)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/recipes/{id}/replay", tag = "recipes",
@@ -93,7 +91,7 @@ pub(super) async fn replay_recipe(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<(StatusCode, Json<BulkReplayed>), Problem> {
-    refuse_when_stopping(&state)?;
+    state.refuse_when_stopping()?;
     let recipes = state.recipes.current();
     let recipe = recipes
         .get(&id)
@@ -127,19 +125,10 @@ pub(super) async fn replay_recipe(
     let mut run_ids = Vec::with_capacity(originals.len());
     for original in originals {
         if let Some(run) = state.store.run(&original).await.map_err(Problem::internal)? {
-            run_ids.push(enqueue(&state, replay_of(&run, recipe)).await?);
+            run_ids.push(state.start_run(&replay_of(&run, recipe)).await?);
         }
     }
-    state.waker.wake();
     Ok((StatusCode::ACCEPTED, Json(BulkReplayed { run_ids, truncated })))
-}
-
-fn refuse_when_stopping(state: &AppState) -> Result<(), Problem> {
-    if state.accepting.load(std::sync::atomic::Ordering::SeqCst) {
-        Ok(())
-    } else {
-        Err(Problem::unavailable("the daemon is shutting down", 5))
-    }
 }
 
 /// A new run with the original's trigger kind and input.
@@ -165,10 +154,4 @@ fn trigger_kind(stored: &str) -> &'static str {
         .into_iter()
         .find(|kind| *kind == stored)
         .unwrap_or("manual")
-}
-
-async fn enqueue(state: &AppState, event: Event) -> Result<String, Problem> {
-    match state.store.enqueue(&event).await.map_err(Problem::internal)? {
-        Enqueued::New(run_id) | Enqueued::Duplicate(run_id) => Ok(run_id),
-    }
 }
