@@ -86,36 +86,19 @@ pub(super) struct TriggerDocument {
 pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeList>, Problem> {
     let recipes = state.recipes.current();
     let mut last_runs = state.store.last_runs().await.map_err(Problem::internal)?;
-    let mut listed: Vec<RecipeListItem> = recipes
-        .recipes()
-        .map(|recipe| RecipeListItem {
-            id: recipe.id.clone(),
-            description: recipe.description.clone(),
-            trigger: Some(recipe.trigger.kind()),
-            enabled: recipe.enabled,
-            loaded: true,
-            error: None,
-            last_run: last_runs.remove(&recipe.id),
+    let listed = recipes
+        .listing()
+        .into_iter()
+        .map(|entry| RecipeListItem {
+            error: entry.error(),
+            last_run: last_runs.remove(&entry.id),
+            description: entry.recipe.and_then(|recipe| recipe.description.clone()),
+            trigger: entry.recipe.map(|recipe| recipe.trigger.kind()),
+            enabled: entry.recipe.is_some_and(|recipe| recipe.enabled),
+            loaded: entry.recipe.is_some(),
+            id: entry.id,
         })
         .collect();
-    for (id, problems) in recipes.failed() {
-        let error: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        // A file whose new version does not load while its previous one runs on.
-        if let Some(kept) = listed.iter_mut().find(|item| item.id == id) {
-            kept.error = Some(error.join("\n"));
-            continue;
-        }
-        listed.push(RecipeListItem {
-            last_run: last_runs.remove(&id),
-            id,
-            description: None,
-            trigger: None,
-            enabled: false,
-            loaded: false,
-            error: Some(error.join("\n")),
-        });
-    }
-    listed.sort_by(|left, right| left.id.cmp(&right.id));
     Ok(Json(RecipeList { recipes: listed }))
 }
 

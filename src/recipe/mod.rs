@@ -253,6 +253,28 @@ impl RecipeSet {
         &self.problems
     }
 
+    /// Every recipe of the folder by id, loaded or not, in id order: a loaded
+    /// recipe with the problems of its file's newer version (a reload kept the
+    /// older one), a file that did not load with its problems only.
+    pub fn listing(&self) -> Vec<Listed<'_>> {
+        let mut failed = self.failed();
+        let mut listed: Vec<Listed<'_>> = self
+            .recipes()
+            .map(|recipe| Listed {
+                id: recipe.id.clone(),
+                recipe: Some(recipe),
+                problems: failed.remove(&recipe.id).unwrap_or_default(),
+            })
+            .collect();
+        listed.extend(failed.into_iter().map(|(id, problems)| Listed {
+            id,
+            recipe: None,
+            problems,
+        }));
+        listed.sort_by(|left, right| left.id.cmp(&right.id));
+        listed
+    }
+
     /// The files that did not load, by the id their name gives, with their problems.
     pub fn failed(&self) -> BTreeMap<String, Vec<&Diagnostic>> {
         let mut failed: BTreeMap<String, Vec<&Diagnostic>> = BTreeMap::new();
@@ -265,6 +287,24 @@ impl RecipeSet {
             failed.entry(id).or_default().push(problem);
         }
         failed
+    }
+}
+
+/// One entry of [`RecipeSet::listing`].
+pub struct Listed<'a> {
+    pub id: String,
+    /// `None`: the file did not load.
+    pub recipe: Option<&'a Arc<Recipe>>,
+    pub problems: Vec<&'a Diagnostic>,
+}
+
+impl Listed<'_> {
+    /// The problems as one `file:line:col: message` per line, if any.
+    pub fn error(&self) -> Option<String> {
+        (!self.problems.is_empty()).then(|| {
+            let lines: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+            lines.join("\n")
+        })
     }
 }
 

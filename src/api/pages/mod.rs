@@ -92,35 +92,25 @@ pub(super) async fn index(State(state): State<AppState>, RawQuery(query): RawQue
     }
     let recipes = state.recipes.current();
     let mut last_runs = state.store.last_runs().await.unwrap_or_default();
-    let mut listed: Vec<Value> = recipes
-        .recipes()
-        .map(|recipe| {
-            let next_fire = recipe
-                .trigger
-                .schedule()
+    let listed: Vec<Value> = recipes
+        .listing()
+        .into_iter()
+        .map(|entry| {
+            let next_fire = entry
+                .recipe
+                .and_then(|recipe| recipe.trigger.schedule())
                 .and_then(|schedule| schedule.next_fires(Utc::now(), 1).into_iter().next())
                 .map(|time| time.to_rfc3339());
             json!({
-                "id": recipe.id,
-                "kind": recipe.trigger.kind(),
-                "enabled": recipe.enabled,
-                "last_run": last_runs.remove(&recipe.id),
+                "id": entry.id,
+                "kind": entry.recipe.map(|recipe| recipe.trigger.kind()),
+                "enabled": entry.recipe.is_some_and(|recipe| recipe.enabled),
+                "last_run": last_runs.remove(&entry.id),
                 "next_fire": next_fire,
-                "error": Value::Null,
+                "error": entry.error(),
             })
         })
         .collect();
-    for (id, problems) in recipes.failed() {
-        let error: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        match listed.iter_mut().find(|item| item["id"] == id.as_str()) {
-            Some(kept) => kept["error"] = json!(error.join("\n")),
-            None => listed.push(json!({
-                "id": id, "kind": null, "enabled": false, "last_run": last_runs.remove(&id),
-                "next_fire": null, "error": error.join("\n"),
-            })),
-        }
-    }
-    listed.sort_by(|left, right| left["id"].as_str().cmp(&right["id"].as_str()));
     let filter = RunFilter {
         recipe: recipe_filter.clone(),
         status: status_filter,
