@@ -26,6 +26,11 @@ use ferry::recipe::Environment;
 use ferry::store::Durability;
 use serde_json::{Value, json};
 
+/// The allocator of the `ferry` binary (src/main.rs), so that Ferry runs here as
+/// it runs there; the bare relay shares it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Arrival times at the sink, by request number.
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
