@@ -185,7 +185,7 @@ impl Daemon {
         let router = api::router(AppState {
             store: store.clone(),
             recipes: recipes.clone(),
-            waker: engine.waker(),
+            engine: engine.clone(),
             public_url: public_url.clone(),
             tokens: settings.api_tokens.clone(),
             accepting: accepting.clone(),

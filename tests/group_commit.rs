@@ -4,7 +4,8 @@
 
 use chrono::Utc;
 use ferry::store::{
-    AttemptRecord, Durability, Enqueued, FinalStatus, RunChange, RunStatus, RunWrite, StepStatus, StepWrite, Store,
+    AttemptRecord, Durability, Enqueued, FinalStatus, RunChange, RunStatus, RunWrite, Start, StepStatus, StepWrite,
+    Store,
 };
 use ferry::trigger::Event;
 use serde_json::{Map, json};
@@ -31,7 +32,7 @@ async fn enqueue_all(store: &Store, events: &[Event]) -> Vec<Result<Enqueued, fe
         .iter()
         .map(|event| {
             let (store, event) = (store.clone(), event.clone());
-            tokio::spawn(async move { store.enqueue(&event).await })
+            tokio::spawn(async move { store.enqueue(&event, Start::Queued).await })
         })
         .collect();
     let mut outcomes = Vec::with_capacity(tasks.len());
@@ -111,7 +112,7 @@ async fn duplicates_within_one_batch_and_across_reopen_find_the_first_run() {
     // The same key for another recipe is another delivery.
     assert!(matches!(
         store
-            .enqueue(&event("other", Some("delivery-1")))
+            .enqueue(&event("other", Some("delivery-1")), Start::Queued)
             .await
             .expect("stored"),
         Enqueued::New(_)
@@ -120,7 +121,10 @@ async fn duplicates_within_one_batch_and_across_reopen_find_the_first_run() {
 
     let store = open(&dir).await;
     assert_eq!(
-        store.enqueue(&event("hook", Some("delivery-1"))).await.expect("stored"),
+        store
+            .enqueue(&event("hook", Some("delivery-1")), Start::Queued)
+            .await
+            .expect("stored"),
         Enqueued::Duplicate(first)
     );
     store.close().await;
@@ -131,7 +135,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir).await;
     let stored = event("relay", None);
-    store.enqueue(&stored).await.expect("stored");
+    store.enqueue(&stored, Start::Queued).await.expect("stored");
 
     let claimed = store.claim(vec![stored.run_id.clone()]).await.expect("claim");
     assert_eq!(claimed.len(), 1);

@@ -144,11 +144,12 @@ async fn handle(
         Respond::Accepted => None,
     };
     // Committed before the answer: once the sender sees 202, a crash loses nothing.
-    let stored = state.store.enqueue(&event).await;
+    let new_run_id = event.run_id.clone();
+    let stored = state.engine.accept(event).await;
     let run_id = match stored {
         Ok(Enqueued::New(run_id)) => run_id,
         Ok(Enqueued::Duplicate(first)) => {
-            state.completions.forget(&event.run_id);
+            state.completions.forget(&new_run_id);
             let duplicate = Duplicate {
                 run_id: first,
                 duplicate: true,
@@ -158,11 +159,10 @@ async fn handle(
             return Ok(response);
         }
         Err(error) => {
-            state.completions.forget(&event.run_id);
+            state.completions.forget(&new_run_id);
             return Err(Problem::internal(error).into());
         }
     };
-    state.waker.wake();
     let Some((ended, timeout)) = waiting else {
         let accepted = Accepted {
             run_id,

@@ -57,6 +57,6 @@ pub(super) async fn start(
         dedup_key: None,
         replay_of: None,
     };
-    let run_id = state.start_run(&event).await?;
+    let run_id = state.start_run(event).await?;
     Ok((StatusCode::ACCEPTED, Json(Started { run_id })))
 }

@@ -25,7 +25,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::engine::{Completions, Waker};
+use crate::engine::{Completions, Engine};
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 use crate::template::Templates;
@@ -42,7 +42,8 @@ pub use rate_limit::{
 pub struct AppState {
     pub store: Store,
     pub recipes: LiveRecipes,
-    pub waker: Waker,
+    /// Where new runs go: started at once when there is room, queued otherwise.
+    pub engine: Arc<Engine>,
     /// This daemon's base URL.
     pub public_url: String,
     /// `None`: the API is open.
@@ -72,13 +73,11 @@ impl AppState {
         }
     }
 
-    /// Stores an event as a queued run and wakes the dispatcher; gives the run id.
-    async fn start_run(&self, event: &crate::trigger::Event) -> Result<String, Problem> {
-        let run_id = match self.store.enqueue(event).await.map_err(Problem::internal)? {
-            crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => run_id,
-        };
-        self.waker.wake();
-        Ok(run_id)
+    /// Stores an event as a run and starts it (or queues it); gives the run id.
+    async fn start_run(&self, event: crate::trigger::Event) -> Result<String, Problem> {
+        match self.engine.accept(event).await.map_err(Problem::internal)? {
+            crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => Ok(run_id),
+        }
     }
 }
 

@@ -67,7 +67,7 @@ pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Pro
             original.summary.recipe
         ))
     })?;
-    state.start_run(&replay_of(&original, recipe)).await
+    state.start_run(replay_of(&original, recipe)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/recipes/{id}/replay", tag = "recipes",
@@ -125,7 +125,7 @@ pub(super) async fn replay_recipe(
     let mut run_ids = Vec::with_capacity(originals.len());
     for original in originals {
         if let Some(run) = state.store.run(&original).await.map_err(Problem::internal)? {
-            run_ids.push(state.start_run(&replay_of(&run, recipe)).await?);
+            run_ids.push(state.start_run(replay_of(&run, recipe)).await?);
         }
     }
     Ok((StatusCode::ACCEPTED, Json(BulkReplayed { run_ids, truncated })))

@@ -1,17 +1,16 @@
-//! Claims queued runs and starts a runner for each, within the global worker
-//! limit and each recipe's `concurrency`.
+//! Claims queued and due runs from the store and starts a runner for each, within
+//! the global worker limit and each recipe's `concurrency` (see `slots.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{Id, JoinError, JoinSet};
+use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::Instrument as _;
 
-use super::{Engine, runner};
+use super::intake::run_in_slot;
+use super::{DEFAULT_WORKER_LIMIT, Engine};
 
 /// How many queued runs one look at the store considers.
 const CLAIM_BATCH: u32 = 256;
@@ -25,39 +24,32 @@ const REFILL_SHARE: usize = 8;
 const BACKLOG_POLL: Duration = Duration::from_millis(20);
 
 pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
-    let workers = Arc::new(Semaphore::new(engine.worker_limit));
-    let mut in_flight = InFlight::default();
-    let refill = (engine.worker_limit / REFILL_SHARE).max(1);
+    let refill = (DEFAULT_WORKER_LIMIT / REFILL_SHARE).max(1);
+    // Whether the store may hold runs that are due: at start it may (runs left
+    // by the last process), then after every wake-up (a run was queued).
+    let mut look = true;
     let mut backlog = false;
     let mut next_look = Instant::now();
 
     while !*shutdown.borrow() {
-        while let Some(finished) = in_flight.runners.try_join_next_with_id() {
-            in_flight.release(finished);
-        }
-        let free = workers.available_permits();
-        if free > 0 && (!backlog || free >= refill || Instant::now() >= next_look) {
-            backlog = claim_ready(&engine, &workers, &mut in_flight).await;
+        let free = engine.slots.free();
+        let time_to_look = Instant::now() >= next_look;
+        if free > 0 && (time_to_look || (look && (!backlog || free >= refill))) {
+            backlog = claim_ready(&engine).await;
+            look = backlog;
             let pause = until_next_retry(&engine).await;
             next_look = Instant::now() + if backlog { pause.min(BACKLOG_POLL) } else { pause };
         }
         tokio::select! {
-            () = engine.wake.notified() => {}
-            Some(finished) = in_flight.runners.join_next_with_id() => in_flight.release(finished),
+            () = engine.wake.notified() => look = true,
+            // Runs wait for room: a freed slot may let the next ones in.
+            () = engine.slots.freed(), if backlog => {}
             _ = shutdown.changed() => {}
             () = tokio::time::sleep_until(next_look) => {}
         }
     }
-    let drained = tokio::time::timeout(grace, async {
-        while let Some(finished) = in_flight.runners.join_next_with_id().await {
-            in_flight.release(finished);
-        }
-    })
-    .await;
-    if drained.is_err() {
-        let unfinished = in_flight.runners.len();
-        in_flight.runners.abort_all();
-        while in_flight.runners.join_next().await.is_some() {}
+    let unfinished = drain(&engine, Instant::now() + grace).await;
+    if unfinished > 0 {
         // Their attempts may or may not have reached the destination: they run again
         // at the next start, with the same Idempotency-Key (at least once).
         match engine.store.requeue_interrupted().await {
@@ -71,42 +63,27 @@ pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<
     }
 }
 
-/// The runners in flight and how many belong to each recipe.
-#[derive(Default)]
-struct InFlight {
-    runners: JoinSet<()>,
-    recipe_of: HashMap<Id, String>,
-    per_recipe: HashMap<String, u32>,
-}
-
-impl InFlight {
-    fn count(&self, recipe_id: &str) -> u32 {
-        self.per_recipe.get(recipe_id).copied().unwrap_or(0)
-    }
-
-    fn start(&mut self, recipe_id: String, runner: impl Future<Output = ()> + Send + 'static) {
-        let task = self.runners.spawn(runner);
-        *self.per_recipe.entry(recipe_id.clone()).or_default() += 1;
-        self.recipe_of.insert(task.id(), recipe_id);
-    }
-
-    fn release(&mut self, finished: Result<(Id, ()), JoinError>) {
-        let id = match finished {
-            Ok((id, ())) => id,
-            Err(error) => {
-                // A panicking runner is a bug; its run stays `running` until recovery.
-                tracing::error!(%error, "a runner task failed");
-                error.id()
+/// Waits for every runner until `deadline`, then aborts those left; gives how
+/// many were aborted.
+async fn drain(engine: &Engine, deadline: Instant) -> usize {
+    let mut unfinished = 0;
+    // Runners the intake started while earlier ones were waited for are taken in
+    // the next round.
+    loop {
+        let mut runners = engine.take_runners();
+        if runners.is_empty() {
+            return unfinished;
+        }
+        let ended = tokio::time::timeout_at(deadline, async {
+            while let Some(ended) = runners.join_next().await {
+                super::report_panic(ended);
             }
-        };
-        let Some(recipe_id) = self.recipe_of.remove(&id) else {
-            return;
-        };
-        if let Some(count) = self.per_recipe.get_mut(&recipe_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_recipe.remove(&recipe_id);
-            }
+        })
+        .await;
+        if ended.is_err() {
+            unfinished += runners.len();
+            runners.abort_all();
+            while runners.join_next().await.is_some() {}
         }
     }
 }
@@ -126,7 +103,7 @@ async fn until_next_retry(engine: &Engine) -> Duration {
 
 /// Claims due runs within the limits and starts them; says whether due runs were
 /// left waiting.
-async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: &mut InFlight) -> bool {
+async fn claim_ready(engine: &Arc<Engine>) -> bool {
     let candidates = match engine.store.due(Utc::now(), CLAIM_BATCH).await {
         Ok(candidates) => candidates,
         Err(error) => {
@@ -138,19 +115,16 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
     // Choose within the limits first, then claim them all in one write.
     let recipes = engine.recipes.current();
     let mut chosen = Vec::new();
-    let mut permits = HashMap::new();
-    let mut planned: HashMap<String, u32> = HashMap::new();
+    let mut slots = HashMap::new();
     for (run_id, recipe_id) in candidates {
-        let limit = recipes.get(&recipe_id).map_or(1, |recipe| recipe.concurrency);
-        let planned = planned.entry(recipe_id.clone()).or_default();
-        if in_flight.count(&recipe_id) + *planned >= limit {
+        let concurrency = recipes.get(&recipe_id).map_or(1, |recipe| recipe.concurrency);
+        let Some(slot) = engine.slots.try_take(&recipe_id, concurrency) else {
+            if engine.slots.free() == 0 {
+                break;
+            }
             continue;
-        }
-        let Ok(permit) = workers.clone().try_acquire_owned() else {
-            break;
         };
-        *planned += 1;
-        permits.insert(run_id.clone(), (permit, recipe_id));
+        slots.insert(run_id.clone(), slot);
         chosen.push(run_id);
     }
     let left_waiting = chosen.len() < seen;
@@ -162,21 +136,12 @@ async fn claim_ready(engine: &Arc<Engine>, workers: &Arc<Semaphore>, in_flight: 
         }
     };
     for run in runs {
-        // Runs another claim took first are not returned; their permits go back.
-        let Some((permit, recipe_id)) = permits.remove(&run.id) else {
+        // Runs another claim took first are not returned; their slots go back.
+        let Some(slot) = slots.remove(&run.id) else {
             continue;
         };
-        let engine = engine.clone();
-        // Every line the run logs carries its recipe and id.
-        let span = tracing::info_span!("run", recipe = %run.recipe, run_id = %run.id);
-        in_flight.start(
-            recipe_id,
-            async move {
-                runner::execute(&engine, run).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
+        let runner_engine = engine.clone();
+        engine.spawn_runner(async move { run_in_slot(&runner_engine, run, slot).await });
     }
     left_waiting
 }

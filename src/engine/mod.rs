@@ -1,18 +1,22 @@
-//! The engine: the life of a run after it is stored. The dispatcher claims queued
-//! runs within the global worker limit and each recipe's `concurrency`; the runner
+//! The engine: the life of a run after it is stored. A new run with room starts
+//! at once (the intake); the others wait in the store, where the dispatcher claims
+//! them within the global worker limit and each recipe's `concurrency`; the runner
 //! evaluates `when`, renders and executes the steps in order, and records every
 //! attempt.
 
 mod backoff;
 mod completions;
 mod dispatcher;
+mod intake;
 pub mod rehearse;
 pub(crate) mod render;
 pub(crate) mod runner;
+mod slots;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 use crate::action::Destinations;
 use crate::recipe::LiveRecipes;
@@ -35,8 +39,21 @@ pub struct Engine {
     /// `ferry.url` in templates.
     public_url: String,
     wake: Arc<Notify>,
-    worker_limit: usize,
+    slots: Arc<slots::Slots>,
+    /// Every runner task, whether the dispatcher or the intake started it: a
+    /// shutdown waits for them (and aborts them after the grace period).
+    runners: Mutex<JoinSet<()>>,
     completions: Completions,
+}
+
+/// A panicking runner is a bug; its run stays `running` until the next start
+/// queues it again.
+fn report_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = ended
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a runner task failed");
+    }
 }
 
 /// Tells the dispatcher that a run was queued, so it need not wait for its next
@@ -65,9 +82,24 @@ impl Engine {
             destinations,
             public_url,
             wake: Arc::new(Notify::new()),
-            worker_limit: DEFAULT_WORKER_LIMIT,
+            slots: slots::Slots::new(DEFAULT_WORKER_LIMIT),
+            runners: Mutex::new(JoinSet::new()),
             completions: Completions::default(),
         })
+    }
+
+    /// Starts a runner task, first collecting those that ended.
+    fn spawn_runner(&self, runner: impl Future<Output = ()> + Send + 'static) {
+        let mut runners = self.runners.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(ended) = runners.try_join_next() {
+            report_panic(ended);
+        }
+        runners.spawn(runner);
+    }
+
+    /// The runner tasks started so far, taken out to be waited for.
+    fn take_runners(&self) -> JoinSet<()> {
+        std::mem::take(&mut *self.runners.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Where webhooks with `respond: wait` learn that their run ended.

@@ -9,8 +9,11 @@
 //!
 //! The runner gathers what a run records in a [`RunWrite`] and stores it only when
 //! it must: just before a request goes out (with that request), and when the run
-//! lets go (with its end or its retry time). A one-step run thus costs two writes,
-//! each a share of a group commit.
+//! lets go (with its end or its retry time). The write before a request is left
+//! out when nothing gathered is unstored and the request renders alike from what
+//! is stored (no `now` or `uuid`): a crash then renders and sends the same request
+//! again. A fresh one-step run thus costs two writes — its insert, its end — each
+//! a share of a group commit.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -215,9 +218,11 @@ async fn run_step(
 
     let started_at = store::timestamp(Utc::now());
     let started = Instant::now();
-    let (request, outcome, result) = match &step.action {
+    // `unstored`: a request sent without being stored first, stored only if it
+    // is to be tried again.
+    let (request, outcome, result, unstored) = match &step.action {
         Action::Http(http) => {
-            let request = match state.and_then(|state| state.request.as_ref()) {
+            let (request, stored) = match state.and_then(|state| state.request.as_ref()) {
                 // Rendered once, at the first attempt: the same request every time.
                 Some(sealed) => {
                     let mut request = HttpRequest::from_sealed(&recipe.redactor.unseal(sealed))
@@ -225,7 +230,7 @@ async fn run_step(
                     // Credentials are never stored: they are rendered again.
                     render::add_auth(&engine.templates, http, context, &mut request)
                         .map_err(|error| format!("step `{}`: {error}", step.id))?;
-                    request
+                    (request, true)
                 }
                 None => {
                     let idempotency_key = format!("{}.{}", run.id, step.id);
@@ -239,13 +244,20 @@ async fn run_step(
                                 .into_owned());
                         }
                     };
-                    // Stored before it is sent (with what the run gathered before
-                    // it): a crash after sending re-sends this same request.
-                    let sealed = recipe.redactor.seal(&request.to_sealable());
-                    write.steps.push(step_write(StepStatus::Running, Some(sealed), None));
-                    let gathered = std::mem::replace(write, RunWrite::new(&run.id));
-                    engine.store.record(gathered).await.map_err(store_error)?;
-                    request
+                    if write.steps.is_empty() && write.attempts.is_empty() && http.renders_alike {
+                        // Nothing the run gathered is unstored, and what is stored
+                        // renders this same request again: after a crash it is
+                        // rendered and sent again as it was, without a write first.
+                        (request, false)
+                    } else {
+                        // Stored before it is sent (with what the run gathered
+                        // before it): a crash after sending re-sends this request.
+                        let sealed = recipe.redactor.seal(&request.to_sealable());
+                        write.steps.push(step_write(StepStatus::Running, Some(sealed), None));
+                        let gathered = std::mem::replace(write, RunWrite::new(&run.id));
+                        engine.store.record(gathered).await.map_err(store_error)?;
+                        (request, true)
+                    }
                 }
             };
             let outcome = action::http::execute(&engine.destinations, &request, step.timeout).await;
@@ -255,16 +267,17 @@ async fn run_step(
                 } => step_result(response),
                 _ => Value::Null,
             };
-            (request_record(&recipe.redactor, &request), outcome, result)
+            let record = request_record(&recipe.redactor, &request);
+            (record, outcome, result, (!stored).then_some(request))
         }
         Action::Log(template) => match engine.templates.render_text(template, context) {
             Ok(line) => {
                 let line = recipe.redactor.text(&line).into_owned();
                 action::log::execute(&run.id, &step.id, &line);
                 let record = json!({"log": line});
-                (record.clone(), Outcome::Succeeded { response: None }, record)
+                (record.clone(), Outcome::Succeeded { response: None }, record, None)
             }
-            Err(error) => (Value::Null, Outcome::fatal(error.to_string()), Value::Null),
+            Err(error) => (Value::Null, Outcome::fatal(error.to_string()), Value::Null, None),
         },
     };
     let elapsed = started.elapsed();
@@ -302,7 +315,9 @@ async fn run_step(
         let delay = backoff::delay_before(&step.retry, n + 1, retry_after, fastrand::f64());
         let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         tracing::info!(run = %run.id, step = %step.id, attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
-        write.steps.push(step_write(StepStatus::Retrying, None, None));
+        // The next attempt sends the request this one sent.
+        let sealed = unstored.map(|request| recipe.redactor.seal(&request.to_sealable()));
+        write.steps.push(step_write(StepStatus::Retrying, sealed, None));
         return Ok(StepEnd::Retry(due));
     }
     write.steps.push(step_write(StepStatus::Failed, None, None));

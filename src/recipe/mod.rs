@@ -198,6 +198,28 @@ pub struct HttpTemplate {
     pub auth: Option<AuthTemplate>,
     /// Non-2xx statuses that count as success.
     pub accept: Vec<u16>,
+    /// Whether rendering the request again over the same context gives the
+    /// same request (see [`HttpTemplate::volatile_free`]).
+    pub renders_alike: bool,
+}
+
+impl HttpTemplate {
+    /// Whether none of its templates calls `now` or `uuid`, so that rendering it
+    /// again over the same context gives the same request. Credentials do not
+    /// count: they are rendered for every attempt and never stored.
+    pub fn volatile_free(&self) -> bool {
+        let body: Vec<&Template> = match &self.body {
+            Some(BodyTemplate::Json(tree)) => tree.templates().into_iter().map(|(_, template)| template).collect(),
+            Some(BodyTemplate::Form(fields)) => fields.iter().map(|(_, template)| template).collect(),
+            Some(BodyTemplate::Text(template)) => vec![template],
+            None => Vec::new(),
+        };
+        std::iter::once(&self.url)
+            .chain(self.query.iter().map(|(_, template)| template))
+            .chain(self.headers.iter().map(|(_, template)| template))
+            .chain(body)
+            .all(|template| !template.is_volatile())
+    }
 }
 
 /// At most one body per request.

@@ -12,7 +12,7 @@ mod writes;
 
 pub use records::{
     AttemptRecord, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter, RunStatus,
-    RunSummary, RunWrite, StepDocument, StepState, StepStatus, StepWrite,
+    RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
 };
 pub use sqlite::Store;
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};

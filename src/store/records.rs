@@ -123,6 +123,34 @@ pub struct ClaimedRun {
     pub steps: Vec<StepState>,
 }
 
+impl ClaimedRun {
+    /// A run that starts as it is stored, from the event itself: nothing is read
+    /// back or parsed again, and no step has run.
+    pub fn fresh(event: crate::trigger::Event) -> Self {
+        Self {
+            received_at: super::timestamp(event.received_at),
+            id: event.run_id,
+            recipe: event.recipe,
+            recipe_version: event.recipe_version,
+            trigger: event.trigger.to_owned(),
+            payload: event.payload,
+            headers: Value::Object(event.headers),
+            query: Value::Object(event.query),
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// How a new run enters the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// `queued`: the dispatcher claims it when there is room.
+    Queued,
+    /// `running`, claimed by the caller, who runs it once it is committed (a crash
+    /// before it ends queues it again at the next start, like any running run).
+    Running,
+}
+
 /// Changes to one run that are stored together, in one commit.
 #[derive(Debug, Clone)]
 pub struct RunWrite {

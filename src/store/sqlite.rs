@@ -16,7 +16,7 @@ use super::records::{
 };
 use super::writer::{Op, Writer};
 use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
-use super::{Durability, Error, timestamp};
+use super::{Durability, Error, Start, timestamp};
 use crate::trigger::Event;
 
 /// The database of runs.
@@ -120,11 +120,12 @@ impl Store {
         })
     }
 
-    /// Stores an event as a queued run — or, when its dedup key was seen before,
-    /// finds the first run with that key. When this returns the run (and its key)
-    /// is committed, so a webhook may be acknowledged.
-    pub async fn enqueue(&self, event: &Event) -> Result<Enqueued, Error> {
-        let run = NewRun::from_event(event);
+    /// Stores an event as a run, queued or already running (see [`Start`]) — or,
+    /// when its dedup key was seen before, finds the first run with that key. When
+    /// this returns the run (and its key) is committed, so a webhook may be
+    /// acknowledged.
+    pub async fn enqueue(&self, event: &Event, start: Start) -> Result<Enqueued, Error> {
+        let run = NewRun::from_event(event, start);
         self.writer.write(|reply| Op::Enqueue(run, reply)).await
     }
 

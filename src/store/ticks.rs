@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::writer::Op;
 use super::writes::{NewRun, insert_runs, pieces, push_list};
-use super::{Error, Store, timestamp};
+use super::{Error, Start, Store, timestamp};
 use crate::trigger::Event;
 
 /// Item keys a poll keeps at least: this many of the newest…
@@ -125,11 +125,11 @@ impl Store {
             scheduled_at: timestamp(tick.scheduled_at),
             fired_at: timestamp(tick.fired_at),
             work: match tick.work {
-                TickWork::Fire(event) => WorkRows::Fire(Box::new(NewRun::from_event(&event))),
+                TickWork::Fire(event) => WorkRows::Fire(Box::new(NewRun::from_event(&event, Start::Queued))),
                 TickWork::Polled { items, first } => WorkRows::Polled {
                     items: items
                         .into_iter()
-                        .map(|(key, event)| (key, NewRun::from_event(&event)))
+                        .map(|(key, event)| (key, NewRun::from_event(&event, Start::Queued)))
                         .collect(),
                     first,
                 },

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::records::Enqueued;
+use super::records::{Enqueued, Start};
 use super::ticks::{TickOutcome, apply_tick};
 use super::writer::Op;
 use crate::trigger::Event;
 
-/// Most rows in one statement (a power of two; at most 10 columns, far below
+/// Most rows in one statement (a power of two; at most 11 columns, far below
 /// SQLite's 32 766 bound variables).
 const MAX_ROWS: usize = 256;
 
@@ -29,22 +29,31 @@ pub(super) struct NewRun {
     pub query: String,
     pub dedup_key: Option<String>,
     pub replay_of: Option<String>,
+    pub status: &'static str,
+    pub started_at: Option<String>,
 }
 
 impl NewRun {
     /// Serialises an event (in the caller's task, not the writer's).
-    pub(super) fn from_event(event: &Event) -> Self {
+    pub(super) fn from_event(event: &Event, start: Start) -> Self {
+        let received_at = super::timestamp(event.received_at);
+        let (status, started_at) = match start {
+            Start::Queued => ("queued", None),
+            Start::Running => ("running", Some(received_at.clone())),
+        };
         Self {
             id: event.run_id.clone(),
             recipe: event.recipe.clone(),
             recipe_version: event.recipe_version.clone(),
             trigger: event.trigger,
-            received_at: super::timestamp(event.received_at),
+            received_at,
             payload: event.payload.to_string(),
             headers: serde_json::Value::Object(event.headers.clone()).to_string(),
             query: serde_json::Value::Object(event.query.clone()).to_string(),
             dedup_key: event.dedup_key.clone(),
             replay_of: event.replay_of.clone(),
+            status,
+            started_at,
         }
     }
 }
@@ -230,15 +239,16 @@ pub(super) async fn insert_runs(
     }
     for chunk in pieces(&fresh) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query, replay_of) ",
+            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at, payload, headers, query, replay_of) ",
         );
         query.push_values(chunk, |mut row, run| {
             row.push_bind(run.id.clone())
                 .push_bind(run.recipe.clone())
                 .push_bind(run.recipe_version.clone())
                 .push_bind(run.trigger)
-                .push_bind("queued")
+                .push_bind(run.status)
                 .push_bind(run.received_at.clone())
+                .push_bind(run.started_at.clone())
                 .push_bind(run.payload.clone())
                 .push_bind(run.headers.clone())
                 .push_bind(run.query.clone())

@@ -66,15 +66,29 @@ pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec
         roots,
         earlier_steps,
         problems: Vec::new(),
+        called: Vec::new(),
     };
     checker.elements(&template.compiled.elements, 0);
     checker.problems
+}
+
+/// The names of the helpers a compiled template calls (known ones only).
+pub(super) fn helpers_called(compiled: &handlebars::Template) -> Vec<String> {
+    let mut checker = Checker {
+        roots: ROOTS,
+        earlier_steps: &[],
+        problems: Vec::new(),
+        called: Vec::new(),
+    };
+    checker.elements(&compiled.elements, 0);
+    checker.called
 }
 
 struct Checker<'a> {
     roots: &'a [&'a str],
     earlier_steps: &'a [&'a str],
     problems: Vec<TemplateProblem>,
+    called: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -128,12 +142,13 @@ impl Checker<'_> {
                     .problems
                     .push(TemplateProblem::about(raw, format!("`{raw}` is not a helper"))),
             },
-            Parameter::Path(path) => {
-                let is_helper_without_parameters = matches!(path, Path::Relative((segments, _)) if matches!(segments.as_slice(), [PathSeg::Named(name)] if is_helper(name)));
-                if !is_helper_without_parameters {
-                    self.path(path, depth);
+            Parameter::Path(path) => match path {
+                Path::Relative((segments, _)) if matches!(segments.as_slice(), [PathSeg::Named(name)] if is_helper(name)) =>
+                {
+                    self.called.push(raw_name(segments));
                 }
-            }
+                _ => self.path(path, depth),
+            },
             Parameter::Subexpression(subexpression) => self.subexpression(&subexpression.element, depth),
             _ => {}
         }
@@ -158,6 +173,7 @@ impl Checker<'_> {
 
     fn helper_name(&mut self, name: &str) {
         if is_helper(name) {
+            self.called.push(name.to_owned());
             return;
         }
         let known = HELPERS
@@ -242,6 +258,14 @@ impl Checker<'_> {
 
 /// The closest known name, when it is close enough to be a likely typo
 /// (Jaro-Winkler similarity, which favours a shared beginning, as typos keep).
+/// The name of a one-segment path (a helper called without parameters).
+fn raw_name(segments: &[PathSeg]) -> String {
+    match segments {
+        [PathSeg::Named(name)] => name.clone(),
+        _ => String::new(),
+    }
+}
+
 pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     const LIKELY_TYPO: f64 = 0.8;
     known

@@ -170,7 +170,13 @@ pub struct Template {
     /// with large payloads: the context is copied for each render, and a whole
     /// leaf's value is printed as JSON and parsed back.
     path: Option<Vec<String>>,
+    /// Whether it calls a helper whose output changes from one render to the
+    /// next (`now`, `uuid`).
+    volatile: bool,
 }
+
+/// Helpers that give another value each time they are called.
+const VOLATILE_HELPERS: &[&str] = &["now", "uuid"];
 
 impl fmt::Debug for Template {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -185,12 +191,22 @@ impl Template {
             Some(expression) => Some(compile(&as_json_expression(expression))?),
             None => None,
         };
+        let volatile = check::helpers_called(&compiled)
+            .iter()
+            .any(|name| VOLATILE_HELPERS.contains(&name.as_str()));
         Ok(Self {
             source: source.to_owned(),
             compiled,
             whole_leaf,
             path: whole_leaf_expression(source).and_then(plain_path),
+            volatile,
         })
+    }
+
+    /// Whether rendering it twice over the same context can give two texts: it
+    /// calls `now` or `uuid`.
+    pub fn is_volatile(&self) -> bool {
+        self.volatile
     }
 
     /// The value at a plain path, when the template is one and the value is
@@ -336,6 +352,21 @@ fn compile_tree(tree: &Value, path: &str) -> Result<ValueTemplate, TemplateError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_that_call_now_or_uuid_are_volatile() {
+        for source in [
+            "{{now}}",
+            "id-{{uuid}}",
+            "{{format_time (now) \"%Y\"}}",
+            "{{#if payload.a}}{{uuid}}{{/if}}",
+        ] {
+            assert!(Template::compile(source).expect(source).is_volatile(), "{source}");
+        }
+        for source in ["plain", "{{payload.now}}", "{{upper payload.uuid}}", "{{steps.a.body}}"] {
+            assert!(!Template::compile(source).expect(source).is_volatile(), "{source}");
+        }
+    }
 
     #[test]
     fn a_loop_cannot_render_past_the_output_limit() {

@@ -403,7 +403,7 @@ fn validate_http(
     if auth_failed || body_failed {
         return None;
     }
-    Some(HttpTemplate {
+    let mut template = HttpTemplate {
         method,
         url: url?,
         query,
@@ -411,7 +411,10 @@ fn validate_http(
         body,
         auth,
         accept: http.accept.clone(),
-    })
+        renders_alike: false,
+    };
+    template.renders_alike = template.volatile_free();
+    Some(template)
 }
 
 fn is_recipe_id(id: &str) -> bool {
