@@ -6,10 +6,12 @@
 //! the sink with reqwest and stores nothing); and a load generator with N
 //! keep-alive connections, bounded by a duration and a request count. Printed per
 //! target: accepted and delivered req/s, ack and end-to-end latency percentiles,
-//! lost (acknowledged but never delivered), and the process's peak RSS.
+//! lost (acknowledged but never delivered), CPU time per request (the whole
+//! process, until the last delivery), and the process's peak RSS.
 //!
 //! Settings by environment: `RELAY_CONNECTIONS` (64), `RELAY_SECONDS` (10),
-//! `RELAY_MAX_REQUESTS` (200000), `RELAY_TARGETS` (`relay,normal,full`: which
+//! `RELAY_MAX_REQUESTS` (200000), `RELAY_ROUNDS` (3: every target in turn, medians
+//! reported), `RELAY_TARGETS` (`relay,normal,full`: which
 //! targets run, e.g. one alone under a profiler), `RELAY_PAYLOAD` (a JSON file
 //! sent as each webhook's `body`, e.g. a 7 KB GitHub push; default a 100-byte
 //! string).
@@ -49,6 +51,8 @@ struct Outcome {
     elapsed: Duration,
     ack_latencies: Vec<Duration>,
     acked_at: HashMap<u64, Instant>,
+    /// CPU time of the whole process when the load started.
+    cpu_at_start: Duration,
 }
 
 fn main() {
@@ -86,33 +90,76 @@ async fn run() {
 
     let targets = std::env::var("RELAY_TARGETS").unwrap_or_else(|_| "relay,normal,full".to_owned());
     let targets: Vec<&str> = targets.split(',').map(str::trim).collect();
-    let mut lines = Vec::new();
-    if targets.contains(&"relay") {
-        lines.push(bare_relay(&load, &sink, &arrivals).await);
-    }
-    if targets.contains(&"normal") {
-        lines.push(ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await);
-    }
-    if targets.contains(&"full") {
-        lines.push(ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await);
+    // Rounds of every target in turn, so that a slow spell of a shared machine
+    // weighs on the baseline and on Ferry alike; rates are the rounds' medians.
+    let rounds: usize = setting("RELAY_ROUNDS", 3);
+    let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); 3];
+    for _ in 0..rounds {
+        if targets.contains(&"relay") {
+            measured[0].push(bare_relay(&load, &sink, &arrivals).await);
+        }
+        if targets.contains(&"normal") {
+            measured[1].push(ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await);
+        }
+        if targets.contains(&"full") {
+            measured[2].push(ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await);
+        }
     }
 
     println!();
+    println!("medians of {rounds} rounds; latencies over all rounds; ratio: the median of each round's ratio");
     println!(
-        "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | ratio to baseline |"
+        "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | CPU µs/req | ratio to baseline |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    let baseline_rate = targets.contains(&"relay").then(|| lines[0].0);
-    for (rate, line) in lines {
-        match baseline_rate {
-            Some(baseline) => println!("{line} {:.2} |", rate / baseline),
-            None => println!("{line} - |"),
-        }
+    println!("|---|---|---|---|---|---|---|---|");
+    let baseline = &measured[0];
+    for rounds in measured.iter().filter(|rounds| !rounds.is_empty()) {
+        let ratio = if baseline.len() == rounds.len() {
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .zip(baseline)
+                .map(|(round, base)| round.accepted_rate / base.accepted_rate)
+                .collect();
+            format!("{:.2}", median(ratios))
+        } else {
+            "-".to_owned()
+        };
+        let mut ack: Vec<Duration> = rounds.iter().flat_map(|round| round.ack_latencies.clone()).collect();
+        let mut end_to_end: Vec<Duration> = rounds.iter().flat_map(|round| round.end_to_end.clone()).collect();
+        println!(
+            "| {} | {:.0} | {:.0} | {} / {} | {} / {} | {} | {:.0} | {ratio} |",
+            rounds[0].name,
+            median(rounds.iter().map(|round| round.accepted_rate).collect()),
+            median(rounds.iter().map(|round| round.delivered_rate).collect()),
+            percentile(&mut ack, 0.50),
+            percentile(&mut ack, 0.99),
+            percentile(&mut end_to_end, 0.50),
+            percentile(&mut end_to_end, 0.99),
+            rounds.iter().map(|round| round.lost).sum::<u64>(),
+            median(rounds.iter().map(|round| round.cpu_per_request_us).collect()),
+        );
     }
     println!("peak RSS of the whole benchmark process: {:.1} MB", rss_mb("VmHWM"));
 }
 
-async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> (f64, String) {
+/// One round of one target.
+#[derive(Clone)]
+struct Measured {
+    name: String,
+    accepted_rate: f64,
+    delivered_rate: f64,
+    ack_latencies: Vec<Duration>,
+    end_to_end: Vec<Duration>,
+    lost: u64,
+    cpu_per_request_us: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> Measured {
     #[derive(Clone)]
     struct Relay {
         client: reqwest::Client,
@@ -141,7 +188,7 @@ async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> (f64, Strin
     report(outcome, arrivals, Duration::from_secs(2)).await
 }
 
-async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durability, name: &str) -> (f64, String) {
+async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durability, name: &str) -> Measured {
     let dir = tempfile::tempdir().expect("temp dir");
     let recipes = dir.path().join("recipes");
     std::fs::create_dir(&recipes).expect("recipes dir");
@@ -173,9 +220,9 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
     .expect("ferry starts");
     arrivals.lock().expect("lock").clear();
     let outcome = generate(load, &format!("http://{}/hooks/relay", daemon.local_addr()), name).await;
-    let line = report(outcome, arrivals, Duration::from_secs(60)).await;
+    let measured = report(outcome, arrivals, Duration::from_secs(60)).await;
     daemon.shutdown().await.expect("shutdown");
-    line
+    measured
 }
 
 /// Sends numbered webhooks on `load.connections` connections until the duration or
@@ -186,6 +233,7 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
         .build()
         .expect("client");
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cpu_at_start = process_cpu();
     let started = Instant::now();
     let deadline = started + load.duration;
     let mut senders = Vec::new();
@@ -223,6 +271,7 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
         elapsed: Duration::ZERO,
         ack_latencies: Vec::new(),
         acked_at: HashMap::new(),
+        cpu_at_start,
     };
     for sender in senders {
         let (acked, latencies) = sender.await.expect("sender");
@@ -235,8 +284,8 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
 }
 
 /// Waits (at most `drain`) for every acknowledged request to reach the sink, then
-/// gives the delivered rate and the table line.
-async fn report(mut outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> (f64, String) {
+/// gives the round's figures (and prints them).
+async fn report(outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measured {
     let drain_deadline = Instant::now() + drain;
     loop {
         let delivered = {
@@ -248,8 +297,11 @@ async fn report(mut outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> (
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Load generator, sink and target together, until the last delivery: on a
+    // shared machine a steadier figure than the rates.
+    let cpu = process_cpu().saturating_sub(outcome.cpu_at_start);
     let arrivals = arrivals.lock().expect("lock");
-    let mut end_to_end: Vec<Duration> = outcome
+    let end_to_end: Vec<Duration> = outcome
         .acked_at
         .iter()
         .filter_map(|(n, acked)| arrivals.get(n).map(|arrived| arrived.saturating_duration_since(*acked)))
@@ -266,19 +318,20 @@ async fn report(mut outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> (
         })
         .max(seconds);
     let delivered_rate = delivered as f64 / delivery_span;
-    let line = format!(
-        "| {} | {:.0} | {:.0} | {} / {} | {} / {} | {} |",
-        outcome.name,
+    let measured = Measured {
+        name: outcome.name,
         accepted_rate,
         delivered_rate,
-        percentile(&mut outcome.ack_latencies, 0.50),
-        percentile(&mut outcome.ack_latencies, 0.99),
-        percentile(&mut end_to_end, 0.50),
-        percentile(&mut end_to_end, 0.99),
-        lost
+        cpu_per_request_us: cpu.as_secs_f64() * 1e6 / outcome.accepted.max(1) as f64,
+        lost,
+        ack_latencies: outcome.ack_latencies,
+        end_to_end,
+    };
+    eprintln!(
+        "round: {}: {:.0} accepted/s, {:.0} delivered/s, {} lost, {:.0} CPU µs/req",
+        measured.name, measured.accepted_rate, measured.delivered_rate, measured.lost, measured.cpu_per_request_us
     );
-    eprintln!("{line}");
-    (accepted_rate, line)
+    measured
 }
 
 fn percentile(samples: &mut [Duration], quantile: f64) -> String {
@@ -313,6 +366,26 @@ fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
+}
+
+/// User and system CPU time of the whole process so far (/proc/self/stat, in
+/// ticks of 10 ms: the kernel's USER_HZ is 100 on Linux).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name, which is in parentheses: state
+            // first, then utime and stime as the 12th and 13th.
+            let fields: Vec<u64> = stat
+                .rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .map(|field| field.parse().unwrap_or(0))
+                .collect();
+            Some(fields.get(11)? + fields.get(12)?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 /// A line of /proc/self/status in MB (`VmRSS` now, `VmHWM` the peak).
