@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{Sink, TestDaemon, poll_until};
 
 #[tokio::test]
@@ -53,4 +53,32 @@ async fn an_attempt_that_outlives_its_timeout_fails_the_run() {
     assert_eq!(attempt["response"], json!(null));
     let duration = attempt["duration_ms"].as_u64().expect("duration");
     assert!((200..5000).contains(&duration), "{duration} ms");
+}
+
+#[tokio::test]
+async fn a_recipe_with_concurrency_one_runs_its_events_in_the_order_they_came() {
+    // Runs end while later webhooks still arrive: a new one must not take the
+    // freed place ahead of those that wait in the queue.
+    let sink = Sink::slow(Duration::from_millis(20)).await;
+    let recipe = format!(
+        "concurrency: 1\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/in', json: {{n: '{{{{payload.n}}}}'}}}}\n",
+        sink.url
+    );
+    let ferry = TestDaemon::start(&[("serial.yaml", &recipe)]).await;
+    let mut ids = Vec::new();
+    for n in 0..24 {
+        let (_, answer) = ferry.post_hook("serial", &json!({"n": n})).await;
+        ids.push(answer["run_id"].as_str().expect("run_id").to_owned());
+    }
+    for id in &ids {
+        let run = ferry.wait_for_end(id).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+    }
+    let order: Vec<Value> = sink
+        .received()
+        .iter()
+        .map(|request| request.json()["n"].clone())
+        .collect();
+    let expected: Vec<Value> = (0..24).map(|n| json!(n)).collect();
+    assert_eq!(order, expected);
 }

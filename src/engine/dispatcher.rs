@@ -104,6 +104,7 @@ async fn until_next_retry(engine: &Engine) -> Duration {
 /// Claims due runs within the limits and starts them; says whether due runs were
 /// left waiting.
 async fn claim_ready(engine: &Arc<Engine>) -> bool {
+    let mark = engine.backlog.mark();
     let candidates = match engine.store.due(Utc::now(), CLAIM_BATCH).await {
         Ok(candidates) => candidates,
         Err(error) => {
@@ -129,7 +130,13 @@ async fn claim_ready(engine: &Arc<Engine>) -> bool {
     }
     let left_waiting = chosen.len() < seen;
     let runs = match engine.store.claim(chosen).await {
-        Ok(runs) => runs,
+        Ok(runs) => {
+            if !left_waiting && seen < CLAIM_BATCH as usize {
+                // Every due run is taken: new runs may skip the queue again.
+                engine.backlog.cleared_at(mark);
+            }
+            runs
+        }
         Err(error) => {
             tracing::error!(%error, "cannot claim runs");
             return left_waiting;

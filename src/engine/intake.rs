@@ -1,7 +1,8 @@
-//! New runs into the engine. A run that has room the moment it arrives is stored
-//! as `running` and handed straight to a runner: it skips the queue, and with it
-//! a read of the queue, a claim and a parse of its payload back from the store.
-//! A run without room is stored as `queued` for the dispatcher.
+//! New runs into the engine. A run that has room the moment it arrives, with no
+//! run waiting in the queue before it, is stored as `running` and handed straight
+//! to a runner: it skips the queue, and with it a read of the queue, a claim and a
+//! parse of its payload back from the store. Any other run is stored as `queued`
+//! for the dispatcher.
 
 use std::sync::Arc;
 
@@ -22,7 +23,15 @@ impl Engine {
             .current()
             .get(&event.recipe)
             .map_or(1, |recipe| recipe.concurrency);
-        let Some(slot) = self.slots.try_take(&event.recipe, concurrency) else {
+        // Runs that wait in the queue go first: the new one waits behind them.
+        let slot = if self.backlog.may_hold_runs() {
+            None
+        } else {
+            self.slots.try_take(&event.recipe, concurrency)
+        };
+        let Some(slot) = slot else {
+            // Noted before it is stored, so that no run is handed over ahead of it.
+            self.backlog.note_queued();
             let stored = self.store.enqueue(&event, Start::Queued).await;
             if matches!(stored, Ok(Enqueued::New(_))) {
                 self.wake.notify_one();

@@ -4,6 +4,7 @@
 //! evaluates `when`, renders and executes the steps in order, and records every
 //! attempt.
 
+mod backlog;
 mod backoff;
 mod completions;
 mod dispatcher;
@@ -39,6 +40,7 @@ pub struct Engine {
     /// `ferry.url` in templates.
     public_url: String,
     wake: Arc<Notify>,
+    backlog: Arc<backlog::Backlog>,
     slots: Arc<slots::Slots>,
     /// Every runner task, whether the dispatcher or the intake started it: a
     /// shutdown waits for them (and aborts them after the grace period).
@@ -59,11 +61,15 @@ fn report_panic(ended: Result<(), tokio::task::JoinError>) {
 /// Tells the dispatcher that a run was queued, so it need not wait for its next
 /// look at the store.
 #[derive(Clone)]
-pub struct Waker(Arc<Notify>);
+pub struct Waker {
+    wake: Arc<Notify>,
+    backlog: Arc<backlog::Backlog>,
+}
 
 impl Waker {
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.backlog.note_queued();
+        self.wake.notify_one();
     }
 }
 
@@ -82,6 +88,7 @@ impl Engine {
             destinations,
             public_url,
             wake: Arc::new(Notify::new()),
+            backlog: Arc::new(backlog::Backlog::new()),
             slots: slots::Slots::new(DEFAULT_WORKER_LIMIT),
             runners: Mutex::new(JoinSet::new()),
             completions: Completions::default(),
@@ -108,7 +115,10 @@ impl Engine {
     }
 
     pub fn waker(&self) -> Waker {
-        Waker(self.wake.clone())
+        Waker {
+            wake: self.wake.clone(),
+            backlog: self.backlog.clone(),
+        }
     }
 
     /// Claims and runs due runs until `shutdown` turns true, then lets the runs in
