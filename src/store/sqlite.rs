@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -82,10 +84,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
-        super::checkpoint::start(pool.clone());
+        let commits = Arc::new(AtomicU64::new(0));
+        super::checkpoint::start(pool.clone(), commits.clone());
         Ok(Self {
             pool,
-            writer: Writer::start(connection),
+            writer: Writer::start(connection, commits),
         })
     }
 

@@ -8,6 +8,9 @@
 //! share of a commit, not a commit of its own. When a batch fails, its writes are
 //! tried again one transaction each, so a bad write fails alone.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,9 +55,10 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(connection: SqliteConnection) -> Self {
+    /// `commits` counts the transactions committed (the checkpoint task reads it).
+    pub(super) fn start(connection: SqliteConnection, commits: Arc<AtomicU64>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(connection, receiver));
+        tokio::spawn(run(connection, receiver, commits));
         Self { sender }
     }
 
@@ -77,7 +81,7 @@ impl Writer {
     }
 }
 
-async fn run(mut connection: SqliteConnection, mut receiver: mpsc::Receiver<Message>) {
+async fn run(mut connection: SqliteConnection, mut receiver: mpsc::Receiver<Message>, commits: Arc<AtomicU64>) {
     let mut messages = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut messages, MAX_BATCH).await > 0 {
         let mut batch = Vec::with_capacity(messages.len());
@@ -91,6 +95,7 @@ async fn run(mut connection: SqliteConnection, mut receiver: mpsc::Receiver<Mess
             }
         }
         commit_batch(&mut connection, batch).await;
+        commits.fetch_add(1, Ordering::Relaxed);
         if let Some(done) = close {
             receiver.close();
             if let Err(error) = connection.close().await {
