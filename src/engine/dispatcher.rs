@@ -118,7 +118,7 @@ async fn claim_ready(engine: &Arc<Engine>) -> bool {
     let mut chosen = Vec::new();
     let mut slots = HashMap::new();
     for (run_id, recipe_id) in candidates {
-        let concurrency = recipes.get(&recipe_id).map_or(1, |recipe| recipe.concurrency);
+        let concurrency = engine.concurrency_of(&recipes, &recipe_id);
         let Some(slot) = engine.slots.try_take(&recipe_id, concurrency) else {
             if engine.slots.free() == 0 {
                 break;

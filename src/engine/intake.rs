@@ -18,11 +18,7 @@ impl Engine {
     /// engine is at its limit). Returns once the run is committed — so a webhook
     /// may be acknowledged — or, for a repeated dedup key, the first run.
     pub async fn accept(self: &Arc<Self>, event: Event) -> Result<Enqueued, store::Error> {
-        let concurrency = self
-            .recipes
-            .current()
-            .get(&event.recipe)
-            .map_or(1, |recipe| recipe.concurrency);
+        let concurrency = self.concurrency_of(&self.recipes.current(), &event.recipe);
         // Runs that wait in the queue go first: the new one waits behind them.
         let slot = if self.backlog.may_hold_runs() {
             None

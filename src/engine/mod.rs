@@ -95,6 +95,12 @@ impl Engine {
         })
     }
 
+    /// How many runs of a recipe may be in flight (1 for a recipe no longer loaded:
+    /// its runs fail at once).
+    fn concurrency_of(&self, recipes: &crate::recipe::RecipeSet, recipe_id: &str) -> u32 {
+        recipes.get(recipe_id).map_or(1, |recipe| recipe.concurrency)
+    }
+
     /// Starts a runner task, first collecting those that ended.
     fn spawn_runner(&self, runner: impl Future<Output = ()> + Send + 'static) {
         let mut runners = self.runners.lock().unwrap_or_else(PoisonError::into_inner);

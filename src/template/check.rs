@@ -142,12 +142,9 @@ impl Checker<'_> {
                     .problems
                     .push(TemplateProblem::about(raw, format!("`{raw}` is not a helper"))),
             },
-            Parameter::Path(path) => match path {
-                Path::Relative((segments, _)) if matches!(segments.as_slice(), [PathSeg::Named(name)] if is_helper(name)) =>
-                {
-                    self.called.push(raw_name(segments));
-                }
-                _ => self.path(path, depth),
+            Parameter::Path(path) => match helper_without_parameters(path) {
+                Some(name) => self.called.push(name.to_owned()),
+                None => self.path(path, depth),
             },
             Parameter::Subexpression(subexpression) => self.subexpression(&subexpression.element, depth),
             _ => {}
@@ -258,11 +255,14 @@ impl Checker<'_> {
 
 /// The closest known name, when it is close enough to be a likely typo
 /// (Jaro-Winkler similarity, which favours a shared beginning, as typos keep).
-/// The name of a one-segment path (a helper called without parameters).
-fn raw_name(segments: &[PathSeg]) -> String {
-    match segments {
-        [PathSeg::Named(name)] => name.clone(),
-        _ => String::new(),
+/// The helper a one-segment path names (`{{now}}` parses as a path), if any.
+fn helper_without_parameters(path: &Path) -> Option<&str> {
+    match path {
+        Path::Relative((segments, _)) => match segments.as_slice() {
+            [PathSeg::Named(name)] if is_helper(name) => Some(name),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
