@@ -26,14 +26,21 @@ const SENSITIVE_NAME_PARTS: &[&str] = &["token", "secret", "key", "signature", "
 /// stored and logged as `[redacted]`. `Idempotency-Key` is an identifier, not a
 /// credential, and is kept.
 pub fn is_sensitive_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    if name == "idempotency-key" {
+    // Called for every header of every webhook and answer: compared in place,
+    // without a lower-cased copy.
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    if is("idempotency-key") {
         return false;
     }
-    matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || SENSITIVE_NAME_PARTS.iter().any(|part| name.contains(part))
+    let name = name.as_bytes();
+    is("authorization")
+        || is("proxy-authorization")
+        || is("cookie")
+        || is("set-cookie")
+        || SENSITIVE_NAME_PARTS.iter().any(|part| {
+            name.windows(part.len())
+                .any(|window| window.eq_ignore_ascii_case(part.as_bytes()))
+        })
 }
 
 /// A URL without the credentials of its userinfo (`https://user:pass@host/` →
@@ -138,6 +145,9 @@ impl Redactor {
     /// A header as records keep it: a known secret's name when it holds one, else
     /// `[redacted]` for a credential or signature header, else the value.
     pub fn recorded_header(&self, name: &str, value: &str) -> String {
+        if self.secrets.is_empty() {
+            return if is_sensitive_header(name) { REDACTED } else { value }.to_owned();
+        }
         let redacted = self.header(value);
         if redacted == value && is_sensitive_header(name) {
             REDACTED.to_owned()
@@ -168,6 +178,9 @@ impl Redactor {
 impl Redactor {
     /// Replaces every secret by its marker, in every string of the tree.
     pub fn seal(&self, value: &Value) -> Value {
+        if self.sealing.is_empty() {
+            return value.clone();
+        }
         map_strings(value, &|text| {
             self.sealing.iter().fold(text.to_owned(), |text, (form, marker)| {
                 text.replace(form.as_str(), marker)
@@ -178,6 +191,9 @@ impl Redactor {
     /// Puts the secrets back. A marker of a variable that is no longer set stays as
     /// it is (the request then fails visibly rather than sending a wrong value).
     pub fn unseal(&self, value: &Value) -> Value {
+        if self.sealing.is_empty() {
+            return value.clone();
+        }
         map_strings(value, &|text| {
             if !text.contains('\u{2983}') {
                 return text.to_owned();

@@ -244,7 +244,8 @@ fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::
     }
     let mut builder = client.request(request.method.clone(), url).headers(headers);
     builder = match &request.body {
-        Some(RequestBody::Json(json)) => builder.body(json.to_string()),
+        // Into bytes directly, not through `Display` (see `store::json_text`).
+        Some(RequestBody::Json(json)) => builder.body(crate::store::json_text(json)),
         Some(RequestBody::Text(text)) => builder.body(text.clone()),
         None => builder,
     };

@@ -161,14 +161,20 @@ fn context_of(engine: &Engine, run: &mut ClaimedRun) -> Value {
 /// The template context of a run: `trigger`, `payload`, `headers`, `query`,
 /// `steps` (filled as steps end) and `ferry.url`.
 pub(crate) fn run_context(trigger: Value, public_url: &str, payload: Value, headers: Value, query: Value) -> Value {
-    json!({
-        "trigger": trigger,
-        "steps": {},
-        "ferry": { "url": public_url },
-        "payload": payload,
-        "headers": headers,
-        "query": query,
-    })
+    object([
+        ("trigger", trigger),
+        ("steps", Value::Object(Map::new())),
+        ("ferry", json!({ "url": public_url })),
+        ("payload", payload),
+        ("headers", headers),
+        ("query", query),
+    ])
+}
+
+/// A JSON object of these fields, moved in: `json!` would serialise each value
+/// into a copy of itself, and payloads and answers can be large.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(key, value)| (key.to_owned(), value)).collect())
 }
 
 /// How a step's turn ended.
@@ -332,11 +338,11 @@ async fn run_step(
 
 /// `steps.<id>` after an http step: the whole answer.
 pub(crate) fn step_result(response: &HttpResponse) -> Value {
-    json!({
-        "status": response.status,
-        "headers": response.headers,
-        "body": response.body,
-    })
+    object([
+        ("status", Value::from(response.status)),
+        ("headers", Value::Object(response.headers.clone())),
+        ("body", response.body.clone()),
+    ])
 }
 
 /// The request as the run record keeps it: secrets redacted, credentials hidden.
@@ -358,12 +364,13 @@ pub(crate) fn request_record(redactor: &Redactor, request: &HttpRequest) -> Valu
         Some(RequestBody::Text(text)) => Value::String(redactor.text(text).into_owned()),
         None => Value::Null,
     };
-    json!({
-        "method": request.method.as_str(),
-        "url": crate::redact::without_userinfo(&redactor.text(&request.url)),
-        "headers": headers,
-        "body": body,
-    })
+    let url = crate::redact::without_userinfo(&redactor.text(&request.url)).into_owned();
+    object([
+        ("method", Value::from(request.method.as_str())),
+        ("url", Value::String(url)),
+        ("headers", Value::Object(headers)),
+        ("body", body),
+    ])
 }
 
 /// The answer as the run record keeps it: secrets redacted first, then the body
@@ -384,10 +391,10 @@ pub(crate) fn response_record(redactor: &Redactor, response: &HttpResponse) -> V
     } else {
         redactor.value(&response.body)
     };
-    json!({
-        "status": response.status,
-        "headers": headers,
-        "body": body,
-        "truncated": truncated,
-    })
+    object([
+        ("status", Value::from(response.status)),
+        ("headers", Value::Object(headers)),
+        ("body", body),
+        ("truncated", Value::Bool(truncated)),
+    ])
 }

@@ -18,7 +18,7 @@ use super::records::{
 };
 use super::writer::{Op, Writer};
 use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
-use super::{Durability, Error, Start, timestamp};
+use super::{Durability, Error, Start, json_text, timestamp};
 use crate::trigger::Event;
 
 /// The database of runs.
@@ -216,8 +216,8 @@ impl Store {
                     position: step.position as i64,
                     step_id: step.step_id,
                     status: step.status.as_str(),
-                    request: step.request.as_ref().map(Value::to_string),
-                    result: step.result.as_ref().map(Value::to_string),
+                    request: step.request.as_ref().map(json_text),
+                    result: step.result.as_ref().map(json_text),
                 })
                 .collect(),
             attempts: write
@@ -228,8 +228,8 @@ impl Store {
                     n: i64::from(attempt.n),
                     started_at: attempt.started_at,
                     duration_ms: i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
-                    request: attempt.request.to_string(),
-                    response: attempt.response.as_ref().map(Value::to_string),
+                    request: json_text(&attempt.request),
+                    response: attempt.response.as_ref().map(json_text),
                     error: attempt.error,
                 })
                 .collect(),
