@@ -207,6 +207,10 @@ impl Store {
 
     /// Stores changes to a run: its steps, their attempts, where it goes next.
     pub async fn record(&self, write: RunWrite) -> Result<(), Error> {
+        // A step's result is kept for the steps after it when the run resumes; a
+        // run that ends never resumes, so the results of its last write are not
+        // stored (what the step received is in its attempt's record).
+        let ends = matches!(write.change, Some(RunChange::End(..)));
         let rows = RunRows {
             recipe_version: write.recipe_version,
             steps: write
@@ -217,7 +221,7 @@ impl Store {
                     step_id: step.step_id,
                     status: step.status.as_str(),
                     request: step.request.as_ref().map(json_text),
-                    result: step.result.as_ref().map(json_text),
+                    result: step.result.as_ref().filter(|_| !ends).map(json_text),
                 })
                 .collect(),
             attempts: write
