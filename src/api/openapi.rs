@@ -2,9 +2,11 @@
 //! documents exactly the routes this build has, and the interactive docs page
 //! (Swagger UI, vendored into the binary: no CDN, no download at build time).
 
+use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{health, hooks, manual_runs, metrics, recipes, replay, runs};
 
@@ -46,9 +48,18 @@ impl Modify for BearerScheme {
     }
 }
 
-/// `GET /api/v1/openapi.json` and the docs page at `/api/docs/`.
-pub(super) fn docs() -> SwaggerUi {
+/// Where the document is served.
+const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
+
+/// The docs page at `/api/docs/`, and the document it shows.
+pub(super) fn docs<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::from(SwaggerUi::new("/api/docs").config(Config::from(DOCUMENT_PATH))).route(DOCUMENT_PATH, get(document))
+}
+
+/// `GET /api/v1/openapi.json`, built when asked for rather than held from the
+/// start: few daemons are ever asked, and every one would carry it idle.
+async fn document() -> Json<utoipa::openapi::OpenApi> {
     let mut document = ApiDoc::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", document)
+    Json(document)
 }
