@@ -67,18 +67,27 @@ impl Store {
         Ok(pruned)
     }
 
-    /// Returns free pages beyond a reserve to the file system.
+    /// [`release_free_pages`] on one of the pool's connections.
     async fn release_free_pages(&self) -> Result<(), super::Error> {
-        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-            .fetch_one(&self.pool)
-            .await?;
-        if free > KEPT_FREE_PAGES {
-            // A pragma takes no bound parameters; the count is a number we computed.
-            let statement = format!("PRAGMA incremental_vacuum({})", free - KEPT_FREE_PAGES);
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&self.pool).await?;
-        }
+        let mut connection = self.pool.acquire().await?;
+        release_free_pages(&mut connection).await?;
         Ok(())
     }
+}
+
+/// Returns free pages beyond a reserve to the file system.
+pub(super) async fn release_free_pages(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+        .fetch_one(&mut *connection)
+        .await?;
+    if free > KEPT_FREE_PAGES {
+        // A pragma takes no bound parameters; the count is a number we computed.
+        let statement = format!("PRAGMA incremental_vacuum({})", free - KEPT_FREE_PAGES);
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Prunes every `every` until the store closes.

@@ -79,6 +79,9 @@ impl Store {
                 .await?;
             sqlx::query("VACUUM").execute(&mut connection).await?;
         }
+        // A migration that rebuilt tables (0007) left the old ones' pages free:
+        // they go back to the file system now, not at the first prune.
+        super::retention::release_free_pages(&mut connection).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
