@@ -12,6 +12,7 @@ pub mod cli;
 pub mod daemon;
 pub mod engine;
 pub mod headers;
+mod json;
 pub mod observe;
 pub mod recipe;
 pub mod recipe_test;

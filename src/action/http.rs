@@ -244,8 +244,7 @@ fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::
     }
     let mut builder = client.request(request.method.clone(), url).headers(headers);
     builder = match &request.body {
-        // Into bytes directly, not through `Display` (see `store::json_text`).
-        Some(RequestBody::Json(json)) => builder.body(crate::store::json_text(json)),
+        Some(RequestBody::Json(json)) => builder.body(crate::json::text(json)),
         Some(RequestBody::Text(text)) => builder.body(text.clone()),
         None => builder,
     };

@@ -64,11 +64,3 @@ impl std::str::FromStr for Durability {
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
-
-/// A JSON document as stored text. Serialised into bytes directly: `Value`'s
-/// `Display` goes through the formatting machinery token by token, several
-/// times slower, and every run stores a few documents.
-pub(crate) fn json_text(document: &impl serde::Serialize) -> String {
-    // Serialising a `Value` or a map of them cannot fail (keys are strings).
-    serde_json::to_string(document).unwrap_or_default()
-}

@@ -31,7 +31,7 @@ pub(super) async fn prune(connection: &mut SqliteConnection, before: &str, limit
     if ids.is_empty() {
         return Ok(0);
     }
-    let list = serde_json::to_string(&ids).unwrap_or_default();
+    let list = crate::json::text(&ids);
     for statement in [
         "UPDATE runs SET replay_of = NULL WHERE replay_of IN (SELECT value FROM json_each(?1))",
         "DELETE FROM dedup WHERE run_id IN (SELECT value FROM json_each(?1))",

@@ -18,7 +18,8 @@ use super::records::{
 };
 use super::writer::{Op, Writer};
 use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
-use super::{Durability, Error, Start, json_text, timestamp};
+use super::{Durability, Error, Start, timestamp};
+use crate::json::text as json_text;
 use crate::trigger::Event;
 
 /// The database of runs.
