@@ -200,3 +200,64 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     assert!(store.due(Utc::now(), 10).await.expect("due").is_empty());
     store.close().await;
 }
+
+/// The WAL header's checkpoint sequence number (bytes 12–15, big-endian): SQLite
+/// adds one each time the WAL starts over from its beginning.
+fn wal_restarts(dir: &tempfile::TempDir) -> Option<u32> {
+    let header = std::fs::read(dir.path().join("ferry.db-wal")).ok()?;
+    Some(u32::from_be_bytes(header.get(12..16)?.try_into().ok()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_steady_load_the_wal_starts_over_instead_of_growing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    store
+        .enqueue(&event("relay", None), Start::Queued)
+        .await
+        .expect("first write");
+    let first = wal_restarts(&dir).expect("the WAL exists after a write");
+
+    // Writers that never pause: a background checkpoint alone never catches up
+    // with them, so only the writer's own catch-up lets the WAL start over.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut written = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && written < 50_000 {
+                    store
+                        .enqueue(&event("relay", None), Start::Queued)
+                        .await
+                        .expect("write");
+                    written += 1;
+                }
+                written
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut restarted = false;
+    while std::time::Instant::now() < deadline {
+        if wal_restarts(&dir).is_some_and(|now| now != first) {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut written = 1;
+    for writer in writers {
+        written += writer.await.expect("writer task");
+    }
+    assert!(restarted, "the WAL never started over during {written} writes");
+    let stored = store
+        .run_counts("relay")
+        .await
+        .expect("counts")
+        .iter()
+        .map(|(_, count)| count)
+        .sum::<u64>();
+    assert_eq!(stored, written, "every write is stored across the WAL's restarts");
+}

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use rusqlite::{Connection, params};
 use sqlx::SqliteConnection;
 
 use super::{Store, timestamp};
@@ -19,15 +20,14 @@ const KEPT_FREE_PAGES: i64 = 256;
 /// Deletes up to `limit` finished runs that ended before `before`, with their
 /// steps and attempts (cascaded) and dedup keys. A replay of a deleted run keeps
 /// running history of its own; its `replay_of` is cleared.
-pub(super) async fn prune(connection: &mut SqliteConnection, before: &str, limit: u32) -> Result<u64, sqlx::Error> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1
-         AND status IN ('succeeded', 'failed', 'skipped') ORDER BY finished_at LIMIT ?2",
-    )
-    .bind(before)
-    .bind(limit)
-    .fetch_all(&mut *connection)
-    .await?;
+pub(super) fn prune(connection: &Connection, before: &str, limit: u32) -> rusqlite::Result<u64> {
+    let ids: Vec<String> = connection
+        .prepare_cached(
+            "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1
+             AND status IN ('succeeded', 'failed', 'skipped') ORDER BY finished_at LIMIT ?2",
+        )?
+        .query_map(params![before, limit], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         return Ok(0);
     }
@@ -37,7 +37,7 @@ pub(super) async fn prune(connection: &mut SqliteConnection, before: &str, limit
         "DELETE FROM dedup WHERE run_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))",
     ] {
-        sqlx::query(statement).bind(&list).execute(&mut *connection).await?;
+        connection.prepare_cached(statement)?.execute(params![list])?;
     }
     Ok(ids.len() as u64)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, FromRow, SqlitePool};
+use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::records::{
     AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
@@ -60,13 +60,9 @@ impl Store {
             .pragma("journal_size_limit", "67108864")
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // The writer's batches run a few statements per table in a few sizes each.
-        let mut connection = options
-            .clone()
-            .statement_cache_capacity(256)
-            .connect()
-            .await
-            .map_err(Error::Open)?;
+        // Migrations and the one-time conversions run on a connection of sqlx's,
+        // which is closed before the writer opens its own.
+        let mut connection = options.clone().connect().await.map_err(Error::Open)?;
         sqlx::migrate!("./migrations/sqlite").run(&mut connection).await?;
         let auto_vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
             .fetch_one(&mut connection)
@@ -83,17 +79,17 @@ impl Store {
         // A migration that rebuilt tables (0007) left the old ones' pages free:
         // they go back to the file system now, not at the first prune.
         super::retention::release_free_pages(&mut connection).await?;
+        connection.close().await.map_err(Error::Open)?;
+        let writing = open_writer(options.get_filename(), durability)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
         let commits = Arc::new(AtomicU64::new(0));
-        super::checkpoint::start(pool.clone(), commits.clone());
-        Ok(Self {
-            pool,
-            writer: Writer::start(connection, commits),
-        })
+        let writer = Writer::start(writing, commits.clone())?;
+        super::checkpoint::start(pool.clone(), writer.clone(), commits);
+        Ok(Self { pool, writer })
     }
 
     /// Closes every connection; SQLite then checkpoints the WAL into the file.
@@ -359,6 +355,27 @@ impl Store {
             steps: documents,
         }))
     }
+}
+
+/// The writer's connection, with the settings of the pool's (see [`Store::open`]).
+fn open_writer(path: &std::path::Path, durability: Durability) -> Result<rusqlite::Connection, Error> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    // WAL is a setting of the file, made when the pool's connections opened it.
+    connection.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        },
+    )?;
+    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+    connection.pragma_update(None, "journal_size_limit", 67_108_864)?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    // Every statement of the writer, prepared once.
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
 }
 
 fn parse_json(text: &str) -> Result<Value, Error> {

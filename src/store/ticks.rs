@@ -8,12 +8,13 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use super::writer::Op;
-use super::writes::{NewRun, insert_runs, pieces, push_list};
+use super::writes::{NewRun, insert_run};
 use super::{Error, Start, Store, timestamp};
 use crate::trigger::Event;
 
@@ -175,49 +176,42 @@ enum WorkRows {
 }
 
 /// Applies one tick inside the writer's transaction.
-pub(super) async fn apply_tick(connection: &mut SqliteConnection, tick: &TickRows) -> Result<TickOutcome, sqlx::Error> {
-    let previous: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT last_scheduled_at, last_success_at FROM trigger_state WHERE recipe = ?1")
-            .bind(&tick.recipe)
-            .fetch_optional(&mut *connection)
-            .await?;
+pub(super) fn apply_tick(connection: &Connection, tick: &TickRows) -> rusqlite::Result<TickOutcome> {
+    let previous: Option<(String, Option<String>)> = connection
+        .prepare_cached("SELECT last_scheduled_at, last_success_at FROM trigger_state WHERE recipe = ?1")?
+        .query_row(params![tick.recipe], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
     if let Some((mark, _)) = &previous
         && *mark >= tick.scheduled_at
     {
         return Ok(TickOutcome::AlreadyDone);
     }
     let never_succeeded = previous.as_ref().is_none_or(|(_, success)| success.is_none());
-    sqlx::query(
-        "INSERT INTO trigger_state (recipe, last_scheduled_at, last_fired_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (recipe) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
-             last_fired_at = excluded.last_fired_at",
-    )
-    .bind(&tick.recipe)
-    .bind(&tick.scheduled_at)
-    .bind(&tick.fired_at)
-    .execute(&mut *connection)
-    .await?;
+    connection
+        .prepare_cached(
+            "INSERT INTO trigger_state (recipe, last_scheduled_at, last_fired_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (recipe) DO UPDATE SET last_scheduled_at = excluded.last_scheduled_at,
+                 last_fired_at = excluded.last_fired_at",
+        )?
+        .execute(params![tick.recipe, tick.scheduled_at, tick.fired_at])?;
 
     let runs = match &tick.work {
         WorkRows::Fire(run) => {
-            insert_runs(connection, &[run]).await?;
+            insert_run(connection, run)?;
             vec![run.id.clone()]
         }
         WorkRows::PollFailed(error) => {
-            sqlx::query(
-                "UPDATE trigger_state SET last_poll_at = ?2, last_poll_error = ?3, last_poll_items = NULL,
-                     last_poll_new = NULL, poll_failures = poll_failures + 1
-                 WHERE recipe = ?1",
-            )
-            .bind(&tick.recipe)
-            .bind(&tick.fired_at)
-            .bind(error)
-            .execute(&mut *connection)
-            .await?;
+            connection
+                .prepare_cached(
+                    "UPDATE trigger_state SET last_poll_at = ?2, last_poll_error = ?3, last_poll_items = NULL,
+                         last_poll_new = NULL, poll_failures = poll_failures + 1
+                     WHERE recipe = ?1",
+                )?
+                .execute(params![tick.recipe, tick.fired_at, error])?;
             Vec::new()
         }
         WorkRows::Polled { items, first } => {
-            let new_keys = remember_keys(connection, &tick.recipe, &tick.fired_at, items).await?;
+            let new_keys = remember_keys(connection, &tick.recipe, &tick.fired_at, items)?;
             let remember_only = never_succeeded && *first == FirstPollRule::Remember;
             let mut started = HashSet::new();
             let fresh: Vec<&NewRun> = items
@@ -227,20 +221,23 @@ pub(super) async fn apply_tick(connection: &mut SqliteConnection, tick: &TickRow
                 .map(|(_, run)| run)
                 .collect();
             if !remember_only {
-                insert_runs(connection, &fresh).await?;
+                for run in &fresh {
+                    insert_run(connection, run)?;
+                }
             }
-            sqlx::query(
-                "UPDATE trigger_state SET last_success_at = ?2, last_poll_at = ?2, last_poll_error = NULL,
-                     last_poll_items = ?3, last_poll_new = ?4, poll_failures = 0
-                 WHERE recipe = ?1",
-            )
-            .bind(&tick.recipe)
-            .bind(&tick.fired_at)
-            .bind(items.len() as i64)
-            .bind(fresh.len() as i64)
-            .execute(&mut *connection)
-            .await?;
-            forget_old_keys(connection, &tick.recipe, &tick.fired_at).await?;
+            connection
+                .prepare_cached(
+                    "UPDATE trigger_state SET last_success_at = ?2, last_poll_at = ?2, last_poll_error = NULL,
+                         last_poll_items = ?3, last_poll_new = ?4, poll_failures = 0
+                     WHERE recipe = ?1",
+                )?
+                .execute(params![
+                    tick.recipe,
+                    tick.fired_at,
+                    items.len() as i64,
+                    fresh.len() as i64
+                ])?;
+            forget_old_keys(connection, &tick.recipe, &tick.fired_at)?;
             if remember_only {
                 Vec::new()
             } else {
@@ -253,46 +250,36 @@ pub(super) async fn apply_tick(connection: &mut SqliteConnection, tick: &TickRow
 
 /// Stores the keys; returns those not seen before. Keys seen again are marked
 /// seen now, so that pruning keeps them while the source still lists them.
-async fn remember_keys(
-    connection: &mut SqliteConnection,
+fn remember_keys(
+    connection: &Connection,
     recipe: &str,
     now: &str,
     items: &[(String, NewRun)],
-) -> Result<HashSet<String>, sqlx::Error> {
-    let keys: Vec<&String> = items.iter().map(|(key, _)| key).collect();
+) -> rusqlite::Result<HashSet<String>> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO poll_seen (recipe, key, seen_at) VALUES (?1, ?2, ?3) ON CONFLICT (recipe, key) DO NOTHING",
+    )?;
+    let mut touch = connection.prepare_cached("UPDATE poll_seen SET seen_at = ?3 WHERE recipe = ?1 AND key = ?2")?;
     let mut new_keys = HashSet::new();
-    for chunk in pieces(&keys) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO poll_seen (recipe, key, seen_at) ");
-        query.push_values(chunk, |mut row, key| {
-            row.push_bind(recipe.to_owned())
-                .push_bind((*key).clone())
-                .push_bind(now.to_owned());
-        });
-        query.push(" ON CONFLICT (recipe, key) DO NOTHING RETURNING key");
-        let inserted: Vec<String> = query.build_query_scalar().fetch_all(&mut *connection).await?;
-        new_keys.extend(inserted);
-    }
-    let seen_again: Vec<&String> = keys.into_iter().filter(|key| !new_keys.contains(*key)).collect();
-    for chunk in pieces(&seen_again) {
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE poll_seen SET seen_at = ");
-        query.push_bind(now.to_owned());
-        query.push(" WHERE recipe = ");
-        query.push_bind(recipe.to_owned());
-        query.push(" AND key IN ");
-        push_list(&mut query, chunk.iter().copied());
-        query.build().execute(&mut *connection).await?;
+    for (key, _) in items {
+        if new_keys.contains(key) {
+            continue;
+        }
+        if insert.execute(params![recipe, key, now])? == 1 {
+            new_keys.insert(key.clone());
+        } else {
+            touch.execute(params![recipe, key, now])?;
+        }
     }
     Ok(new_keys)
 }
 
 /// Forgets keys older than [`KEEP_SEEN_DAYS`] beyond the newest [`KEEP_SEEN_KEYS`].
-async fn forget_old_keys(connection: &mut SqliteConnection, recipe: &str, now: &str) -> Result<(), sqlx::Error> {
-    let oldest_kept: Option<String> =
-        sqlx::query_scalar("SELECT seen_at FROM poll_seen WHERE recipe = ?1 ORDER BY seen_at DESC LIMIT 1 OFFSET ?2")
-            .bind(recipe)
-            .bind(KEEP_SEEN_KEYS - 1)
-            .fetch_optional(&mut *connection)
-            .await?;
+fn forget_old_keys(connection: &Connection, recipe: &str, now: &str) -> rusqlite::Result<()> {
+    let oldest_kept: Option<String> = connection
+        .prepare_cached("SELECT seen_at FROM poll_seen WHERE recipe = ?1 ORDER BY seen_at DESC LIMIT 1 OFFSET ?2")?
+        .query_row(params![recipe, KEEP_SEEN_KEYS - 1], |row| row.get(0))
+        .optional()?;
     let Some(oldest_kept) = oldest_kept else {
         return Ok(());
     };
@@ -300,10 +287,8 @@ async fn forget_old_keys(connection: &mut SqliteConnection, recipe: &str, now: &
         .map(|now| timestamp(now.to_utc() - chrono::Duration::days(KEEP_SEEN_DAYS)))
         .unwrap_or_default();
     let cutoff = oldest_kept.min(month_ago);
-    sqlx::query("DELETE FROM poll_seen WHERE recipe = ?1 AND seen_at < ?2")
-        .bind(recipe)
-        .bind(cutoff)
-        .execute(&mut *connection)
-        .await?;
+    connection
+        .prepare_cached("DELETE FROM poll_seen WHERE recipe = ?1 AND seen_at < ?2")?
+        .execute(params![recipe, cutoff])?;
     Ok(())
 }

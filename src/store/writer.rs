@@ -1,17 +1,21 @@
-//! The one writer: a task that owns the writing connection and commits the
+//! The one writer: a thread that owns the writing connection and commits the
 //! writes of concurrent callers together (group commit).
 //!
-//! Each caller sends its write and waits for the commit that holds it. The task
-//! takes everything that queued up while its previous commit ran, applies it in
-//! one transaction — one multi-row statement per table — and commits once. Under
-//! load a commit carries hundreds of writes, so acknowledging a webhook costs a
-//! share of a commit, not a commit of its own. When a batch fails, its writes are
-//! tried again one transaction each, so a bad write fails alone.
+//! Each caller sends its write and waits for the commit that holds it. The
+//! thread takes everything that queued up while its previous commit ran, applies
+//! it in one transaction and commits once. Under load a commit carries dozens of
+//! writes, so acknowledging a webhook costs a share of a commit, not a commit of
+//! its own. When a batch fails, its writes are tried again one transaction each,
+//! so a bad write fails alone.
+//!
+//! The connection is rusqlite's on a thread of its own, not an async driver's:
+//! a whole batch runs in one hand-off, where an async driver hands every
+//! statement to its connection thread and back (see docs/decisions.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
@@ -44,11 +48,14 @@ pub(super) enum Op {
 #[allow(clippy::large_enum_variant)]
 enum Message {
     Write(Op),
+    /// Checkpoints the last frames of the WAL after the writes queued before it
+    /// (see `checkpoint.rs`).
+    CatchUp,
     /// Closes the connection after the writes queued before it.
     Close(oneshot::Sender<()>),
 }
 
-/// The handle callers hold; the task ends when it is closed.
+/// The handle callers hold; the thread ends when it is closed.
 #[derive(Clone)]
 pub(super) struct Writer {
     sender: mpsc::Sender<Message>,
@@ -56,10 +63,13 @@ pub(super) struct Writer {
 
 impl Writer {
     /// `commits` counts the transactions committed (the checkpoint task reads it).
-    pub(super) fn start(connection: SqliteConnection, commits: Arc<AtomicU64>) -> Self {
+    pub(super) fn start(connection: Connection, commits: Arc<AtomicU64>) -> Result<Self, Error> {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(connection, receiver, commits));
-        Self { sender }
+        std::thread::Builder::new()
+            .name("ferry-writer".to_owned())
+            .spawn(move || run(connection, receiver, &commits))
+            .map_err(|error| Error::Write(format!("cannot start the writer thread: {error}")))?;
+        Ok(Self { sender })
     }
 
     /// Sends a write and waits until it is committed (or failed).
@@ -72,6 +82,11 @@ impl Writer {
         outcome.await.map_err(|_| Error::Closed)?
     }
 
+    /// Asks for a checkpoint between two batches, unless writes fill the queue.
+    pub(super) fn catch_up(&self) {
+        let _ = self.sender.try_send(Message::CatchUp);
+    }
+
     /// Lets the writes queued so far commit, then closes the connection.
     pub(super) async fn close(&self) {
         let (done, closed) = oneshot::channel();
@@ -81,24 +96,44 @@ impl Writer {
     }
 }
 
-async fn run(mut connection: SqliteConnection, mut receiver: mpsc::Receiver<Message>, commits: Arc<AtomicU64>) {
-    let mut messages = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut messages, MAX_BATCH).await > 0 {
-        let mut batch = Vec::with_capacity(messages.len());
+fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = receiver.blocking_recv() {
+        let mut next = Some(first);
+        let mut catch_up = false;
         let mut close = None;
-        for message in messages.drain(..) {
+        while let Some(message) = next.take() {
             match message {
-                Message::Write(op) if close.is_none() => batch.push(op),
-                // Writes sent after the close fail as "closed" when dropped.
-                Message::Write(_) => {}
-                Message::Close(done) => close = Some(done),
+                Message::Write(op) => batch.push(op),
+                Message::CatchUp => {
+                    catch_up = true;
+                    break;
+                }
+                Message::Close(done) => {
+                    close = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = receiver.try_recv().ok();
             }
         }
-        commit_batch(&mut connection, batch).await;
-        commits.fetch_add(1, Ordering::Relaxed);
+        if !batch.is_empty() {
+            commit_batch(&mut connection, std::mem::take(&mut batch));
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        if catch_up {
+            // Nothing is written meanwhile, so this copies every frame, and the
+            // next commit starts the WAL from its beginning.
+            let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            if let Err(error) = checkpoint {
+                tracing::warn!(%error, "WAL checkpoint failed; the next one tries again");
+            }
+        }
         if let Some(done) = close {
+            // Writes sent after the close fail as "closed" when dropped.
             receiver.close();
-            if let Err(error) = connection.close().await {
+            if let Err((_, error)) = connection.close() {
                 tracing::warn!(%error, "closing the database connection");
             }
             let _ = done.send(());
@@ -107,15 +142,12 @@ async fn run(mut connection: SqliteConnection, mut receiver: mpsc::Receiver<Mess
     }
 }
 
-async fn commit_batch(connection: &mut SqliteConnection, mut batch: Vec<Op>) {
-    if batch.is_empty() {
-        return;
-    }
-    match commit(connection, &batch).await {
+fn commit_batch(connection: &mut Connection, mut batch: Vec<Op>) {
+    match commit(connection, &batch) {
         Ok(outcomes) => answer(batch, outcomes),
         Err(error) if batch.len() == 1 => {
             if let Some(op) = batch.pop() {
-                fail(op, Error::Database(error));
+                fail(op, Error::Sqlite(error));
             }
         }
         // Busy, I/O or a full disk would fail each write alone just the same (and
@@ -131,11 +163,11 @@ async fn commit_batch(connection: &mut SqliteConnection, mut batch: Vec<Op>) {
             tracing::warn!(%error, writes = batch.len(), "a batch of writes failed; trying each alone");
             for op in batch {
                 let mut alone = vec![op];
-                match commit(connection, &alone).await {
+                match commit(connection, &alone) {
                     Ok(outcomes) => answer(alone, outcomes),
                     Err(error) => {
                         if let Some(op) = alone.pop() {
-                            fail(op, Error::Database(error));
+                            fail(op, Error::Sqlite(error));
                         }
                     }
                 }
@@ -144,22 +176,13 @@ async fn commit_batch(connection: &mut SqliteConnection, mut batch: Vec<Op>) {
     }
 }
 
-async fn commit(connection: &mut SqliteConnection, ops: &[Op]) -> Result<Outcomes, sqlx::Error> {
-    let mut transaction = connection.begin().await?;
-    match writes::apply(&mut transaction, ops).await {
-        Ok(outcomes) => {
-            transaction.commit().await?;
-            Ok(outcomes)
-        }
-        Err(error) => {
-            if let Err(rollback) = transaction.rollback().await {
-                tracing::warn!(error = %rollback, "rolling back a failed batch");
-            }
-            Err(error)
-        }
-    }
+/// One transaction; dropping it unfinished rolls it back.
+fn commit(connection: &mut Connection, ops: &[Op]) -> rusqlite::Result<Outcomes> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcomes = writes::apply(&transaction, ops)?;
+    transaction.commit()?;
+    Ok(outcomes)
 }
-
 /// Hands each caller its outcome, in the order `apply` produced them per kind.
 fn answer(ops: Vec<Op>, outcomes: Outcomes) {
     let mut enqueued = outcomes.enqueued.into_iter();
@@ -182,8 +205,8 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
 
 /// Whether an error comes from the content of one write (a broken constraint),
 /// so that the other writes of its batch would commit without it.
-fn concerns_one_write(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(database) if database.kind() != sqlx::error::ErrorKind::Other)
+fn concerns_one_write(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
 }
 
 fn fail(op: Op, error: Error) {

@@ -1,21 +1,15 @@
-//! The SQL of the writer's batches: every write of a batch, grouped by kind, as
-//! one multi-row statement per table (sqlx's cost is per statement, not per row).
+//! The SQL of the writer's batches: each write of a batch in turn, one cached
+//! prepared statement per row, inside the batch's one transaction.
 //!
-//! Values arrive already serialised (by the caller's task, not the writer's), and
-//! the claim's rows go back unparsed for the same reason.
+//! Values arrive already serialised (by the caller's task, not the writer's
+//! thread), and the claim's rows go back unparsed for the same reason.
 
-use std::collections::HashSet;
-
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::records::{Enqueued, Start};
 use super::ticks::{TickOutcome, apply_tick};
 use super::writer::Op;
 use crate::trigger::Event;
-
-/// Most rows in one statement (a power of two; at most 11 columns, far below
-/// SQLite's 32 766 bound variables).
-const MAX_ROWS: usize = 256;
 
 /// A run to insert, with its trigger input as JSON text.
 pub(super) struct NewRun {
@@ -108,7 +102,6 @@ pub(super) struct ClaimRows {
     pub steps: Vec<StepStateRow>,
 }
 
-#[derive(FromRow)]
 pub(super) struct ClaimedRow {
     pub id: String,
     pub recipe: String,
@@ -120,7 +113,6 @@ pub(super) struct ClaimedRow {
     pub query: String,
 }
 
-#[derive(FromRow)]
 pub(super) struct StepStateRow {
     pub run_id: String,
     pub position: i64,
@@ -140,266 +132,176 @@ pub(super) struct Outcomes {
     pub pruned: Vec<u64>,
 }
 
-/// Applies a batch inside the caller's transaction.
-pub(super) async fn apply(connection: &mut SqliteConnection, ops: &[Op]) -> Result<Outcomes, sqlx::Error> {
+/// Applies a batch inside the writer's transaction, each write in the order it came.
+pub(super) fn apply(connection: &Connection, ops: &[Op]) -> rusqlite::Result<Outcomes> {
     let mut outcomes = Outcomes::default();
-    let new_runs: Vec<&NewRun> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Enqueue(run, _) => Some(run),
-            _ => None,
-        })
-        .collect();
-    if !new_runs.is_empty() {
-        outcomes.enqueued = insert_runs(connection, &new_runs).await?;
-    }
-    let records: Vec<&RunRows> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Record(rows, _) => Some(rows),
-            _ => None,
-        })
-        .collect();
-    if !records.is_empty() {
-        record(connection, &records).await?;
-    }
     for op in ops {
         match op {
-            Op::Claim(claim, _) => outcomes.claimed.push(claim_runs(connection, claim).await?),
-            Op::Tick(tick, _) => outcomes.ticks.push(apply_tick(connection, tick).await?),
+            Op::Enqueue(run, _) => outcomes.enqueued.push(insert_run(connection, run)?),
+            Op::Record(rows, _) => record(connection, rows)?,
+            Op::Claim(claim, _) => outcomes.claimed.push(claim_runs(connection, claim)?),
+            Op::Tick(tick, _) => outcomes.ticks.push(apply_tick(connection, tick)?),
             Op::RequeueInterrupted(_) => {
-                let done = sqlx::query("UPDATE runs SET status = 'queued' WHERE status = 'running'")
-                    .execute(&mut *connection)
-                    .await?;
-                outcomes.requeued += done.rows_affected();
+                let requeued = connection
+                    .prepare_cached("UPDATE runs SET status = 'queued' WHERE status = 'running'")?
+                    .execute([])?;
+                outcomes.requeued += requeued as u64;
             }
-            Op::Prune(before, limit, _) => {
-                outcomes
-                    .pruned
-                    .push(super::retention::prune(connection, before, *limit).await?);
-            }
-            Op::Enqueue(..) | Op::Record(..) => {}
+            Op::Prune(before, limit, _) => outcomes
+                .pruned
+                .push(super::retention::prune(connection, before, *limit)?),
         }
     }
     Ok(outcomes)
 }
 
-/// Cuts rows into pieces of power-of-two sizes, largest first: a batch of any
-/// size runs as a few statements from a small set of texts, which the
-/// connection prepares once and keeps (37 rows: 32 + 4 + 1).
-pub(super) fn pieces<T>(mut rows: &[T]) -> Vec<&[T]> {
-    let mut pieces = Vec::new();
-    while !rows.is_empty() {
-        let size = MAX_ROWS.min(1 << rows.len().ilog2());
-        let (piece, rest) = rows.split_at(size);
-        pieces.push(piece);
-        rows = rest;
-    }
-    pieces
-}
-
-/// Inserts new runs; a run whose dedup key was taken before (or earlier in this
+/// Inserts a new run; a run whose dedup key was taken before (or earlier in this
 /// batch) is not inserted and answers the first run with that key.
-pub(super) async fn insert_runs(
-    connection: &mut SqliteConnection,
-    runs: &[&NewRun],
-) -> Result<Vec<Enqueued>, sqlx::Error> {
-    let keyed: Vec<&NewRun> = runs.iter().copied().filter(|run| run.dedup_key.is_some()).collect();
-    let mut took_key = HashSet::new();
-    for chunk in pieces(&keyed) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO dedup (recipe, key, run_id, created_at) ");
-        query.push_values(chunk, |mut row, run| {
-            row.push_bind(run.recipe.clone())
-                .push_bind(run.dedup_key.clone())
-                .push_bind(run.id.clone())
-                .push_bind(run.received_at.clone());
-        });
-        query.push(" ON CONFLICT (recipe, key) DO NOTHING RETURNING run_id");
-        let taken: Vec<String> = query.build_query_scalar().fetch_all(&mut *connection).await?;
-        took_key.extend(taken);
-    }
-
-    let mut outcomes = Vec::with_capacity(runs.len());
-    let mut fresh = Vec::with_capacity(runs.len());
-    for &run in runs {
-        match &run.dedup_key {
-            Some(key) if !took_key.contains(&run.id) => {
-                let first: String = sqlx::query_scalar("SELECT run_id FROM dedup WHERE recipe = ?1 AND key = ?2")
-                    .bind(&run.recipe)
-                    .bind(key)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                outcomes.push(Enqueued::Duplicate(first));
-            }
-            _ => {
-                fresh.push(run);
-                outcomes.push(Enqueued::New(run.id.clone()));
-            }
+pub(super) fn insert_run(connection: &Connection, run: &NewRun) -> rusqlite::Result<Enqueued> {
+    if let Some(key) = &run.dedup_key {
+        let took_key = connection
+            .prepare_cached(
+                "INSERT INTO dedup (recipe, key, run_id, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (recipe, key) DO NOTHING",
+            )?
+            .execute(params![run.recipe, key, run.id, run.received_at])?;
+        if took_key == 0 {
+            let first: String = connection
+                .prepare_cached("SELECT run_id FROM dedup WHERE recipe = ?1 AND key = ?2")?
+                .query_row(params![run.recipe, key], |row| row.get(0))?;
+            return Ok(Enqueued::Duplicate(first));
         }
     }
-    for chunk in pieces(&fresh) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at, payload, headers, query, replay_of) ",
-        );
-        query.push_values(chunk, |mut row, run| {
-            row.push_bind(run.id.clone())
-                .push_bind(run.recipe.clone())
-                .push_bind(run.recipe_version.clone())
-                .push_bind(run.trigger)
-                .push_bind(run.status)
-                .push_bind(run.received_at.clone())
-                .push_bind(run.started_at.clone())
-                .push_bind(run.payload.clone())
-                .push_bind(run.headers.clone())
-                .push_bind(run.query.clone())
-                .push_bind(run.replay_of.clone());
-        });
-        query.build().execute(&mut *connection).await?;
-    }
-    Ok(outcomes)
+    connection
+        .prepare_cached(
+            "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at, payload,
+                 headers, query, replay_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            run.id,
+            run.recipe,
+            run.recipe_version,
+            run.trigger,
+            run.status,
+            run.received_at,
+            run.started_at,
+            run.payload,
+            run.headers,
+            run.query,
+            run.replay_of,
+        ])?;
+    Ok(Enqueued::New(run.id.clone()))
 }
 
-/// Steps, attempts and run changes of several runs: one statement per table.
-async fn record(connection: &mut SqliteConnection, records: &[&RunRows]) -> Result<(), sqlx::Error> {
-    let steps: Vec<(&str, &StepRow)> = records
-        .iter()
-        .flat_map(|rows| rows.steps.iter().map(|step| (rows.run_id.as_str(), step)))
-        .collect();
-    for chunk in pieces(&steps) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO steps (run_id, position, step_id, status, request, result) ");
-        query.push_values(chunk, |mut row, (run_id, step)| {
-            row.push_bind(run_id.to_string())
-                .push_bind(step.position)
-                .push_bind(step.step_id.clone())
-                .push_bind(step.status)
-                .push_bind(step.request.clone())
-                .push_bind(step.result.clone());
-        });
-        query.push(
-            " ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status,
-                request = COALESCE(excluded.request, steps.request),
-                result = COALESCE(excluded.result, steps.result)",
-        );
-        query.build().execute(&mut *connection).await?;
-    }
-
-    let attempts: Vec<(&str, &AttemptRow)> = records
-        .iter()
-        .flat_map(|rows| rows.attempts.iter().map(|attempt| (rows.run_id.as_str(), attempt)))
-        .collect();
-    for chunk in pieces(&attempts) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error) ",
-        );
-        query.push_values(chunk, |mut row, (run_id, attempt)| {
-            row.push_bind(run_id.to_string())
-                .push_bind(attempt.position)
-                .push_bind(attempt.n)
-                .push_bind(attempt.started_at.clone())
-                .push_bind(attempt.duration_ms)
-                .push_bind(attempt.request.clone())
-                .push_bind(attempt.response.clone())
-                .push_bind(attempt.error.clone());
-        });
-        query.build().execute(&mut *connection).await?;
-    }
-
-    for rows in records {
-        if let Some(version) = &rows.recipe_version {
-            sqlx::query("UPDATE runs SET recipe_version = ?1 WHERE id = ?2")
-                .bind(version)
-                .bind(&rows.run_id)
-                .execute(&mut *connection)
-                .await?;
+/// A run's steps, attempts and change.
+fn record(connection: &Connection, rows: &RunRows) -> rusqlite::Result<()> {
+    if !rows.steps.is_empty() {
+        let mut upsert = connection.prepare_cached(
+            "INSERT INTO steps (run_id, position, step_id, status, request, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status,
+                 request = COALESCE(excluded.request, steps.request),
+                 result = COALESCE(excluded.result, steps.result)",
+        )?;
+        for step in &rows.steps {
+            upsert.execute(params![
+                rows.run_id,
+                step.position,
+                step.step_id,
+                step.status,
+                step.request,
+                step.result
+            ])?;
         }
     }
-
-    let changes: Vec<(&str, &ChangeRow)> = records
-        .iter()
-        .filter_map(|rows| rows.change.as_ref().map(|change| (rows.run_id.as_str(), change)))
-        .collect();
-    for chunk in pieces(&changes) {
-        // The columns of a VALUES list are named column1, column2, … in SQLite.
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "UPDATE runs SET status = changes.column2, error = changes.column3,
-                finished_at = changes.column4, next_attempt_at = changes.column5
-             FROM (",
-        );
-        query.push_values(chunk, |mut row, (run_id, change)| {
-            row.push_bind(run_id.to_string())
-                .push_bind(change.status)
-                .push_bind(change.error.clone())
-                .push_bind(change.finished_at.clone())
-                .push_bind(change.next_attempt_at.clone());
-        });
-        query.push(") AS changes WHERE runs.id = changes.column1");
-        query.build().execute(&mut *connection).await?;
+    if !rows.attempts.is_empty() {
+        let mut insert = connection.prepare_cached(
+            "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for attempt in &rows.attempts {
+            insert.execute(params![
+                rows.run_id,
+                attempt.position,
+                attempt.n,
+                attempt.started_at,
+                attempt.duration_ms,
+                attempt.request,
+                attempt.response,
+                attempt.error,
+            ])?;
+        }
+    }
+    if let Some(version) = &rows.recipe_version {
+        connection
+            .prepare_cached("UPDATE runs SET recipe_version = ?1 WHERE id = ?2")?
+            .execute(params![version, rows.run_id])?;
+    }
+    if let Some(change) = &rows.change {
+        connection
+            .prepare_cached(
+                "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                rows.run_id,
+                change.status,
+                change.error,
+                change.finished_at,
+                change.next_attempt_at
+            ])?;
     }
     Ok(())
 }
 
 /// Moves the runs that are still due to `running` and reads the steps they have
 /// recorded (none for a run that never started).
-async fn claim_runs(connection: &mut SqliteConnection, claim: &Claim) -> Result<ClaimRows, sqlx::Error> {
+fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Result<ClaimRows> {
     let mut claimed = ClaimRows {
-        runs: Vec::new(),
+        runs: Vec::with_capacity(claim.ids.len()),
         steps: Vec::new(),
     };
-    for chunk in pieces(&claim.ids) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ");
-        query.push_bind(claim.now.clone());
-        query.push("), next_attempt_at = NULL WHERE status IN ('queued', 'retrying') AND id IN ");
-        push_list(&mut query, chunk);
-        query.push(" RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query");
-        let runs: Vec<ClaimedRow> = query.build_query_as().fetch_all(&mut *connection).await?;
-        claimed.runs.extend(runs);
-    }
-    let ids: Vec<&String> = claimed.runs.iter().map(|run| &run.id).collect();
-    for chunk in pieces(&ids) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT s.run_id, s.position, s.status, s.request, s.result,
-                    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position) AS attempts
-             FROM steps s WHERE s.run_id IN ",
-        );
-        push_list(&mut query, chunk.iter().copied());
-        query.push(" ORDER BY s.run_id, s.position");
-        let steps: Vec<StepStateRow> = query.build_query_as().fetch_all(&mut *connection).await?;
-        claimed.steps.extend(steps);
+    let mut take = connection.prepare_cached(
+        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), next_attempt_at = NULL
+         WHERE id = ?1 AND (status = 'queued' OR status = 'retrying')
+         RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query",
+    )?;
+    let mut steps = connection.prepare_cached(
+        "SELECT s.run_id, s.position, s.status, s.request, s.result,
+                (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position)
+         FROM steps s WHERE s.run_id = ?1 ORDER BY s.position",
+    )?;
+    for id in &claim.ids {
+        let Some(run) = take.query_row(params![id, claim.now], claimed_row).optional()? else {
+            continue;
+        };
+        for step in steps.query_map(params![id], step_state_row)? {
+            claimed.steps.push(step?);
+        }
+        claimed.runs.push(run);
     }
     Ok(claimed)
 }
 
-/// `(?, ?, …)` with each id bound.
-pub(super) fn push_list<'a>(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = &'a String>) {
-    query.push("(");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(id.clone());
-    }
-    list.push_unseparated(")");
+fn claimed_row(row: &Row) -> rusqlite::Result<ClaimedRow> {
+    Ok(ClaimedRow {
+        id: row.get(0)?,
+        recipe: row.get(1)?,
+        recipe_version: row.get(2)?,
+        trigger: row.get(3)?,
+        received_at: row.get(4)?,
+        payload: row.get(5)?,
+        headers: row.get(6)?,
+        query: row.get(7)?,
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_are_powers_of_two_largest_first_and_cover_every_row() {
-        let rows: Vec<usize> = (0..600).collect();
-        for count in [0, 1, 2, 3, 37, 256, 257, 600] {
-            let sizes: Vec<usize> = pieces(&rows[..count]).iter().map(|piece| piece.len()).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), count, "{count}: {sizes:?}");
-            assert!(
-                sizes.iter().all(|size| size.is_power_of_two() && *size <= MAX_ROWS),
-                "{sizes:?}"
-            );
-            assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
-        }
-        let sizes: Vec<usize> = pieces(&rows[..37]).iter().map(|piece| piece.len()).collect();
-        assert_eq!(sizes, [32, 4, 1]);
-        let flattened: Vec<usize> = pieces(&rows[..600]).concat();
-        assert_eq!(flattened, rows);
-    }
+fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
+    Ok(StepStateRow {
+        run_id: row.get(0)?,
+        position: row.get(1)?,
+        status: row.get(2)?,
+        request: row.get(3)?,
+        result: row.get(4)?,
+        attempts: row.get(5)?,
+    })
 }
