@@ -9,9 +9,10 @@
 //! Under a steady load that alone never catches up: the writer commits while the
 //! copy runs, so the WAL is never wholly copied, is never reused from its start,
 //! and grows by every commit (1.2 GB in six seconds of the relay benchmark, paid
-//! in file-system block allocation on every write). So after each background
-//! copy the writer copies the few frames committed since, between two of its
-//! batches, and its next commit starts the WAL from the beginning
+//! in file-system block allocation on every write). So every 5 seconds, after a
+//! few background copies, the writer copies the frames committed since, between
+//! two of its batches, and waits for the readers still on the WAL (a `RESTART`
+//! checkpoint); its next commit starts the WAL from the beginning
 //! (`journal_size_limit` cuts the file back).
 
 use std::sync::Arc;

@@ -17,6 +17,9 @@ pub use records::{
 pub use sqlite::Store;
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
 
+/// How long a connection waits for another process's lock before it fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

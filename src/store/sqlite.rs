@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -60,7 +59,7 @@ impl Store {
             // (see `checkpoint.rs`); the WAL file is cut back to 64 MiB after.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "67108864")
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(super::BUSY_TIMEOUT)
             .foreign_keys(true);
         // Migrations and the one-time conversions run on a connection of sqlx's,
         // which is closed before the writer opens its own.
@@ -362,7 +361,7 @@ impl Store {
 /// The writer's connection, with the settings of the pool's (see [`Store::open`]).
 fn open_writer(path: &std::path::Path, durability: Durability) -> Result<rusqlite::Connection, Error> {
     let connection = rusqlite::Connection::open(path)?;
-    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.busy_timeout(super::BUSY_TIMEOUT)?;
     // WAL is a setting of the file, made when the pool's connections opened it.
     connection.pragma_update(
         None,

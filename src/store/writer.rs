@@ -25,6 +25,9 @@ use super::writes::{self, ClaimRows, NewRun, Outcomes, RunRows};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 512;
+/// How long a WAL restart waits for readers (their reads take milliseconds),
+/// holding the writes back meanwhile.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 /// Writes waiting for the writer before callers wait to hand theirs over. The
 /// webhook back-pressure limit and the worker limit keep it far below this.
 const QUEUE: usize = 4096;
@@ -123,12 +126,7 @@ fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Message>, commit
             commits.fetch_add(1, Ordering::Relaxed);
         }
         if catch_up {
-            // Nothing is written meanwhile, so this copies every frame, and the
-            // next commit starts the WAL from its beginning.
-            let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            if let Err(error) = checkpoint {
-                tracing::warn!(%error, "WAL checkpoint failed; the next one tries again");
-            }
+            restart_wal(&connection);
         }
         if let Some(done) = close {
             // Writes sent after the close fail as "closed" when dropped.
@@ -173,6 +171,27 @@ fn commit_batch(connection: &mut Connection, mut batch: Vec<Op>) {
                 }
             }
         }
+    }
+}
+
+/// Copies the WAL's last frames and waits for the readers still on it, so that
+/// the next commit starts the WAL from its beginning. No one else writes, so the
+/// copy is complete; a reader on the WAL is waited for up to [`READER_WAIT`],
+/// then the restart is left to the next catch-up.
+fn restart_wal(connection: &Connection) {
+    let wait = |timeout| {
+        if let Err(error) = connection.busy_timeout(timeout) {
+            tracing::warn!(%error, "setting the writer's busy timeout");
+        }
+    };
+    wait(READER_WAIT);
+    // Answers (busy, frames in the WAL, frames copied); busy says a reader held on.
+    let checkpoint = connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0));
+    wait(super::BUSY_TIMEOUT);
+    match checkpoint {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!("a reader kept the WAL from starting over; the next catch-up tries again"),
+        Err(error) => tracing::warn!(%error, "WAL checkpoint failed; the next one tries again"),
     }
 }
 
