@@ -9,11 +9,11 @@
 //! Under a steady load that alone never catches up: the writer commits while the
 //! copy runs, so the WAL is never wholly copied, is never reused from its start,
 //! and grows by every commit (1.2 GB in six seconds of the relay benchmark, paid
-//! in file-system block allocation on every write). So every 5 seconds, after a
+//! in file-system block allocation on every write). So every second, after a
 //! few background copies, the writer copies the frames committed since, between
 //! two of its batches, and waits for the readers still on the WAL (a `RESTART`
 //! checkpoint); its next commit starts the WAL from the beginning
-//! (`journal_size_limit` cuts the file back).
+//! (`journal_size_limit` cuts the file back beyond 128 MiB).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,11 +29,11 @@ use super::writer::Writer;
 const EVERY: Duration = Duration::from_millis(100);
 
 /// How often the writer copies the last frames so that the WAL starts over. It
-/// holds the writes of that moment back while it syncs (10–50 ms under the relay
-/// benchmark's load), so not at every checkpoint: the benchmark's p99
-/// acknowledgement was 21 ms with a restart every 100 ms, 23–25 ms every second,
-/// 16–21 ms every 5 s. At that load the WAL grows to about 400 MB in 5 s.
-const RESTART_EVERY: Duration = Duration::from_secs(5);
+/// holds the writes of that moment back while it syncs: under the relay
+/// benchmark's load 30–50 ms every second, 120–135 ms every 5 s (its `fsync`s
+/// wait behind the write-back of the WAL written meanwhile). At that load the WAL
+/// reaches about 100 MB in a second.
+const RESTART_EVERY: Duration = Duration::from_secs(1);
 
 /// Copies in a row before the writer's: each copies what was committed during
 /// the one before, leaving the writer less (under load a copy takes 20–40 ms).

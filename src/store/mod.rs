@@ -20,6 +20,11 @@ pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, Trigger
 /// How long a connection waits for another process's lock before it fails.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The WAL file is cut back to this size when it starts over. Above what a
+/// second of full load writes (see `checkpoint.rs`), so that a busy daemon reuses
+/// the file's blocks rather than giving them back and taking them again.
+const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -56,9 +56,9 @@ impl Store {
                 Durability::PowerLoss => SqliteSynchronous::Full,
             })
             // No connection checkpoints in its commits: a background task does
-            // (see `checkpoint.rs`); the WAL file is cut back to 64 MiB after.
+            // (see `checkpoint.rs`); the WAL file is cut back after.
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", "67108864")
+            .pragma("journal_size_limit", super::WAL_SIZE_LIMIT.to_string())
             .busy_timeout(super::BUSY_TIMEOUT)
             .foreign_keys(true);
         // Migrations and the one-time conversions run on a connection of sqlx's,
@@ -372,7 +372,7 @@ fn open_writer(path: &std::path::Path, durability: Durability) -> Result<rusqlit
         },
     )?;
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-    connection.pragma_update(None, "journal_size_limit", 67_108_864)?;
+    connection.pragma_update(None, "journal_size_limit", super::WAL_SIZE_LIMIT)?;
     connection.pragma_update(None, "foreign_keys", true)?;
     // Every statement of the writer, prepared once.
     connection.set_prepared_statement_cache_capacity(64);
