@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::records::{
@@ -48,19 +48,10 @@ impl Store {
             // `retention.rs`); an older file is converted once below.
             .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL survives a process crash: a committed transaction is
-            // in the WAL file (the OS has it) before the commit returns. FULL also
-            // waits for the disk, so it survives a power loss.
-            .synchronous(match durability {
-                Durability::ProcessCrash => SqliteSynchronous::Normal,
-                Durability::PowerLoss => SqliteSynchronous::Full,
-            })
-            // No connection checkpoints in its commits: a background task does
-            // (see `checkpoint.rs`); the WAL file is cut back after.
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", super::WAL_SIZE_LIMIT.to_string())
-            .busy_timeout(super::BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .busy_timeout(super::BUSY_TIMEOUT);
+        let options = connection_pragmas(durability)
+            .into_iter()
+            .fold(options, |options, (name, value)| options.pragma(name, value));
         // Migrations and the one-time conversions run on a connection of sqlx's,
         // which is closed before the writer opens its own.
         let mut connection = options.clone().connect().await.map_err(Error::Open)?;
@@ -358,22 +349,36 @@ impl Store {
     }
 }
 
+/// Settings of every connection, the pool's and the writer's.
+fn connection_pragmas(durability: Durability) -> [(&'static str, String); 4] {
+    [
+        // With WAL, NORMAL survives a process crash: a committed transaction is
+        // in the WAL file (the OS has it) before the commit returns. FULL also
+        // waits for the disk, so it survives a power loss.
+        (
+            "synchronous",
+            match durability {
+                Durability::ProcessCrash => "NORMAL",
+                Durability::PowerLoss => "FULL",
+            }
+            .to_owned(),
+        ),
+        // No connection checkpoints in its commits: a background task does
+        // (see `checkpoint.rs`); the WAL file is cut back after.
+        ("wal_autocheckpoint", "0".to_owned()),
+        ("journal_size_limit", super::WAL_SIZE_LIMIT.to_string()),
+        ("foreign_keys", "ON".to_owned()),
+    ]
+}
+
 /// The writer's connection, with the settings of the pool's (see [`Store::open`]).
 fn open_writer(path: &std::path::Path, durability: Durability) -> Result<rusqlite::Connection, Error> {
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(super::BUSY_TIMEOUT)?;
     // WAL is a setting of the file, made when the pool's connections opened it.
-    connection.pragma_update(
-        None,
-        "synchronous",
-        match durability {
-            Durability::ProcessCrash => "NORMAL",
-            Durability::PowerLoss => "FULL",
-        },
-    )?;
-    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-    connection.pragma_update(None, "journal_size_limit", super::WAL_SIZE_LIMIT)?;
-    connection.pragma_update(None, "foreign_keys", true)?;
+    for (name, value) in connection_pragmas(durability) {
+        connection.pragma_update(None, name, value)?;
+    }
     // Every statement of the writer, prepared once.
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
