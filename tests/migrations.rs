@@ -1,5 +1,6 @@
 //! Upgrading a database made by an earlier Ferry: migration 0007 rebuilds `runs`
-//! and `steps` (their status CHECKs without `IN` lists). What was stored before
+//! and `steps` (their status CHECKs without `IN` lists), 0008 rebuilds `steps`
+//! again (keyed by its primary key alone). What was stored before
 //! must come through whole, the rules must still hold, and deleting a run must
 //! still take its steps and attempts with it.
 

@@ -99,9 +99,11 @@ impl Store {
     /// How many runs wait, and how long the oldest queued one has waited.
     pub async fn queue_stats(&self) -> Result<QueueStats, Error> {
         let (queued, retrying, oldest): (i64, i64, Option<String>) = sqlx::query_as(
-            "SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*) FILTER (WHERE status = 'retrying'),
-                    MIN(received_at) FILTER (WHERE status = 'queued')
-             FROM runs WHERE status IN ('queued', 'retrying')",
+            // One lookup per status: the partial index of unfinished runs serves
+            // `status = 'queued'`, not `status IN (…)`.
+            "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'),
+                    (SELECT COUNT(*) FROM runs WHERE status = 'retrying'),
+                    (SELECT MIN(received_at) FROM runs WHERE status = 'queued')",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -28,6 +28,13 @@ const MAX_BATCH: usize = 512;
 /// How long a WAL restart waits for readers (their reads take milliseconds),
 /// holding the writes back meanwhile.
 const READER_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// A batch smaller than this, of writes from several callers, waits
+/// [`GATHER_FOR`] for more before it commits (see `run`).
+const GATHER_BELOW: usize = 32;
+/// Long enough for the callers that were running to hand their writes over;
+/// short next to what a webhook's acknowledgement takes under load (~5 ms).
+/// In the relay benchmark the WAL took 7.8 KB per webhook with it, 8.2 without.
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_micros(200);
 /// Writes waiting for the writer before callers wait to hand theirs over. The
 /// webhook back-pressure limit and the worker limit keep it far below this.
 const QUEUE: usize = 4096;
@@ -102,42 +109,56 @@ impl Writer {
 fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
-        let mut next = Some(first);
-        let mut catch_up = false;
-        let mut close = None;
-        while let Some(message) = next.take() {
-            match message {
-                Message::Write(op) => batch.push(op),
-                Message::CatchUp => {
-                    catch_up = true;
-                    break;
-                }
-                Message::Close(done) => {
-                    close = Some(done);
-                    break;
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                next = receiver.try_recv().ok();
+        let mut after = gather(first, &mut receiver, &mut batch);
+        if after.is_none() && (2..GATHER_BELOW).contains(&batch.len()) {
+            // Writes come from several callers at once: a moment's wait lets the
+            // ones on their way share this commit.
+            std::thread::sleep(GATHER_FOR);
+            if let Ok(next) = receiver.try_recv() {
+                after = gather(next, &mut receiver, &mut batch);
             }
         }
         if !batch.is_empty() {
             commit_batch(&mut connection, std::mem::take(&mut batch));
             commits.fetch_add(1, Ordering::Relaxed);
         }
-        if catch_up {
-            restart_wal(&connection);
-        }
-        if let Some(done) = close {
-            // Writes sent after the close fail as "closed" when dropped.
-            receiver.close();
-            if let Err((_, error)) = connection.close() {
-                tracing::warn!(%error, "closing the database connection");
+        match after {
+            None => {}
+            Some(After::CatchUp) => restart_wal(&connection),
+            Some(After::Close(done)) => {
+                // Writes sent after the close fail as "closed" when dropped.
+                receiver.close();
+                if let Err((_, error)) = connection.close() {
+                    tracing::warn!(%error, "closing the database connection");
+                }
+                let _ = done.send(());
+                return;
             }
-            let _ = done.send(());
-            return;
         }
     }
+}
+
+/// What the writer does after committing its batch.
+enum After {
+    CatchUp,
+    Close(oneshot::Sender<()>),
+}
+
+/// Adds `first` and the writes queued behind it to the batch, up to
+/// [`MAX_BATCH`], stopping at a message that must wait for the batch's commit.
+fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Vec<Op>) -> Option<After> {
+    let mut next = Some(first);
+    while let Some(message) = next.take() {
+        match message {
+            Message::Write(op) => batch.push(op),
+            Message::CatchUp => return Some(After::CatchUp),
+            Message::Close(done) => return Some(After::Close(done)),
+        }
+        if batch.len() < MAX_BATCH {
+            next = receiver.try_recv().ok();
+        }
+    }
+    None
 }
 
 fn commit_batch(connection: &mut Connection, mut batch: Vec<Op>) {
