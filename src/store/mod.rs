@@ -32,6 +32,11 @@ pub enum Error {
     UnsupportedUrl { url: String },
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the database file {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -73,6 +73,16 @@ impl Store {
         super::retention::release_free_pages(&mut connection).await?;
         connection.close().await.map_err(Error::Open)?;
         let writing = open_writer(options.get_filename(), durability)?;
+        // For syncing the file from the checkpoint task (see `checkpoint.rs`).
+        // Never closed: closing any descriptor of a file drops every POSIX lock
+        // this process holds on it, SQLite's included; one descriptor per open
+        // store is kept until the process exits instead.
+        let database_file: &'static std::fs::File = Box::leak(Box::new(
+            std::fs::File::open(options.get_filename()).map_err(|source| Error::File {
+                path: options.get_filename().to_path_buf(),
+                source,
+            })?,
+        ));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -80,7 +90,7 @@ impl Store {
             .map_err(Error::Open)?;
         let commits = Arc::new(AtomicU64::new(0));
         let writer = Writer::start(writing, commits.clone())?;
-        super::checkpoint::start(pool.clone(), writer.clone(), commits);
+        super::checkpoint::start(pool.clone(), writer.clone(), commits, database_file);
         Ok(Self { pool, writer })
     }
 
