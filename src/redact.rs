@@ -26,20 +26,21 @@ const SENSITIVE_NAME_PARTS: &[&str] = &["token", "secret", "key", "signature", "
 /// stored and logged as `[redacted]`. `Idempotency-Key` is an identifier, not a
 /// credential, and is kept.
 pub fn is_sensitive_header(name: &str) -> bool {
-    // Called for every header of every webhook and answer: compared in place,
-    // without a lower-cased copy.
-    let is = |known: &str| name.eq_ignore_ascii_case(known);
-    if is("idempotency-key") {
+    // Called for every header of every webhook and answer. HTTP libraries give
+    // names in lower case: those are compared in place, each position against
+    // the first letters of the parts before a whole part is compared.
+    if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        return is_sensitive_header(&name.to_ascii_lowercase());
+    }
+    if name == "idempotency-key" {
         return false;
     }
-    let name = name.as_bytes();
-    is("authorization")
-        || is("proxy-authorization")
-        || is("cookie")
-        || is("set-cookie")
-        || SENSITIVE_NAME_PARTS.iter().any(|part| {
-            name.windows(part.len())
-                .any(|window| window.eq_ignore_ascii_case(part.as_bytes()))
+    let bytes = name.as_bytes();
+    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "set-cookie")
+        || (0..bytes.len()).any(|at| {
+            SENSITIVE_NAME_PARTS
+                .iter()
+                .any(|part| part.as_bytes()[0] == bytes[at] && bytes[at..].starts_with(part.as_bytes()))
         })
 }
 
@@ -251,6 +252,18 @@ mod tests {
         assert_eq!(redactor.text(&escaped), "{\"k\":\"[redacted:KEY]\"}");
     }
 
+    proptest::proptest! {
+        /// The in-place comparison says what a lower-cased search says.
+        #[test]
+        fn sensitive_names_are_found_in_any_case(name in "[a-zA-Z-]{0,6}(Token|key|SECRET|hmac|Password|session|signature|cookie|authorization)?[a-zA-Z-]{0,6}") {
+            let lower = name.to_ascii_lowercase();
+            let expected = lower != "idempotency-key"
+                && (["authorization", "proxy-authorization", "cookie", "set-cookie"].contains(&lower.as_str())
+                    || SENSITIVE_NAME_PARTS.iter().any(|part| lower.contains(part)));
+            proptest::prop_assert_eq!(is_sensitive_header(&name), expected);
+        }
+    }
+
     #[test]
     fn credential_headers_and_userinfo_are_recognised() {
         for name in [
@@ -267,7 +280,13 @@ mod tests {
         ] {
             assert!(is_sensitive_header(name), "{name}");
         }
-        for name in ["content-type", "idempotency-key", "x-github-delivery", "user-agent"] {
+        for name in [
+            "content-type",
+            "idempotency-key",
+            "Idempotency-Key",
+            "x-github-delivery",
+            "user-agent",
+        ] {
             assert!(!is_sensitive_header(name), "{name}");
         }
         assert_eq!(

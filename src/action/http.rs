@@ -12,6 +12,8 @@ pub struct HttpRequest {
     pub method: reqwest::Method,
     /// Full URL including the rendered query.
     pub url: String,
+    /// `url` already parsed (a recipe's fixed URL), else parsed when sent.
+    pub parsed_url: Option<reqwest::Url>,
     pub headers: Vec<(String, String)>,
     pub body: Option<RequestBody>,
     /// Non-2xx statuses that count as success.
@@ -75,6 +77,7 @@ impl HttpRequest {
         Some(Self {
             method,
             url: stored["url"].as_str()?.to_owned(),
+            parsed_url: None,
             headers,
             body,
             accept,
@@ -228,8 +231,11 @@ fn redirect_target(response: &reqwest::Response) -> Option<reqwest::Url> {
 
 fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::Request, String> {
     let client = &destinations.client;
-    let url =
-        reqwest::Url::parse(&request.url).map_err(|error| format!("`{}` is not a valid URL: {error}", request.url))?;
+    let url = match &request.parsed_url {
+        Some(url) => url.clone(),
+        None => reqwest::Url::parse(&request.url)
+            .map_err(|error| format!("`{}` is not a valid URL: {error}", request.url))?,
+    };
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("`{}` is not an http or https URL", request.url));
     }

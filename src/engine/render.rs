@@ -71,6 +71,7 @@ pub(crate) fn http_request(
     let mut request = HttpRequest {
         method: step.method.clone(),
         url,
+        parsed_url: step.fixed_url.clone(),
         headers,
         body,
         accept: step.accept.clone(),

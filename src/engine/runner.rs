@@ -48,7 +48,9 @@ enum Progress {
 pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
     let mut write = RunWrite::new(&run.id);
     let context = context_of(engine, &mut run);
-    let (final_status, error, last_step) = match run_recipe(engine, &run, context, &mut write).await {
+    let recipe = engine.recipes.current().get(&run.recipe).cloned();
+    let (final_status, error, last_step) = match run_recipe(engine, recipe.as_deref(), &run, context, &mut write).await
+    {
         Ok(Progress::WaitsForRetry(due)) => {
             write.change = Some(RunChange::RetryAt(due));
             if let Err(store_error) = engine.store.record(write).await {
@@ -61,7 +63,10 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
         Err(error) => (FinalStatus::Failed, Some(error), None),
     };
     let status = store::RunStatus::from(final_status);
-    crate::observe::run_ended(&run.recipe, status.as_str());
+    match &recipe {
+        Some(recipe) => recipe.metrics.run_ended(final_status),
+        None => crate::observe::run_ended(&run.recipe, status.as_str()),
+    }
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
     if let Err(store_error) = engine.store.record(write).await {
@@ -83,14 +88,12 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
 /// in `write` (storing it early only before a request goes out).
 async fn run_recipe(
     engine: &Engine,
+    recipe: Option<&Recipe>,
     run: &ClaimedRun,
     mut context: Value,
     write: &mut RunWrite,
 ) -> Result<Progress, RunError> {
-    let recipes = engine.recipes.current();
-    let recipe = recipes
-        .get(&run.recipe)
-        .ok_or_else(|| format!("recipe `{}` is not loaded", run.recipe))?;
+    let recipe = recipe.ok_or_else(|| format!("recipe `{}` is not loaded", run.recipe))?;
     if recipe.version != run.recipe_version {
         // Reloaded since the run was queued: the record names the version that runs.
         write.recipe_version = Some(recipe.version.clone());
@@ -129,10 +132,19 @@ async fn run_recipe(
             .await?;
         match turn {
             StepEnd::Done(result) => {
-                if result.get("skipped").is_none() {
-                    last_step = Some(result.clone());
+                let ran = result.get("skipped").is_none();
+                if position + 1 == recipe.steps.len() {
+                    // No template renders after the last step: its result goes
+                    // to the run's end uncopied.
+                    if ran {
+                        last_step = Some(result);
+                    }
+                } else {
+                    if ran {
+                        last_step = Some(result.clone());
+                    }
+                    context["steps"][step.id.as_str()] = result;
                 }
-                context["steps"][step.id.as_str()] = result;
             }
             StepEnd::Retry(due) => return Ok(Progress::WaitsForRetry(due)),
         }
@@ -288,7 +300,9 @@ async fn run_step(
     };
     let elapsed = started.elapsed();
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    crate::observe::attempt(&recipe.id, matches!(outcome, Outcome::Succeeded { .. }), elapsed);
+    recipe
+        .metrics
+        .attempt(matches!(outcome, Outcome::Succeeded { .. }), elapsed);
 
     let (response, failure) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),
@@ -313,8 +327,12 @@ async fn run_step(
     write.attempts.push((position, attempt));
 
     let Some((error, retryable, retry_after)) = failure else {
-        let sealed = recipe.redactor.seal(&result);
-        write.steps.push(step_write(StepStatus::Succeeded, None, Some(sealed)));
+        // Kept for the steps after it should the run resume; after the last
+        // step the run ends in this same write, and an ended run's results are
+        // not stored (see `Store::record`).
+        let last = position + 1 == recipe.steps.len();
+        let sealed = (!last).then(|| recipe.redactor.seal(&result));
+        write.steps.push(step_write(StepStatus::Succeeded, None, sealed));
         return Ok(StepEnd::Done(result));
     };
     if retryable && n < step.retry.attempts {

@@ -54,6 +54,8 @@ pub struct Recipe {
     pub trigger_at: Position,
     /// What loads but deserves a second look (`ferry check` prints them).
     pub warnings: Vec<Diagnostic>,
+    /// The series its runs and attempts are counted in.
+    pub metrics: crate::observe::RecipeMetrics,
 }
 
 /// What starts a run.
@@ -201,9 +203,21 @@ pub struct HttpTemplate {
     /// Whether rendering the request again over the same context gives the
     /// same request (see [`HttpTemplate::volatile_free`]).
     pub renders_alike: bool,
+    /// The URL, parsed when the recipe loads, when it is plain text (no
+    /// template, no `query`): not parsed again for every request.
+    pub fixed_url: Option<reqwest::Url>,
 }
 
 impl HttpTemplate {
+    /// The URL when it renders to the same text every time and parses.
+    pub fn fixed_url(&self) -> Option<reqwest::Url> {
+        let source = self.url.source();
+        if source.contains("{{") || !self.query.is_empty() {
+            return None;
+        }
+        reqwest::Url::parse(source).ok()
+    }
+
     /// Whether none of its templates calls `now` or `uuid`, so that rendering it
     /// again over the same context gives the same request. Credentials do not
     /// count: they are rendered for every attempt and never stored.

@@ -7,6 +7,7 @@ mod records;
 pub mod retention;
 mod sqlite;
 mod ticks;
+mod timestamp;
 mod writer;
 mod writes;
 
@@ -16,6 +17,7 @@ pub use records::{
 };
 pub use sqlite::Store;
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
+pub use timestamp::timestamp;
 
 /// How long a connection waits for another process's lock before it fails.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -73,10 +75,4 @@ impl std::str::FromStr for Durability {
             other => Err(format!("`{other}` is not a sync mode; expected `normal` or `full`")),
         }
     }
-}
-
-/// Timestamps are stored and served as RFC 3339 UTC with milliseconds: fixed
-/// width, so text order is time order.
-pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

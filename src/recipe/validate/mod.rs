@@ -154,6 +154,7 @@ pub(super) fn validate(
     let warnings = checker.warnings;
     Ok(Recipe {
         warnings,
+        metrics: crate::observe::RecipeMetrics::new(&id),
         id,
         description: parsed.description.map(|description| description.value),
         redactor,
@@ -412,8 +413,10 @@ fn validate_http(
         auth,
         accept: http.accept.clone(),
         renders_alike: false,
+        fixed_url: None,
     };
     template.renders_alike = template.volatile_free();
+    template.fixed_url = template.fixed_url();
     Some(template)
 }
 
