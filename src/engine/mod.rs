@@ -108,8 +108,8 @@ impl Engine {
             report_panic(ended);
         }
         // Boxed: a runner's future is several kilobytes, and the task moves what
-        // it is given whole a few times on its way in and out (memcpy was 4 % of
-        // a webhook's instructions); a box moves as a pointer.
+        // it is given whole a few times on its way in and out; a box moves as a
+        // pointer (about 4k fewer instructions of memcpy per webhook, callgrind).
         runners.spawn(Box::pin(runner));
     }
 

@@ -14,7 +14,7 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use super::writer::Op;
-use super::writes::{NewRun, insert_run};
+use super::writes::{NewRun, insert_run_cached};
 use super::{Error, Start, Store, timestamp};
 use crate::trigger::Event;
 
@@ -197,7 +197,7 @@ pub(super) fn apply_tick(connection: &Connection, tick: &TickRows) -> rusqlite::
 
     let runs = match &tick.work {
         WorkRows::Fire(run) => {
-            insert_run(connection, run)?;
+            insert_run_cached(connection, run)?;
             vec![run.id.clone()]
         }
         WorkRows::PollFailed(error) => {
@@ -222,7 +222,7 @@ pub(super) fn apply_tick(connection: &Connection, tick: &TickRows) -> rusqlite::
                 .collect();
             if !remember_only {
                 for run in &fresh {
-                    insert_run(connection, run)?;
+                    insert_run_cached(connection, run)?;
                 }
             }
             connection

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
@@ -102,10 +102,31 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64) {
+fn run(connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64) {
+    let closed = match writes::Statements::prepare(&connection) {
+        Ok(mut statements) => serve(&mut statements, &mut receiver, commits),
+        Err(error) => refuse(&mut receiver, &error),
+    };
+    // Writes sent after the close fail as "closed" when dropped.
+    receiver.close();
+    if let Err((_, error)) = connection.close() {
+        tracing::warn!(%error, "closing the database connection");
+    }
+    if let Some(done) = closed {
+        let _ = done.send(());
+    }
+}
+
+/// Commits the writes as they come until a close (whose sender it gives back)
+/// or until every handle is gone.
+fn serve(
+    statements: &mut writes::Statements,
+    receiver: &mut mpsc::Receiver<Message>,
+    commits: &AtomicU64,
+) -> Option<oneshot::Sender<()>> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
-        let mut after = gather(first, &mut receiver, &mut batch);
+        let mut after = gather(first, receiver, &mut batch);
         if after.is_none() && (2..GATHER_BELOW).contains(&batch.len()) {
             // Writes come from several callers at once: giving the CPU up once
             // lets the ones on their way share this commit. In the relay
@@ -115,27 +136,37 @@ fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Message>, commit
             // CPUs were busy.
             std::thread::yield_now();
             if let Ok(next) = receiver.try_recv() {
-                after = gather(next, &mut receiver, &mut batch);
+                after = gather(next, receiver, &mut batch);
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, std::mem::take(&mut batch));
+            commit_batch(statements, std::mem::take(&mut batch));
             commits.fetch_add(1, Ordering::Relaxed);
         }
         match after {
             None => {}
-            Some(After::CatchUp) => restart_wal(&connection),
-            Some(After::Close(done)) => {
-                // Writes sent after the close fail as "closed" when dropped.
-                receiver.close();
-                if let Err((_, error)) = connection.close() {
-                    tracing::warn!(%error, "closing the database connection");
-                }
-                let _ = done.send(());
-                return;
-            }
+            Some(After::CatchUp) => restart_wal(statements.connection),
+            Some(After::Close(done)) => return Some(done),
         }
     }
+    None
+}
+
+/// Fails every write: the connection could not prepare its statements (a
+/// database the migrations did not make, or a broken file).
+fn refuse(receiver: &mut mpsc::Receiver<Message>, error: &rusqlite::Error) -> Option<oneshot::Sender<()>> {
+    tracing::error!(%error, "the writer cannot prepare its statements; every write fails");
+    while let Some(message) = receiver.blocking_recv() {
+        match message {
+            Message::Write(op) => fail(
+                op,
+                Error::Write(format!("the writer cannot prepare its statements: {error}")),
+            ),
+            Message::CatchUp => {}
+            Message::Close(done) => return Some(done),
+        }
+    }
+    None
 }
 
 /// What the writer does after committing its batch.
@@ -161,8 +192,8 @@ fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Ve
     None
 }
 
-fn commit_batch(connection: &mut Connection, mut batch: Vec<Op>) {
-    match commit(connection, &batch) {
+fn commit_batch(statements: &mut writes::Statements, mut batch: Vec<Op>) {
+    match statements.commit(&batch) {
         Ok(outcomes) => answer(batch, outcomes),
         Err(error) if batch.len() == 1 => {
             if let Some(op) = batch.pop() {
@@ -182,7 +213,7 @@ fn commit_batch(connection: &mut Connection, mut batch: Vec<Op>) {
             tracing::warn!(%error, writes = batch.len(), "a batch of writes failed; trying each alone");
             for op in batch {
                 let mut alone = vec![op];
-                match commit(connection, &alone) {
+                match statements.commit(&alone) {
                     Ok(outcomes) => answer(alone, outcomes),
                     Err(error) => {
                         if let Some(op) = alone.pop() {
@@ -216,13 +247,6 @@ fn restart_wal(connection: &Connection) {
     }
 }
 
-/// One transaction; dropping it unfinished rolls it back.
-fn commit(connection: &mut Connection, ops: &[Op]) -> rusqlite::Result<Outcomes> {
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let outcomes = writes::apply(&transaction, ops)?;
-    transaction.commit()?;
-    Ok(outcomes)
-}
 /// Hands each caller its outcome, in the order `apply` produced them per kind.
 fn answer(ops: Vec<Op>, outcomes: Outcomes) {
     let mut enqueued = outcomes.enqueued.into_iter();
