@@ -125,6 +125,15 @@ impl Redactor {
         result
     }
 
+    /// [`Self::value`], borrowed when there is nothing to redact.
+    pub fn value_cow<'a>(&self, value: &'a Value) -> Cow<'a, Value> {
+        if self.forms.is_empty() {
+            Cow::Borrowed(value)
+        } else {
+            Cow::Owned(self.value(value))
+        }
+    }
+
     /// Every string in a JSON tree (keys too) redacted.
     pub fn value(&self, value: &Value) -> Value {
         if self.forms.is_empty() {

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use ferry::store::{
-    AttemptRecord, Durability, Enqueued, FinalStatus, RunChange, RunStatus, RunWrite, Start, StepStatus, StepWrite,
+    AttemptWrite, Durability, Enqueued, FinalStatus, RunChange, RunStatus, RunWrite, Start, StepStatus, StepWrite,
     Store,
 };
 use ferry::trigger::Event;
@@ -167,12 +167,12 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     });
     write.attempts.push((
         1,
-        AttemptRecord {
+        AttemptWrite {
             n: 1,
             started_at: ferry::store::timestamp(Utc::now()),
             duration_ms: 3,
-            request: json!({"method": "POST"}),
-            response: Some(json!({"status": 503})),
+            request: json!({"method": "POST"}).to_string(),
+            response: Some(json!({"status": 503}).to_string()),
             error: Some("HTTP 503".to_owned()),
         },
     ));

@@ -9,6 +9,7 @@ mod backoff;
 mod completions;
 mod dispatcher;
 mod intake;
+pub(crate) mod record;
 pub mod rehearse;
 pub(crate) mod render;
 pub(crate) mod runner;

@@ -22,16 +22,13 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
+use super::record::{RequestRecord, ResponseRecord};
 use super::{Engine, RunEnd, backoff, render};
-use crate::action::{self, HttpRequest, HttpResponse, Outcome, RequestBody};
+use crate::action::{self, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{Action, Recipe, Step};
-use crate::redact::Redactor;
 use crate::store::{
-    self, AttemptRecord, ClaimedRun, FinalStatus, RunChange, RunWrite, StepState, StepStatus, StepWrite,
+    self, AttemptWrite, ClaimedRun, FinalStatus, RunChange, RunWrite, StepState, StepStatus, StepWrite,
 };
-
-/// The record keeps at most this much of a response body; later steps see all of it.
-const RECORDED_BODY_LIMIT: usize = 64 * 1024;
 
 /// Why a run failed: the message stored as the run's `error`.
 type RunError = String;
@@ -285,7 +282,10 @@ async fn run_step(
                 } => step_result(response),
                 _ => Value::Null,
             };
-            let record = request_record(&recipe.redactor, &request);
+            let record = crate::json::text(&RequestRecord {
+                redactor: &recipe.redactor,
+                request: &request,
+            });
             (record, outcome, result, (!stored).then_some(request))
         }
         Action::Log(template) => match engine.templates.render_text(template, context) {
@@ -293,9 +293,19 @@ async fn run_step(
                 let line = recipe.redactor.text(&line).into_owned();
                 action::log::execute(&run.id, &step.id, &line);
                 let record = json!({"log": line});
-                (record.clone(), Outcome::Succeeded { response: None }, record, None)
+                (
+                    crate::json::text(&record),
+                    Outcome::Succeeded { response: None },
+                    record,
+                    None,
+                )
             }
-            Err(error) => (Value::Null, Outcome::fatal(error.to_string()), Value::Null, None),
+            Err(error) => (
+                crate::json::text(&Value::Null),
+                Outcome::fatal(error.to_string()),
+                Value::Null,
+                None,
+            ),
         },
     };
     let elapsed = started.elapsed();
@@ -316,12 +326,17 @@ async fn run_step(
             Some((recipe.redactor.text(error).into_owned(), *retryable, *retry_after)),
         ),
     };
-    let attempt = AttemptRecord {
+    let attempt = AttemptWrite {
         n,
         started_at,
         duration_ms,
         request,
-        response: response.map(|response| response_record(&recipe.redactor, response)),
+        response: response.map(|response| {
+            crate::json::text(&ResponseRecord {
+                redactor: &recipe.redactor,
+                response,
+            })
+        }),
         error: failure.as_ref().map(|(error, _, _)| error.clone()),
     };
     write.attempts.push((position, attempt));
@@ -360,59 +375,5 @@ pub(crate) fn step_result(response: &HttpResponse) -> Value {
         ("status", Value::from(response.status)),
         ("headers", Value::Object(response.headers.clone())),
         ("body", response.body.clone()),
-    ])
-}
-
-/// The request as the run record keeps it: secrets redacted, credentials hidden.
-pub(crate) fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
-    let headers: Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let stored = if request.credential_headers.contains(name) {
-                crate::redact::REDACTED.to_owned()
-            } else {
-                redactor.recorded_header(name, value)
-            };
-            (name.clone(), Value::String(stored))
-        })
-        .collect();
-    let body = match &request.body {
-        Some(RequestBody::Json(json)) => redactor.value(json),
-        Some(RequestBody::Text(text)) => Value::String(redactor.text(text).into_owned()),
-        None => Value::Null,
-    };
-    let url = crate::redact::without_userinfo(&redactor.text(&request.url)).into_owned();
-    object([
-        ("method", Value::from(request.method.as_str())),
-        ("url", Value::String(url)),
-        ("headers", Value::Object(headers)),
-        ("body", body),
-    ])
-}
-
-/// The answer as the run record keeps it: secrets redacted first, then the body
-/// cut at 64 KiB (so a secret is never cut in half and missed).
-pub(crate) fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
-    let headers: Map<String, Value> = response
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let stored = redactor.recorded_header(name, value.as_str().unwrap_or_default());
-            (name.clone(), Value::String(stored))
-        })
-        .collect();
-    let text = redactor.text(&response.text);
-    let truncated = text.len() > RECORDED_BODY_LIMIT;
-    let body = if truncated {
-        Value::String(text[..text.floor_char_boundary(RECORDED_BODY_LIMIT)].to_owned())
-    } else {
-        redactor.value(&response.body)
-    };
-    object([
-        ("status", Value::from(response.status)),
-        ("headers", Value::Object(headers)),
-        ("body", body),
-        ("truncated", Value::Bool(truncated)),
     ])
 }

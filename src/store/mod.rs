@@ -12,8 +12,8 @@ mod writer;
 mod writes;
 
 pub use records::{
-    AttemptRecord, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter, RunStatus,
-    RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
+    AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter,
+    RunStatus, RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
 };
 pub use sqlite::Store;
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};

@@ -157,7 +157,7 @@ pub struct RunWrite {
     pub run_id: String,
     pub steps: Vec<StepWrite>,
     /// Attempts with the position of their step.
-    pub attempts: Vec<(usize, AttemptRecord)>,
+    pub attempts: Vec<(usize, AttemptWrite)>,
     pub change: Option<RunChange>,
     /// Set when the run runs with another version of its recipe than the one
     /// recorded: the record names the version that ran.
@@ -174,6 +174,18 @@ impl RunWrite {
             recipe_version: None,
         }
     }
+}
+
+/// One attempt to record: an [`AttemptRecord`] whose request and response are
+/// already JSON text (written by the runner straight from what it sent and got).
+#[derive(Debug, Clone)]
+pub struct AttemptWrite {
+    pub n: u32,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub request: String,
+    pub response: Option<String>,
+    pub error: Option<String>,
 }
 
 /// A step's new status; a stored `request` or `result` stays when this has none.

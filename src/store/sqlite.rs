@@ -236,8 +236,8 @@ impl Store {
                     n: i64::from(attempt.n),
                     started_at: attempt.started_at,
                     duration_ms: i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
-                    request: json_text(&attempt.request),
-                    response: attempt.response.as_ref().map(json_text),
+                    request: attempt.request,
+                    response: attempt.response,
                     error: attempt.error,
                 })
                 .collect(),
