@@ -210,7 +210,7 @@ pub struct HttpTemplate {
 
 impl HttpTemplate {
     /// The URL when it renders to the same text every time and parses.
-    pub fn fixed_url(&self) -> Option<reqwest::Url> {
+    pub fn parse_plain_url(&self) -> Option<reqwest::Url> {
         let source = self.url.source();
         if source.contains("{{") || !self.query.is_empty() {
             return None;

@@ -416,7 +416,7 @@ fn validate_http(
         fixed_url: None,
     };
     template.renders_alike = template.volatile_free();
-    template.fixed_url = template.fixed_url();
+    template.fixed_url = template.parse_plain_url();
     Some(template)
 }
 
