@@ -1,7 +1,7 @@
 //! Bearer tokens: the run and recipe routes need one when FERRY_API_TOKENS is set;
 //! health and webhooks do not.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! waiting to be stored get 503 with Retry-After; none waits in memory unbounded,
 //! and the ones that waited are stored and acknowledged once the store is back.
 
-mod support;
+use crate::support;
 
 use std::str::FromStr;
 

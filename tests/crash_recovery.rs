@@ -1,7 +1,7 @@
 //! `kill -9` of `ferry serve` while it takes webhooks at full speed, then a restart:
 //! every webhook that got a 202 is delivered at least once and every run succeeds.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Child;

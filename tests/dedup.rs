@@ -1,7 +1,7 @@
 //! Webhook `dedup`: deliveries with the same key — at once or after a restart —
 //! give exactly one run, and every repeat is answered with the first run's id.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Setup, Sink, TestDaemon};

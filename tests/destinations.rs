@@ -3,7 +3,7 @@
 //! to one — without retries and without a byte reaching it; GET follows
 //! redirects, other methods do not.
 
-mod support;
+use crate::support;
 
 use axum::Router;
 use axum::http::{StatusCode, header};

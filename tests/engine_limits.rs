@@ -1,6 +1,6 @@
 //! The engine's limits: a recipe's `concurrency`, and a step's per-attempt `timeout`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

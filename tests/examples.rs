@@ -1,7 +1,7 @@
 //! The example recipes shipped in `recipes/` work on a fresh clone, with no
 //! network beyond the machine: `hello` posts to `greeted` through `{{ferry.url}}`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

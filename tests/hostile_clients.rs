@@ -2,7 +2,7 @@
 //! answers and start no run while valid webhooks keep being served, and a client
 //! that sends its headers a byte at a time is cut off without holding up others.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Hot reload: editing, breaking, fixing and removing recipe files while the
 //! daemon takes webhooks.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! scanner over its failure budget, and a hook over its own `rate` get `429` with
 //! `Retry-After` and the `RateLimit` headers; nothing refused starts a run.
 
-mod support;
+use crate::support;
 
 use ferry::api::{HookLimitSettings, parse_rate_setting};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The OpenAPI document describes the routes of this build, and the docs page is
 //! served by the daemon itself.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! run nothing, a restart between polls doubles nothing, and failed polls are
 //! visible and lose nothing.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};

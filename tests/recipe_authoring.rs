@@ -1,7 +1,7 @@
 //! `ferry test` and `ferry run`: recipes tested offline, and dry runs that send
 //! nothing.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

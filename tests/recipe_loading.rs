@@ -1,6 +1,6 @@
 //! A recipe that fails to load is reported and never stops the others.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! `GET /api/v1/recipes` lists loaded and broken recipes; `/recipes/{id}` shows one.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

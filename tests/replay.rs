@@ -1,7 +1,7 @@
 //! Replays: one run, or a recipe's failed runs in a time range, run again with
 //! the same trigger input against the recipe as it is now.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! `respond: wait`: the webhook answers with the last step's status and body when
 //! the run ends, 502 when it fails, 504 when it takes longer than `timeout`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

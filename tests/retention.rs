@@ -2,7 +2,7 @@
 //! while webhooks keep being accepted, unfinished runs are kept, and the database
 //! file stops growing.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

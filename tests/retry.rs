@@ -1,7 +1,7 @@
 //! Retries: which failures are tried again, how long Ferry waits, and that waiting
 //! runs live in the store (a restart loses none of them).
 
-mod support;
+use crate::support;
 
 use chrono::DateTime;
 use serde_json::{Value, json};

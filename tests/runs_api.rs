@@ -1,6 +1,6 @@
 //! `GET /api/v1/runs`: newest first, filters, paging and clear errors.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! `ferry runs` and `ferry runs show` read the history from the database file,
 //! with the daemon stopped.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Sink, TestDaemon};

@@ -2,7 +2,7 @@
 //! restart, the recipe document shows the coming fire times with the zone's
 //! offset, and a manual run starts any recipe now.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

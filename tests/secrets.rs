@@ -1,7 +1,7 @@
 //! A value from the environment never reaches the database file, the logs or an
 //! API answer; the sender's credentials are not stored either.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 

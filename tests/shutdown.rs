@@ -1,7 +1,7 @@
 //! Graceful shutdown: webhooks get 503 with Retry-After, runs in flight finish
 //! within the grace period, the rest wait in the queue for the next start.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! set. Without Chromium the test says so and passes on a laptop; in CI
 //! (`CI=true`) `.ci/run` installs it, and its absence fails the test.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::browser::{Browser, installed};

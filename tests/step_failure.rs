@@ -1,6 +1,6 @@
 //! A step that fails fails its run, with a clear error, and later steps never start.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Sink, TestDaemon};

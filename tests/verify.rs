@@ -2,7 +2,7 @@
 //! `401` with no run and no hint of what failed, a provider's delivery id makes a
 //! replay a duplicate, and the secret never shows in the recipe's source.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! A webhook becomes a stored run whose steps call real HTTP destinations.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use serde_json::json;

@@ -1,0 +1,47 @@
+//! Ferry's integration tests, one module per capability, in one test binary.
+//!
+//! One binary rather than one per file: each linked test binary is ~70 MB with
+//! line tables, and forty of them filled CI's disk and spent minutes linking.
+//! `metrics.rs` and `run_metrics.rs` are binaries of their own (see Cargo.toml): the
+//! metrics recorder is global to a process, and they count what one daemon did.
+
+mod support;
+
+mod api_auth;
+mod backpressure;
+mod check;
+mod crash_recovery;
+mod cron_cases;
+mod dedup;
+mod destinations;
+mod docs_examples;
+mod engine_limits;
+mod examples;
+mod fuzz;
+mod group_commit;
+mod hostile_clients;
+mod hot_reload;
+mod ingress_limits;
+mod migrations;
+mod openapi;
+mod poll;
+mod poll_keys;
+mod recipe_authoring;
+mod recipe_loading;
+mod recipes_api;
+mod replay;
+mod respond_wait;
+mod retention;
+mod retry;
+mod runs_api;
+mod runs_cli;
+mod schedule;
+mod secrets;
+mod shutdown;
+mod signature_vectors;
+mod ssrf_cases;
+mod status_page;
+mod step_failure;
+mod template_cases;
+mod verify;
+mod webhook;
