@@ -1,7 +1,7 @@
 //! Where steps may send requests: with `FERRY_DENY_PRIVATE_DESTINATIONS` a
 //! loopback destination is refused — as an address and as a name that resolves
 //! to one — without retries and without a byte reaching it; GET follows
-//! redirects, other methods do not.
+//! redirects, other methods do not; a proxy in the environment carries requests.
 
 use crate::support;
 
@@ -124,4 +124,54 @@ async fn an_answer_over_the_limit_fails_the_attempt_instead_of_filling_memory() 
     assert!(error.contains("is larger than 16 MiB"), "{error}");
     let run = run_of(&ferry, "fine").await;
     assert_eq!(run["status"], "succeeded");
+}
+
+/// A proxy named in the daemon's environment carries its steps' requests: the
+/// destination's name does not resolve, so only the proxy can answer.
+#[tokio::test]
+async fn a_proxy_in_the_environment_carries_step_requests() {
+    let proxy = Sink::start(200, json!({"via": "proxy"})).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recipes = dir.path().join("recipes");
+    std::fs::create_dir(&recipes).expect("recipes dir");
+    let recipe = "trigger: {webhook: {}}\nsteps:\n  - http: {method: POST, url: 'http://ferry-proxy-test.invalid/orders', json: {n: '{{payload.n}}'}}\n";
+    std::fs::write(recipes.join("proxied.yaml"), recipe).expect("recipe");
+    let port = support::free_address().port();
+    let mut daemon = support::ferry_serve(dir.path(), port)
+        .env("HTTP_PROXY", &proxy.url)
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .spawn()
+        .expect("start ferry serve");
+
+    let http = support::http_client();
+    let base = format!("http://127.0.0.1:{port}");
+    let answer: serde_json::Value = support::poll_until("the daemon to accept the webhook", || async {
+        let response = http
+            .post(format!("{base}/hooks/proxied"))
+            .json(&json!({"n": 7}))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    })
+    .await;
+    let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
+    let run = support::wait_for_success(&http, &base, &run_id).await;
+    daemon.kill().expect("stop the daemon");
+    daemon.wait().expect("daemon exit");
+
+    let received = proxy.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].header("host"), Some("ferry-proxy-test.invalid"));
+    assert_eq!(received[0].path_and_query, "/orders");
+    assert_eq!(received[0].json(), json!({"n": 7}));
+    assert_eq!(
+        run["steps"][0]["attempts"][0]["response"]["body"],
+        json!({"via": "proxy"}),
+        "{run}"
+    );
 }
