@@ -15,6 +15,7 @@ use crate::action::{DestinationPolicy, Destinations};
 use crate::api::server::ConnectionLimits;
 use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
+use crate::observe::Metrics;
 use crate::recipe::reload::{Change, merge};
 use crate::recipe::watch::{FolderWatch, watch_folder};
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
@@ -136,8 +137,8 @@ impl Daemon {
             .unwrap_or_else(|| format!("http://{local_addr}"));
 
         let destinations = Destinations::new(settings.destinations)?;
-        // Counters only count once a recorder is installed.
-        api::metrics::recorder();
+        let metrics = Metrics::new();
+        metrics.start_upkeep();
         let templates = Arc::new(Templates::new());
         let engine = Engine::new(
             store.clone(),
@@ -145,6 +146,7 @@ impl Daemon {
             templates.clone(),
             destinations.clone(),
             public_url.clone(),
+            metrics.clone(),
         );
         let (stop_dispatch, dispatch_signal) = watch::channel(false);
         let dispatcher = tokio::spawn(Arc::clone(&engine).dispatch(dispatch_signal, settings.shutdown_grace));
@@ -155,6 +157,7 @@ impl Daemon {
             templates: templates.clone(),
             destinations: destinations.clone(),
             public_url: public_url.clone(),
+            metrics: metrics.clone(),
         };
         let mut timers = Timers::new(timer_context);
         timers.sync(&recipes.current()).await;
@@ -194,6 +197,7 @@ impl Daemon {
             completions: engine.completions(),
             limits: HookLimits::start(settings.hook_limits),
             max_body: settings.max_body,
+            metrics,
         });
         let (stop_server, server_signal) = watch::channel(false);
         let server = tokio::spawn(api::server::serve(

@@ -1,27 +1,137 @@
-//! What Ferry counts, through the `metrics` facade: every name and label in one
-//! place. `GET /metrics` renders them (see `api::metrics`).
+//! What Ferry counts: every name and label in one place. `GET /metrics` renders
+//! them (see `api::metrics`).
+//!
+//! Each daemon has a recorder of its own, not the `metrics` facade's global one:
+//! a process that runs two daemons (the tests, the relay benchmark) counts each
+//! one's work apart, and nothing is counted before a daemon exists.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder as _};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 use crate::store::FinalStatus;
 
-/// Runs by recipe and final status (for a run whose recipe is no longer loaded;
-/// see [`RecipeMetrics`]).
-pub fn run_ended(recipe: &str, status: &'static str) {
-    metrics::counter!("ferry_runs_total", "recipe" => recipe.to_owned(), "status" => status).increment(1);
+/// Step duration buckets, in seconds: from a fast local call to a slow API.
+const STEP_DURATION_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// How often recorded durations are folded into their histograms, scraped or not.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// One daemon's metrics; clones share them.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let builder = PrometheusBuilder::new();
+        let recorder = match builder.set_buckets_for_metric(
+            Matcher::Full("ferry_step_duration_seconds".to_owned()),
+            STEP_DURATION_BUCKETS,
+        ) {
+            Ok(builder) => builder.build_recorder(),
+            // Only an empty bucket list is refused, and ours is not empty.
+            Err(error) => {
+                tracing::warn!(%error, "step durations are recorded as summaries");
+                PrometheusBuilder::new().build_recorder()
+            }
+        };
+        Self {
+            recorder: Arc::new(recorder),
+        }
+    }
+
+    /// Folds recorded durations into their histograms every few seconds, until
+    /// every clone of these metrics is dropped (the facade's global recorder has
+    /// a thread for this; a recorder of our own needs it done).
+    pub fn start_upkeep(&self) {
+        let metrics: Weak<PrometheusRecorder> = Arc::downgrade(&self.recorder);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(UPKEEP_EVERY).await;
+                match metrics.upgrade() {
+                    Some(recorder) => recorder.handle().run_upkeep(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// Prometheus text of everything counted so far.
+    pub fn render(&self) -> String {
+        self.recorder.handle().render()
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    fn gauge(&self, name: &'static str) -> Gauge {
+        self.recorder.register_gauge(&Key::from_name(name), &METADATA)
+    }
+
+    /// Runs by recipe and final status (for a run whose recipe is no longer loaded;
+    /// see [`RecipeMetrics`]).
+    pub fn run_ended(&self, recipe: &str, status: &'static str) {
+        self.counter(
+            "ferry_runs_total",
+            vec![Label::new("recipe", recipe.to_owned()), Label::new("status", status)],
+        )
+        .increment(1);
+    }
+
+    /// A poll that failed (the source did not answer, or not with items).
+    pub fn poll_failed(&self, recipe: &str) {
+        self.counter(
+            "ferry_poll_failures_total",
+            vec![Label::new("recipe", recipe.to_owned())],
+        )
+        .increment(1);
+    }
+
+    /// Webhook requests by outcome: `accepted`, `duplicate`, `answered` (`respond:
+    /// wait`), `unauthorized`, `rate_limited`, `too_large`, `not_found`,
+    /// `bad_request`, `timeout`, `unavailable`.
+    pub fn hook(&self, outcome: &'static str) {
+        self.counter("ferry_webhook_requests_total", vec![Label::new("outcome", outcome)])
+            .increment(1);
+    }
+
+    /// The queue as the store sees it at a scrape.
+    pub fn queue(&self, queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
+        self.gauge("ferry_queue_depth").set(queued as f64);
+        self.gauge("ferry_runs_retrying").set(retrying as f64);
+        self.gauge("ferry_oldest_queued_seconds")
+            .set(oldest_queued_age.map_or(0.0, |age| age.as_secs_f64()));
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 fn outcome(succeeded: bool) -> &'static str {
     if succeeded { "succeeded" } else { "failed" }
 }
 
-/// A loaded recipe's series, each registered with the recorder at its first use
-/// and kept: looking a series up by its labels at every run and attempt cost
-/// about 1 % of a webhook's instructions. Registered at first use rather than at
-/// load, so that a recorder installed after the recipes loaded still gets them.
+/// A loaded recipe's series, each registered with the daemon's recorder at its
+/// first use and kept: looking a series up by its labels at every run and
+/// attempt cost about 1 % of a webhook's instructions. A recipe is loaded before
+/// the daemon's engine exists, so the recorder comes with each use.
 pub struct RecipeMetrics {
     recipe: String,
     runs: [OnceLock<Counter>; 3],
@@ -40,27 +150,44 @@ impl RecipeMetrics {
     }
 
     /// Counts a run that ended, by its final status.
-    pub fn run_ended(&self, status: FinalStatus) {
+    pub fn run_ended(&self, metrics: &Metrics, status: FinalStatus) {
         let (index, status) = match status {
             FinalStatus::Succeeded => (0, "succeeded"),
             FinalStatus::Failed => (1, "failed"),
             FinalStatus::Skipped => (2, "skipped"),
         };
         self.runs[index]
-            .get_or_init(|| metrics::counter!("ferry_runs_total", "recipe" => self.recipe.clone(), "status" => status))
+            .get_or_init(|| {
+                metrics.counter(
+                    "ferry_runs_total",
+                    vec![Label::new("recipe", self.recipe.clone()), Label::new("status", status)],
+                )
+            })
             .increment(1);
     }
 
     /// Counts a step attempt by outcome (`succeeded` or `failed`), and records
     /// its duration.
-    pub fn attempt(&self, succeeded: bool, duration: Duration) {
+    pub fn attempt(&self, metrics: &Metrics, succeeded: bool, duration: Duration) {
         self.attempts[usize::from(!succeeded)]
             .get_or_init(|| {
-                metrics::counter!("ferry_step_attempts_total", "recipe" => self.recipe.clone(), "outcome" => outcome(succeeded))
+                metrics.counter(
+                    "ferry_step_attempts_total",
+                    vec![
+                        Label::new("recipe", self.recipe.clone()),
+                        Label::new("outcome", outcome(succeeded)),
+                    ],
+                )
             })
             .increment(1);
         self.durations
-            .get_or_init(|| metrics::histogram!("ferry_step_duration_seconds", "recipe" => self.recipe.clone()))
+            .get_or_init(|| {
+                let key = Key::from_parts(
+                    "ferry_step_duration_seconds",
+                    vec![Label::new("recipe", self.recipe.clone())],
+                );
+                metrics.recorder.register_histogram(&key, &METADATA)
+            })
             .record(duration.as_secs_f64());
     }
 }
@@ -73,25 +200,3 @@ impl std::fmt::Debug for RecipeMetrics {
             .finish_non_exhaustive()
     }
 }
-
-/// A poll that failed (the source did not answer, or not with items).
-pub fn poll_failed(recipe: &str) {
-    metrics::counter!("ferry_poll_failures_total", "recipe" => recipe.to_owned()).increment(1);
-}
-
-/// Webhook requests by outcome: `accepted`, `duplicate`, `answered` (`respond:
-/// wait`), `unauthorized`, `rate_limited`, `too_large`, `not_found`,
-/// `bad_request`, `timeout`, `unavailable`.
-pub fn hook(outcome: &'static str) {
-    metrics::counter!("ferry_webhook_requests_total", "outcome" => outcome).increment(1);
-}
-
-/// The queue as the store sees it at a scrape.
-pub fn queue(queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
-    metrics::gauge!("ferry_queue_depth").set(queued as f64);
-    metrics::gauge!("ferry_runs_retrying").set(retrying as f64);
-    metrics::gauge!("ferry_oldest_queued_seconds").set(oldest_queued_age.map_or(0.0, |age| age.as_secs_f64()));
-}
-
-/// Step duration buckets, in seconds: from a fast local call to a slow API.
-pub const STEP_DURATION_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

@@ -2,8 +2,6 @@
 //!
 //! One binary rather than one per file: each linked test binary is ~70 MB with
 //! line tables, and forty of them filled CI's disk and spent minutes linking.
-//! `metrics.rs` and `run_metrics.rs` are binaries of their own (see Cargo.toml): the
-//! metrics recorder is global to a process, and they count what one daemon did.
 
 mod support;
 
@@ -22,6 +20,7 @@ mod group_commit;
 mod hostile_clients;
 mod hot_reload;
 mod ingress_limits;
+mod metrics;
 mod migrations;
 mod openapi;
 mod poll;
@@ -33,6 +32,7 @@ mod replay;
 mod respond_wait;
 mod retention;
 mod retry;
+mod run_metrics;
 mod runs_api;
 mod runs_cli;
 mod schedule;

@@ -1,7 +1,7 @@
 //! `GET /metrics` parses as Prometheus text and counts webhook requests by
 //! outcome — a failed verification among them.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Setup, TestDaemon};

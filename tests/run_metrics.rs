@@ -1,7 +1,7 @@
 //! `/metrics` counts what runs did: runs by recipe and status, step attempts by
 //! outcome with a latency histogram, poll failures, and the queue.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

@@ -56,10 +56,11 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let counted = state.metrics.clone();
     let response = match handle(state, peer, path, query, headers, body).await {
         Ok(response) | Err(response) => response,
     };
-    metrics::count_hook(metrics::hook_outcome(&response));
+    counted.hook(metrics::hook_outcome(&response).0);
     response
 }
 

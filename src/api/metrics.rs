@@ -1,49 +1,15 @@
-//! `GET /metrics`: Prometheus text, through the `metrics` facade and its
-//! Prometheus exporter (no listener of its own: axum serves the text).
-//!
-//! The facade's recorder is global to the process, so it is installed once and
-//! every daemon of the process (tests start several) shares it.
-
-use std::sync::OnceLock;
+//! `GET /metrics`: Prometheus text of this daemon's metrics (see `observe`),
+//! served by axum (the exporter has no listener of its own here).
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::{AppState, Problem};
-
-static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the recorder if no other is, and gives its handle.
-pub fn recorder() -> Option<&'static PrometheusHandle> {
-    RECORDER
-        .get_or_init(|| {
-            match PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("ferry_step_duration_seconds".to_owned()),
-                    crate::observe::STEP_DURATION_BUCKETS,
-                )
-                .and_then(PrometheusBuilder::install_recorder)
-            {
-                Ok(handle) => Some(handle),
-                Err(error) => {
-                    tracing::warn!(%error, "metrics are not recorded");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
+use super::AppState;
 
 /// What happened to one request to `/hooks/*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookOutcome(pub &'static str);
-
-/// Counts a webhook request by its outcome.
-pub fn count_hook(outcome: HookOutcome) {
-    crate::observe::hook(outcome.0);
-}
 
 /// The outcome of a hook answer, from its status unless the handler marked it.
 pub fn hook_outcome(response: &Response) -> HookOutcome {
@@ -72,15 +38,14 @@ pub fn hook_outcome(response: &Response) -> HookOutcome {
 pub(super) async fn render(State(state): State<AppState>) -> Response {
     // The queue's gauges are read from the store at each scrape.
     match state.store.queue_stats().await {
-        Ok(stats) => crate::observe::queue(stats.queued, stats.retrying, stats.oldest_queued_age),
+        Ok(stats) => state
+            .metrics
+            .queue(stats.queued, stats.retrying, stats.oldest_queued_age),
         Err(error) => tracing::warn!(%error, "cannot read the queue for /metrics"),
     }
-    match recorder() {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            handle.render(),
-        )
-            .into_response(),
-        None => Problem::internal("metrics are not recorded in this process").into_response(),
-    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
 }

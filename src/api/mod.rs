@@ -61,6 +61,8 @@ pub struct AppState {
     pub limits: Arc<HookLimits>,
     /// The largest webhook body, in bytes.
     pub max_body: usize,
+    /// This daemon's metrics (`GET /metrics`).
+    pub metrics: crate::observe::Metrics,
 }
 
 impl AppState {

@@ -21,6 +21,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::action::Destinations;
+use crate::observe::Metrics;
 use crate::recipe::LiveRecipes;
 use crate::store::Store;
 use crate::template::Templates;
@@ -47,6 +48,7 @@ pub struct Engine {
     /// shutdown waits for them (and aborts them after the grace period).
     runners: Mutex<JoinSet<()>>,
     completions: Completions,
+    metrics: Metrics,
 }
 
 /// A panicking runner is a bug; its run stays `running` until the next start
@@ -81,6 +83,7 @@ impl Engine {
         templates: Arc<Templates>,
         destinations: Destinations,
         public_url: String,
+        metrics: Metrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -93,6 +96,7 @@ impl Engine {
             slots: slots::Slots::new(DEFAULT_WORKER_LIMIT),
             runners: Mutex::new(JoinSet::new()),
             completions: Completions::default(),
+            metrics,
         })
     }
 

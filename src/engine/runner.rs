@@ -61,8 +61,8 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
     };
     let status = store::RunStatus::from(final_status);
     match &recipe {
-        Some(recipe) => recipe.metrics.run_ended(final_status),
-        None => crate::observe::run_ended(&run.recipe, status.as_str()),
+        Some(recipe) => recipe.metrics.run_ended(&engine.metrics, final_status),
+        None => engine.metrics.run_ended(&run.recipe, status.as_str()),
     }
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
@@ -312,7 +312,7 @@ async fn run_step(
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     recipe
         .metrics
-        .attempt(matches!(outcome, Outcome::Succeeded { .. }), elapsed);
+        .attempt(&engine.metrics, matches!(outcome, Outcome::Succeeded { .. }), elapsed);
 
     let (response, failure) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),

@@ -32,6 +32,7 @@ pub struct TimerContext {
     pub templates: Arc<Templates>,
     pub destinations: crate::action::Destinations,
     pub public_url: String,
+    pub metrics: crate::observe::Metrics,
 }
 
 /// The running tasks: one per enabled schedule or poll recipe, at the version it
@@ -229,7 +230,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
         Trigger::Webhook { .. } => return,
     };
     if let TickWork::PollFailed(error) = &work {
-        crate::observe::poll_failed(&recipe.id);
+        context.metrics.poll_failed(&recipe.id);
         tracing::warn!(recipe = %recipe.id, %error, "poll failed; trying again at the next tick");
     }
     let tick = Tick {
