@@ -149,16 +149,7 @@ async fn a_proxy_in_the_environment_carries_step_requests() {
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");
-    let answer: serde_json::Value = support::poll_until("the daemon to accept the webhook", || async {
-        let response = http
-            .post(format!("{base}/hooks/proxied"))
-            .json(&json!({"n": 7}))
-            .send()
-            .await
-            .ok()?;
-        response.json().await.ok()
-    })
-    .await;
+    let answer = support::post_hook_when_up(&http, &base, "proxied", &json!({"n": 7})).await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
     let run = support::wait_for_success(&http, &base, &run_id).await;
     daemon.kill().expect("stop the daemon");

@@ -130,16 +130,7 @@ async fn the_daemon_log_never_shows_the_secret() {
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");
-    let answer: serde_json::Value = poll_until("the daemon to accept the webhook", || async {
-        let response = http
-            .post(format!("{base}/hooks/keyed"))
-            .json(&json!({}))
-            .send()
-            .await
-            .ok()?;
-        response.json().await.ok()
-    })
-    .await;
+    let answer = support::post_hook_when_up(&http, &base, "keyed", &json!({})).await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
     support::wait_for_success(&http, &base, &run_id).await;
     daemon.kill().expect("stop the daemon");

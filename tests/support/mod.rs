@@ -219,6 +219,16 @@ pub async fn wait_for_success(http: &reqwest::Client, base: &str, run_id: &str) 
     .await
 }
 
+/// Posts `body` to a child daemon's `/hooks/{path}` until it is up and answers
+/// with JSON; gives that answer.
+pub async fn post_hook_when_up(http: &reqwest::Client, base: &str, path: &str, body: &Value) -> Value {
+    poll_until(&format!("the daemon to accept a webhook at /hooks/{path}"), || async {
+        let response = http.post(format!("{base}/hooks/{path}")).json(body).send().await.ok()?;
+        response.json().await.ok()
+    })
+    .await
+}
+
 /// Calls `check` until it gives `Some`, failing the test after [`DEADLINE`].
 pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
