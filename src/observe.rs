@@ -56,11 +56,11 @@ impl Metrics {
     /// every clone of these metrics is dropped (the facade's global recorder has
     /// a thread for this; a recorder of our own needs it done).
     pub fn start_upkeep(&self) {
-        let metrics: Weak<PrometheusRecorder> = Arc::downgrade(&self.recorder);
+        let recorder: Weak<PrometheusRecorder> = Arc::downgrade(&self.recorder);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(UPKEEP_EVERY).await;
-                match metrics.upgrade() {
+                match recorder.upgrade() {
                     Some(recorder) => recorder.handle().run_upkeep(),
                     None => return,
                 }
