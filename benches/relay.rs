@@ -14,7 +14,9 @@
 //! reported), `RELAY_TARGETS` (`relay,normal,full`: which
 //! targets run, e.g. one alone under a profiler), `RELAY_PAYLOAD` (a JSON file
 //! sent as each webhook's `body`, e.g. a 7 KB GitHub push; default a 100-byte
-//! string).
+//! string), `RELAY_RATE` (requests per second over all connections: each
+//! connection then sends on a fixed schedule instead of as soon as its answer
+//! came, see [`generate`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,8 @@ struct Load {
     body: Value,
     duration: Duration,
     max_requests: u64,
+    /// Offered requests per second over all connections; `None` is a closed loop.
+    rate: Option<f64>,
 }
 
 struct Outcome {
@@ -69,6 +73,10 @@ async fn run() {
         connections: setting("RELAY_CONNECTIONS", 64),
         duration: Duration::from_secs(setting("RELAY_SECONDS", 10)),
         max_requests: setting("RELAY_MAX_REQUESTS", 200_000),
+        rate: std::env::var("RELAY_RATE")
+            .ok()
+            .map(|rate| rate.parse().expect("RELAY_RATE is a number of requests per second"))
+            .filter(|rate: &f64| *rate > 0.0),
         body: match std::env::var("RELAY_PAYLOAD") {
             Ok(path) => {
                 let text = std::fs::read_to_string(&path).expect("RELAY_PAYLOAD names a readable file");
@@ -78,8 +86,10 @@ async fn run() {
         },
     };
     println!(
-        "relay benchmark: {} connections, {} s or {} requests per target, {} bytes of body; idle RSS {:.1} MB",
+        "relay benchmark: {} connections, {}, {} s or {} requests per target, {} bytes of body; idle RSS {:.1} MB",
         load.connections,
+        load.rate
+            .map_or("closed loop".to_owned(), |rate| format!("offered {rate:.0} req/s")),
         load.duration.as_secs(),
         load.max_requests,
         load.body.to_string().len(),
@@ -227,6 +237,15 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
 
 /// Sends numbered webhooks on `load.connections` connections until the duration or
 /// the request count runs out.
+///
+/// In a closed loop (the default) each connection sends its next request as soon
+/// as the last one is answered, so the target runs flat out and the mean latency
+/// is the number of connections over the throughput (Little's law): it measures
+/// capacity more than responsiveness. With a rate, each connection sends on a
+/// schedule of its own (the connections' schedules staggered), so latency is
+/// measured at a load the target may keep up with. Latency counts from the
+/// moment a request is sent; a connection behind its schedule sends at once, and
+/// the accepted rate printed shows whether the offered rate was held.
 async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(load.connections)
@@ -237,13 +256,25 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
     let started = Instant::now();
     let deadline = started + load.duration;
     let mut senders = Vec::new();
-    for _ in 0..load.connections {
+    // Each connection's time between sends, with a rate.
+    let pace = load
+        .rate
+        .map(|rate| Duration::from_secs_f64(load.connections as f64 / rate));
+    for connection in 0..load.connections {
         let (client, next, url, body) = (client.clone(), next.clone(), url.to_owned(), load.body.clone());
         let max = load.max_requests;
+        let mut due = pace.map(|pace| started + pace.mul_f64(connection as f64 / load.connections as f64));
         senders.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             let mut latencies = Vec::new();
-            while Instant::now() < deadline {
+            loop {
+                if let (Some(at), Some(pace)) = (due.as_mut(), pace) {
+                    tokio::time::sleep_until((*at).into()).await;
+                    *at += pace;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if n >= max {
                     break;
