@@ -2,6 +2,8 @@
 //! loopback destination is refused — as an address and as a name that resolves
 //! to one — without retries and without a byte reaching it; GET follows
 //! redirects, other methods do not; a proxy in the environment carries requests.
+//! Plain-HTTP steps go through hyper's client and the others through reqwest
+//! (src/action/sender.rs): both send the same headers.
 
 use crate::support;
 
@@ -160,9 +162,68 @@ async fn a_proxy_in_the_environment_carries_step_requests() {
     assert_eq!(received[0].header("host"), Some("ferry-proxy-test.invalid"));
     assert_eq!(received[0].path_and_query, "/orders");
     assert_eq!(received[0].json(), json!({"n": 7}));
+    assert_eq!(received[0].header("user-agent"), Some(AGENT));
+    assert_eq!(received[0].header("accept"), Some("*/*"));
     assert_eq!(
         run["steps"][0]["attempts"][0]["response"]["body"],
         json!({"via": "proxy"}),
         "{run}"
     );
+}
+
+const AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
+
+/// The plain-HTTP sender: reqwest's default headers, a step's own `accept`
+/// instead of the default, the body's length; a closed port fails the attempt
+/// with the cause.
+#[tokio::test]
+async fn a_plain_http_step_sends_the_same_headers_and_names_a_refused_connection() {
+    let sink = Sink::start(200, json!({"ok": true})).await;
+    let closed = support::free_address();
+    let recipes = [
+        (
+            "plain.yaml",
+            format!(
+                "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/in#part', json: {{n: 1}}, headers: {{x-trace: abc}}}}\n",
+                sink.url
+            ),
+        ),
+        (
+            "accepts.yaml",
+            format!(
+                "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/get?q=1', headers: {{accept: application/json}}}}\n",
+                sink.url
+            ),
+        ),
+        (
+            "closed.yaml",
+            format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: 'http://{closed}/in', json: {{n: 1}}}}\n"),
+        ),
+    ];
+    let recipes: Vec<(&str, &str)> = recipes.iter().map(|(name, text)| (*name, text.as_str())).collect();
+    let ferry = TestDaemon::start(&recipes).await;
+
+    assert_eq!(run_of(&ferry, "plain").await["status"], "succeeded");
+    assert_eq!(run_of(&ferry, "accepts").await["status"], "succeeded");
+    let received = sink.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    let post = &received[0];
+    assert_eq!(post.path_and_query, "/in", "the fragment is not sent");
+    assert_eq!(post.header("user-agent"), Some(AGENT));
+    assert_eq!(post.header("accept"), Some("*/*"));
+    assert_eq!(post.header("x-trace"), Some("abc"));
+    assert_eq!(post.header("content-type"), Some("application/json"));
+    assert_eq!(post.header("content-length"), Some("7"));
+    assert_eq!(post.header("host"), sink.url.strip_prefix("http://"));
+    assert!(post.header("idempotency-key").is_some(), "{post:?}");
+    assert_eq!(post.json(), json!({"n": 1}));
+    let get = &received[1];
+    assert_eq!(get.path_and_query, "/get?q=1");
+    assert_eq!(get.header("accept"), Some("application/json"));
+    assert_eq!(get.header("user-agent"), Some(AGENT));
+
+    let run = run_of(&ferry, "closed").await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Connection refused"), "{error}");
 }

@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::Url;
+
+use super::sender::{Body, BoxError, PlainHttp};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// What destinations are allowed.
@@ -20,10 +22,12 @@ pub struct DestinationPolicy {
     pub deny_private: bool,
 }
 
-/// The shared HTTP client with the policy it enforces.
+/// The shared HTTP clients with the policy they enforce.
 #[derive(Debug, Clone)]
 pub struct Destinations {
-    pub client: reqwest::Client,
+    client: reqwest::Client,
+    /// For plain-HTTP URLs, when neither a proxy nor the policy applies.
+    plain: Option<PlainHttp>,
     pub policy: DestinationPolicy,
 }
 
@@ -35,9 +39,10 @@ impl Destinations {
         // aws-lc): install ring once per process. A second install is a no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .user_agent(super::sender::AGENT)
             .redirect(reqwest::redirect::Policy::none());
-        if !proxy_in_environment() {
+        let proxied = proxy_in_environment();
+        if !proxied {
             // reqwest matches every request against the environment's proxies,
             // even when there are none: 5k instructions per delivery (callgrind,
             // relay benchmark). Without any, the client does not look.
@@ -48,8 +53,25 @@ impl Destinations {
         }
         Ok(Self {
             client: builder.build()?,
+            // A proxy or the policy's resolver are reqwest's to apply.
+            plain: (!proxied && !policy.deny_private).then(PlainHttp::new),
             policy,
         })
+    }
+
+    /// Sends one request (redirects are the caller's to follow) and gives the
+    /// answer as soon as its head has come.
+    pub(super) async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        headers: reqwest::header::HeaderMap,
+        body: Option<hyper::body::Bytes>,
+    ) -> Result<hyper::Response<Body>, BoxError> {
+        match &self.plain {
+            Some(plain) if PlainHttp::serves(url) => plain.send(method, url, headers, body).await,
+            _ => super::sender::send_reqwest(&self.client, method, url, headers, body).await,
+        }
     }
 
     /// Refuses a URL this policy does not allow before any connection: a scheme

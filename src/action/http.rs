@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::body::Bytes;
+
+use super::sender::BoxError;
 use super::{Destinations, Outcome};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
@@ -108,29 +112,31 @@ const MAX_REDIRECTS: usize = 5;
 /// follows redirects (each hop checked like the first); other methods do not:
 /// their answer is the 3xx itself, which fails the attempt unless accepted.
 pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout: Duration) -> Outcome {
-    let client = &destinations.client;
-    let built = match build(destinations, request) {
+    let Built { mut url, headers, body } = match build(destinations, request) {
         Ok(built) => built,
         Err(error) => return Outcome::fatal(error),
     };
     let answer = tokio::time::timeout(timeout, async {
-        let mut response = client.execute(built).await?;
+        // Only a GET follows redirects; credentials stay with the host they
+        // were meant for.
+        let hop_headers = (request.method == reqwest::Method::GET)
+            .then(|| without_credentials(&headers, &request.credential_headers));
+        let mut response = destinations.send(request.method.clone(), &url, headers, body).await?;
         let mut hops = 0;
-        while request.method == reqwest::Method::GET && response.status().is_redirection() && hops < MAX_REDIRECTS {
-            let Some(next) = redirect_target(&response) else {
+        while let Some(hop_headers) = &hop_headers
+            && response.status().is_redirection()
+            && hops < MAX_REDIRECTS
+        {
+            let Some(next) = redirect_target(response.headers(), &url) else {
                 break;
             };
             if let Err(error) = destinations.check(&next) {
                 return Ok(Err(format!("redirect not followed: {error}")));
             }
-            let mut hop = client.get(next);
-            for (name, value) in &request.headers {
-                // Credentials stay with the host they were meant for.
-                if !request.credential_headers.contains(name) {
-                    hop = hop.header(name.as_str(), value.as_str());
-                }
-            }
-            response = hop.send().await?;
+            url = next;
+            response = destinations
+                .send(reqwest::Method::GET, &url, hop_headers.clone(), None)
+                .await?;
             hops += 1;
         }
         let status = response.status().as_u16();
@@ -140,8 +146,12 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| crate::headers::is_json(&crate::headers::media_type(value)));
+        let mut body = response.into_body();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(frame) = body.frame().await {
+            let Ok(chunk) = frame?.into_data() else {
+                continue;
+            };
             if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {
                 return Ok(Err(format!(
                     "the answer of {} {} is larger than {} MiB",
@@ -154,7 +164,7 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = parse_body(&text, is_json);
-        Ok::<_, reqwest::Error>(Ok(HttpResponse {
+        Ok::<_, BoxError>(Ok(HttpResponse {
             status,
             headers,
             text,
@@ -171,8 +181,7 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
             retry_after: None,
         },
         Ok(Err(error)) => {
-            // Without the URL: it may hold secrets, and the request record has it.
-            let error = describe(&error.without_url());
+            let error = describe(&*error);
             // A destination the policy refuses stays refused: no retry.
             let retryable = !error.contains(super::destination::REFUSED);
             Outcome::Failed {
@@ -224,13 +233,27 @@ pub fn classify(request: &HttpRequest, response: HttpResponse) -> Outcome {
 }
 
 /// Where a redirect answer points, resolved against the URL it came from.
-fn redirect_target(response: &reqwest::Response) -> Option<reqwest::Url> {
-    let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
-    response.url().join(location).ok()
+fn redirect_target(headers: &HeaderMap, from: &reqwest::Url) -> Option<reqwest::Url> {
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    from.join(location).ok()
 }
 
-fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::Request, String> {
-    let client = &destinations.client;
+fn without_credentials(headers: &HeaderMap, credentials: &[String]) -> HeaderMap {
+    let mut kept = headers.clone();
+    for name in credentials {
+        kept.remove(name.as_str());
+    }
+    kept
+}
+
+/// A request checked and ready to send.
+struct Built {
+    url: reqwest::Url,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+}
+
+fn build(destinations: &Destinations, request: &HttpRequest) -> Result<Built, String> {
     let url = match &request.parsed_url {
         Some(url) => url.clone(),
         None => reqwest::Url::parse(&request.url)
@@ -248,17 +271,16 @@ fn build(destinations: &Destinations, request: &HttpRequest) -> Result<reqwest::
             HeaderValue::from_str(value).map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
         headers.append(name, value);
     }
-    let mut builder = client.request(request.method.clone(), url).headers(headers);
-    builder = match &request.body {
-        Some(RequestBody::Json(json)) => builder.body(crate::json::text(json)),
-        Some(RequestBody::Text(text)) => builder.body(text.clone()),
-        None => builder,
+    let body = match &request.body {
+        Some(RequestBody::Json(json)) => Some(Bytes::from(crate::json::text(json))),
+        Some(RequestBody::Text(text)) => Some(Bytes::from(text.clone())),
+        None => None,
     };
-    builder.build().map_err(|error| describe(&error.without_url()))
+    Ok(Built { url, headers, body })
 }
 
-/// reqwest's error with its causes, which hold the useful part ("connection refused").
-fn describe(error: &reqwest::Error) -> String {
+/// An error with its causes, which hold the useful part ("connection refused").
+pub(super) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -5,6 +5,7 @@ pub mod destination;
 pub mod http;
 pub mod log;
 mod retry_after;
+mod sender;
 
 use std::time::Duration;
 
