@@ -69,6 +69,17 @@ async fn get_follows_redirects_and_other_methods_do_not() {
             get(|| async { axum::Json(json!({"moved": true})) }).post(|| async { axum::Json(json!({"moved": true})) }),
         )
         .route(
+            "/whoami",
+            get(|headers: axum::http::HeaderMap| async move {
+                let seen = |name| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+                axum::Json(json!({"authorization": seen(header::AUTHORIZATION), "trace": seen(header::HeaderName::from_static("x-trace"))}))
+            }),
+        )
+        .route(
+            "/login-first",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/whoami")]) }),
+        )
+        .route(
             "/elsewhere",
             get(|| async {
                 (StatusCode::FOUND, [(header::LOCATION, "gopher://127.0.0.1:6379/_INFO")]).into_response()
@@ -81,12 +92,24 @@ async fn get_follows_redirects_and_other_methods_do_not() {
     let get_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/old'}}\n");
     let post_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/old', json: {{a: 1}}}}\n");
     let gopher_recipe = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/elsewhere'}}\n");
+    let auth_recipe = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{base}/login-first', headers: {{x-trace: t1}}, auth: {{bearer: secret}}}}\n"
+    );
     let ferry = TestDaemon::start(&[
         ("get.yaml", &get_recipe),
         ("post.yaml", &post_recipe),
         ("gopher.yaml", &gopher_recipe),
+        ("auth.yaml", &auth_recipe),
     ])
     .await;
+
+    // The hop keeps the step's headers but not the `auth:` credentials.
+    let run = run_of(&ferry, "auth").await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(
+        run["steps"][0]["attempts"][0]["response"]["body"],
+        json!({"authorization": null, "trace": "t1"})
+    );
 
     let run = run_of(&ferry, "get").await;
     assert_eq!(run["status"], "succeeded", "{run:#}");

@@ -12,9 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::Url;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::sender::{Body, BoxError, PlainHttp};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// What destinations are allowed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
