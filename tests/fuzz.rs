@@ -9,6 +9,27 @@ use ferry::recipe::{Environment, load_source};
 use ferry::trigger::webhook::parse_body;
 use proptest::prelude::*;
 
+/// Any JSON document, nested a few levels.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::vec((".{0,6}", inner), 0..4)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
 /// Fragments of real recipes, so that mutations reach past the YAML parser.
 const FRAGMENTS: &[&str] = &[
     "trigger:\n",
@@ -77,6 +98,23 @@ proptest! {
         ],
     ) {
         let _ = parse_body(content_type.as_deref(), &body);
+    }
+
+    #[test]
+    fn a_json_body_is_kept_as_it_came_and_reads_back_as_its_payload(
+        value in json_value(),
+        pretty in any::<bool>(),
+    ) {
+        let body = if pretty {
+            serde_json::to_string_pretty(&value)
+        } else {
+            serde_json::to_string(&value)
+        }
+        .expect("a Value serialises");
+        let parsed = parse_body(Some("application/json"), body.as_bytes()).expect("JSON parses");
+        prop_assert_eq!(parsed.json_text.as_deref(), Some(body.as_str()));
+        // What the store reads back is what the run saw.
+        prop_assert_eq!(serde_json::from_str::<serde_json::Value>(&body).ok(), Some(parsed.payload));
     }
 
     #[test]

@@ -17,6 +17,7 @@ fn event(recipe: &str, dedup_key: Option<&str>) -> Event {
         recipe_version: "v1".to_owned(),
         trigger: "webhook",
         payload: json!({"n": 1}),
+        payload_text: None,
         headers: Map::new(),
         query: Map::new(),
         received_at: Utc::now(),

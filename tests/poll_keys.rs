@@ -14,6 +14,7 @@ fn item(key: &str, at: DateTime<Utc>) -> (String, Event) {
         recipe_version: "v1".to_owned(),
         trigger: "poll",
         payload: json!({"id": key}),
+        payload_text: None,
         headers: Map::new(),
         query: Map::new(),
         received_at: at,

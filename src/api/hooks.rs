@@ -118,13 +118,14 @@ async fn handle(
     }
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
-    let payload = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
+    let body = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
     let mut event = Event {
         run_id: uuid::Uuid::now_v7().to_string(),
         recipe: recipe.id.clone(),
         recipe_version: recipe.version.clone(),
         trigger: recipe.trigger.kind(),
-        payload,
+        payload: body.payload,
+        payload_text: body.json_text,
         headers: stored_headers(&headers),
         query: webhook::query_object(query.as_deref()),
         received_at,

@@ -51,6 +51,7 @@ pub(super) async fn start(
         recipe_version: recipe.version.clone(),
         trigger: "manual",
         payload,
+        payload_text: None,
         headers: Map::new(),
         query: Map::new(),
         received_at: Utc::now(),

@@ -140,6 +140,7 @@ fn replay_of(original: &RunDocument, recipe: &Recipe) -> Event {
         recipe_version: recipe.version.clone(),
         trigger: trigger_kind(&original.summary.trigger),
         payload: original.payload.clone(),
+        payload_text: None,
         headers: object(&original.headers),
         query: object(&original.query),
         received_at: Utc::now(),

@@ -41,7 +41,10 @@ impl NewRun {
             recipe_version: event.recipe_version.clone(),
             trigger: event.trigger,
             received_at,
-            payload: crate::json::text(&event.payload),
+            payload: event
+                .payload_text
+                .clone()
+                .unwrap_or_else(|| crate::json::text(&event.payload)),
             headers: crate::json::text(&event.headers),
             query: crate::json::text(&event.query),
             dedup_key: event.dedup_key.clone(),

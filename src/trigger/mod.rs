@@ -23,6 +23,9 @@ pub struct Event {
     /// The trigger kind: `webhook`, `schedule`, `poll` or `manual`.
     pub trigger: &'static str,
     pub payload: Value,
+    /// `payload` as the JSON text it was parsed from, when it was (a webhook's
+    /// JSON body): stored as it is rather than serialised again.
+    pub payload_text: Option<String>,
     /// Request headers, lower-cased names.
     pub headers: Map<String, Value>,
     pub query: Map<String, Value>,

@@ -78,6 +78,7 @@ async fn fetch_items(
                 recipe_version: recipe.version.clone(),
                 trigger: "poll",
                 payload: item,
+                payload_text: None,
                 headers: Map::new(),
                 query: Map::new(),
                 received_at: polled_at,

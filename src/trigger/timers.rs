@@ -198,6 +198,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
                     "scheduled_at": schedule.local(scheduled_at).to_rfc3339(),
                     "fired_at": timestamp(fired_at),
                 }),
+                payload_text: None,
                 headers: Map::new(),
                 query: Map::new(),
                 received_at: fired_at,
