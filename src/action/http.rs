@@ -29,8 +29,32 @@ pub struct HttpRequest {
 /// The body of a request.
 #[derive(Debug, Clone)]
 pub enum RequestBody {
-    Json(Value),
+    Json(JsonBody),
     Text(String),
+}
+
+/// A JSON body, serialised once: the text sent is the text recorded, and a
+/// large body costs one serialisation, not one per attempt and one per record.
+#[derive(Debug, Clone)]
+pub struct JsonBody {
+    value: Value,
+    text: String,
+}
+
+impl JsonBody {
+    pub fn new(value: Value) -> Self {
+        let text = crate::json::text(&value);
+        Self { value, text }
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The body as it is sent.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 impl HttpRequest {
@@ -44,7 +68,7 @@ impl HttpRequest {
             .map(|(name, value)| serde_json::json!([name, value]))
             .collect();
         let body = match &self.body {
-            Some(RequestBody::Json(json)) => serde_json::json!({"json": json}),
+            Some(RequestBody::Json(json)) => serde_json::json!({"json": json.value()}),
             Some(RequestBody::Text(text)) => serde_json::json!({"text": text}),
             None => Value::Null,
         };
@@ -68,7 +92,7 @@ impl HttpRequest {
         let body = match &stored["body"] {
             Value::Null => None,
             body => match (body.get("json"), body.get("text").and_then(Value::as_str)) {
-                (Some(json), _) => Some(RequestBody::Json(json.clone())),
+                (Some(json), _) => Some(RequestBody::Json(JsonBody::new(json.clone()))),
                 (None, Some(text)) => Some(RequestBody::Text(text.to_owned())),
                 (None, None) => return None,
             },
@@ -272,7 +296,7 @@ fn build(destinations: &Destinations, request: &HttpRequest) -> Result<Built, St
         headers.append(name, value);
     }
     let body = match &request.body {
-        Some(RequestBody::Json(json)) => Some(Bytes::from(crate::json::text(json))),
+        Some(RequestBody::Json(json)) => Some(Bytes::from(json.text().to_owned())),
         Some(RequestBody::Text(text)) => Some(Bytes::from(text.clone())),
         None => None,
     };

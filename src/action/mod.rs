@@ -10,7 +10,7 @@ mod sender;
 use std::time::Duration;
 
 pub use destination::{DestinationPolicy, Destinations};
-pub use http::{HttpRequest, HttpResponse, RequestBody};
+pub use http::{HttpRequest, HttpResponse, JsonBody, RequestBody};
 pub use retry_after::parse_retry_after;
 
 /// How one attempt ended.

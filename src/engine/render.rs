@@ -4,7 +4,7 @@ use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
-use crate::action::{HttpRequest, RequestBody};
+use crate::action::{HttpRequest, JsonBody, RequestBody};
 use crate::recipe::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::template::{TemplateError, Templates};
 
@@ -41,7 +41,7 @@ pub(crate) fn http_request(
             if !has_header(&headers, CONTENT_TYPE.as_str()) {
                 headers.push((CONTENT_TYPE.as_str().to_owned(), "application/json".to_owned()));
             }
-            Some(RequestBody::Json(templates.render_tree(tree, context)?))
+            Some(RequestBody::Json(JsonBody::new(templates.render_tree(tree, context)?)))
         }
         Some(BodyTemplate::Form(fields)) => {
             if !has_header(&headers, CONTENT_TYPE.as_str()) {

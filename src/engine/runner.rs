@@ -282,10 +282,11 @@ async fn run_step(
                 } => step_result(response),
                 _ => Value::Null,
             };
-            let record = crate::json::text(&RequestRecord {
+            let record = RequestRecord {
                 redactor: &recipe.redactor,
                 request: &request,
-            });
+            }
+            .to_text();
             (record, outcome, result, (!stored).then_some(request))
         }
         Action::Log(template) => match engine.templates.render_text(template, context) {

@@ -517,7 +517,7 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
                 }
             }
             let text = match &request.body {
-                Some(RequestBody::Json(json)) => Some(json.to_string()),
+                Some(RequestBody::Json(json)) => Some(json.text().to_owned()),
                 Some(RequestBody::Text(text)) => Some(text.clone()),
                 None => None,
             };
@@ -525,7 +525,7 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
                 match &request.body {
                     Some(RequestBody::Json(json)) => {
                         let mut differences = Vec::new();
-                        compare::subset(wanted, json, "json", &mut differences);
+                        compare::subset(wanted, json.value(), "json", &mut differences);
                         for difference in differences {
                             differ(&difference.path, difference.expected, difference.actual);
                         }
