@@ -43,21 +43,23 @@ pub(crate) fn response_record(redactor: &Redactor, response: &HttpResponse) -> V
 
 impl RequestRecord<'_> {
     /// The record as JSON text. A JSON body with nothing to redact goes in as
-    /// the text that was sent rather than serialised again: for a large body
-    /// that was half the cost of the record.
+    /// the text that was sent rather than serialised again (for a large body
+    /// that was half the cost of the record); one with a secret, redacted.
     pub(crate) fn to_text(&self) -> String {
-        if let Some(RequestBody::Json(body)) = &self.request.body
-            && let Cow::Borrowed(_) = self.redactor.value_cow(body.value())
-        {
-            let mut record = crate::json::text(&WithoutBody(self));
-            // `{"method":…}` becomes `{"method":…,"body":<text>}`.
-            record.pop();
-            record.push_str(",\"body\":");
-            record.push_str(body.text());
-            record.push('}');
-            return record;
+        let Some(RequestBody::Json(body)) = &self.request.body else {
+            return crate::json::text(self);
+        };
+        let redacted = self.redactor.value_cow(body.value());
+        let mut record = crate::json::text(&WithoutBody(self));
+        // `{"method":…}` becomes `{"method":…,"body":<text>}`.
+        record.pop();
+        record.push_str(",\"body\":");
+        match redacted {
+            Cow::Borrowed(_) => record.push_str(body.text()),
+            Cow::Owned(redacted) => record.push_str(&crate::json::text(&redacted)),
         }
-        crate::json::text(self)
+        record.push('}');
+        record
     }
 
     fn serialize_fields<S: Serializer>(&self, serializer: S, with_body: bool) -> Result<S::Ok, S::Error> {
