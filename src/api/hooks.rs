@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{AppState, Problem, ProblemDocument, Throttled, metrics};
+use super::{AppState, Problem, ProblemDocument, Scope, Throttled, metrics};
 use crate::engine::RunEnd;
 use crate::recipe::{Respond, Trigger};
 use crate::redact::{REDACTED, is_sensitive_header};
@@ -90,8 +90,11 @@ async fn handle(
     let recipes = state.recipes.current();
     let path = path.trim_matches('/');
     let Some(recipe) = recipes.by_hook_path(path) else {
-        // Scanning for hooks spends the failure budget.
-        state.limits.failed(client).map_err(IntoResponse::into_response)?;
+        // Scanning for hooks spends the failure budget of unknown paths only.
+        state
+            .limits
+            .failed(client, &Scope::UnknownPaths)
+            .map_err(IntoResponse::into_response)?;
         return Err(Problem::not_found(format!("no recipe listens at /hooks/{path}")).into());
     };
     let body = read_body(body, state.max_body).await?;
@@ -100,15 +103,30 @@ async fn handle(
     let delivery_id = match &recipe.trigger {
         Trigger::Webhook {
             verify: Some(verifier), ..
-        } => match verifier.check(&headers, &body, received_at.timestamp()) {
-            Ok(verified) => verified.delivery_id,
-            Err(rejected) => {
-                tracing::warn!(recipe = %recipe.id, scheme = verifier.scheme(), reason = %rejected, %client, "webhook refused: verification failed");
-                // Guessing secrets spends the failure budget.
-                state.limits.failed(client).map_err(IntoResponse::into_response)?;
-                return Err(Problem::new(StatusCode::UNAUTHORIZED, "the request could not be verified").into());
+        } => {
+            let scope = Scope::Recipe(recipe.id.as_str().into());
+            // A guessable credential is not even compared while its guesser is
+            // locked out; a signature is: it cannot be guessed, and the real
+            // provider may share the attacker's address (a proxy).
+            if verifier.is_guessable() {
+                state
+                    .limits
+                    .locked(client, &scope)
+                    .map_err(IntoResponse::into_response)?;
             }
-        },
+            match verifier.check(&headers, &body, received_at.timestamp()) {
+                Ok(verified) => verified.delivery_id,
+                Err(rejected) => {
+                    tracing::warn!(recipe = %recipe.id, scheme = verifier.scheme(), reason = %rejected, %client, "webhook refused: verification failed");
+                    // Guessing secrets spends this recipe's failure budget.
+                    state
+                        .limits
+                        .failed(client, &scope)
+                        .map_err(IntoResponse::into_response)?;
+                    return Err(Problem::new(StatusCode::UNAUTHORIZED, "the request could not be verified").into());
+                }
+            }
+        }
         _ => None,
     };
     if let Trigger::Webhook { rate: Some(rate), .. } = &recipe.trigger

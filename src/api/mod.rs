@@ -33,7 +33,7 @@ use crate::template::Templates;
 pub use auth::ApiTokens;
 pub use problem::{Problem, ProblemDocument};
 pub use rate_limit::{
-    DEFAULT_HOOK_FAIL_RATE, DEFAULT_HOOK_RATE, HookLimitSettings, HookLimits, RateSetting, Throttled,
+    DEFAULT_HOOK_FAIL_RATE, DEFAULT_HOOK_RATE, HookLimitSettings, HookLimits, RateSetting, Scope, Throttled,
     parse_rate_setting,
 };
 

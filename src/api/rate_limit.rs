@@ -1,9 +1,13 @@
 //! Rate limits on `/hooks/*`, per client address (governor's keyed GCRA).
 //!
-//! Two budgets: a generous one that every request spends (a provider's burst must
-//! never be throttled), and a strict one that only failures spend — failed
-//! verification, unknown hook paths — so that guessing secrets or scanning for
-//! hooks is throttled after a few tries, while legitimate traffic is not.
+//! Two budgets: a generous one per client address that every request spends (a
+//! provider's burst must never be throttled), and a strict one that only failures
+//! spend — failed verification, unknown hook paths — so that guessing secrets or
+//! scanning for hooks is throttled after a few tries, while legitimate traffic is
+//! not. Failures are counted per (address, [`Scope`]): one recipe's attacker, or a
+//! scanner, closes nothing else, which matters behind a proxy where every sender
+//! shares one address. Only guessable credentials (`token`, `basic`) are locked:
+//! a valid HMAC signature passes whatever failed before it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -69,14 +73,25 @@ impl std::str::FromStr for RateSetting {
     }
 }
 
-/// One keyed budget.
-struct Budget {
-    name: &'static str,
-    rate: Rate,
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// What a failure was against: one recipe's verification, or hook paths that
+/// name no recipe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Recipe(Arc<str>),
+    UnknownPaths,
 }
 
-impl Budget {
+/// A client's failures against one scope.
+type FailureKey = (IpAddr, Scope);
+
+/// One keyed budget.
+struct Budget<K: std::hash::Hash + Eq + Clone> {
+    name: &'static str,
+    rate: Rate,
+    limiter: DefaultKeyedRateLimiter<K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Budget<K> {
     fn new(name: &'static str, rate: Rate) -> Self {
         Self {
             name,
@@ -88,10 +103,10 @@ impl Budget {
 
 /// The hooks' limiters, shared by every request.
 pub struct HookLimits {
-    general: Option<Budget>,
-    failures: Option<Budget>,
-    /// Clients over their failure budget, and until when.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    general: Option<Budget<IpAddr>>,
+    failures: Option<Budget<FailureKey>>,
+    /// Clients over their failure budget for a scope, and until when.
+    blocked: Mutex<HashMap<FailureKey, Instant>>,
     trust_forwarded_for: bool,
 }
 
@@ -135,45 +150,62 @@ impl HookLimits {
 
     /// Spends one request of the client's budget.
     pub fn admit(&self, client: IpAddr) -> Result<(), Throttled> {
-        if let Some(failures) = &self.failures
-            && let Ok(mut blocked) = self.blocked.lock()
-            && let Some(until) = blocked.get(&client).copied()
-        {
-            let now = Instant::now();
-            if until > now {
-                return Err(Throttled {
-                    policy: failures.name,
-                    rate: failures.rate,
-                    wait: until - now,
-                });
-            }
-            blocked.remove(&client);
-        }
         match &self.general {
-            Some(general) => check(general, client),
+            Some(general) => check(general, &client),
             None => Ok(()),
         }
     }
 
-    /// Spends one failure of the client's budget; past it, the client is refused
-    /// until the budget refills (this answer included).
-    pub fn failed(&self, client: IpAddr) -> Result<(), Throttled> {
+    /// Refuses a client that is over its failure budget for this scope, until the
+    /// budget refills; asked before a guessable credential is compared, so a
+    /// locked-out guesser learns nothing, even when the guess is right.
+    pub fn locked(&self, client: IpAddr, scope: &Scope) -> Result<(), Throttled> {
         let Some(failures) = &self.failures else {
             return Ok(());
         };
-        let throttled = check(failures, client);
+        let Ok(mut blocked) = self.blocked.lock() else {
+            return Ok(());
+        };
+        let key = (client, scope.clone());
+        let Some(until) = blocked.get(&key).copied() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if until > now {
+            return Err(Throttled {
+                policy: failures.name,
+                rate: failures.rate,
+                wait: until - now,
+            });
+        }
+        blocked.remove(&key);
+        Ok(())
+    }
+
+    /// Spends one failure of the client's budget for this scope; past it, the
+    /// client is refused there until the budget refills (this answer included).
+    pub fn failed(&self, client: IpAddr, scope: &Scope) -> Result<(), Throttled> {
+        let Some(failures) = &self.failures else {
+            return Ok(());
+        };
+        let key = (client, scope.clone());
+        let throttled = check(failures, &key);
         if let Err(refusal) = &throttled
             && let Ok(mut blocked) = self.blocked.lock()
         {
-            blocked.insert(client, Instant::now() + refusal.wait);
+            blocked.insert(key, Instant::now() + refusal.wait);
         }
         throttled
     }
 
     fn forget_idle(&self) {
-        for budget in [&self.general, &self.failures].into_iter().flatten() {
-            budget.limiter.retain_recent();
-            budget.limiter.shrink_to_fit();
+        if let Some(general) = &self.general {
+            general.limiter.retain_recent();
+            general.limiter.shrink_to_fit();
+        }
+        if let Some(failures) = &self.failures {
+            failures.limiter.retain_recent();
+            failures.limiter.shrink_to_fit();
         }
         if let Ok(mut blocked) = self.blocked.lock() {
             let now = Instant::now();
@@ -182,8 +214,8 @@ impl HookLimits {
     }
 }
 
-fn check(budget: &Budget, client: IpAddr) -> Result<(), Throttled> {
-    budget.limiter.check_key(&client).map_err(|not_until| Throttled {
+fn check<K: std::hash::Hash + Eq + Clone>(budget: &Budget<K>, key: &K) -> Result<(), Throttled> {
+    budget.limiter.check_key(key).map_err(|not_until| Throttled {
         policy: budget.name,
         rate: budget.rate,
         wait: not_until.wait_time_from(DefaultClock::default().now()),
@@ -269,15 +301,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failures_block_the_client_for_everything_until_they_refill() {
+    async fn failures_lock_the_client_out_of_that_scope_only_until_they_refill() {
         let limits = HookLimits::start(settings("off", "2/m"));
         let client: IpAddr = "198.51.100.7".parse().expect("address");
-        assert!(limits.failed(client).is_ok());
-        assert!(limits.failed(client).is_ok());
-        assert!(limits.failed(client).is_err());
-        let refused = limits.admit(client).expect_err("blocked");
+        let attacked = Scope::Recipe("attacked".into());
+        assert!(limits.failed(client, &attacked).is_ok());
+        assert!(limits.failed(client, &attacked).is_ok());
+        assert!(limits.failed(client, &attacked).is_err());
+        let refused = limits.locked(client, &attacked).expect_err("locked");
         assert_eq!(refused.policy, "hooks-failures");
-        assert!(limits.admit("198.51.100.8".parse().expect("address")).is_ok());
+        assert!(
+            limits.admit(client).is_ok(),
+            "the general budget is not spent by failures"
+        );
+        assert!(limits.locked(client, &Scope::Recipe("other".into())).is_ok());
+        assert!(limits.locked(client, &Scope::UnknownPaths).is_ok());
+        assert!(
+            limits
+                .locked("198.51.100.8".parse().expect("address"), &attacked)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -138,6 +138,12 @@ impl Verifier {
         }
     }
 
+    /// Whether the scheme compares a credential a sender could guess (`token`,
+    /// `basic`), as opposed to a signature over the body.
+    pub fn is_guessable(&self) -> bool {
+        matches!(self, Verifier::Token { .. } | Verifier::Basic { .. })
+    }
+
     /// Checks a request; `now` is the current time in Unix seconds.
     pub fn check(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Verified, Rejected> {
         match self {
