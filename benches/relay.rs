@@ -225,6 +225,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         destinations: ferry::action::DestinationPolicy::default(),
         connections: ferry::api::server::ConnectionLimits::default(),
         retention: Some(ferry::daemon::DEFAULT_RETENTION),
+        redact_headers: Vec::new(),
     })
     .await
     .expect("ferry starts");

@@ -51,6 +51,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Finished runs older than this are deleted; `None` keeps them all.
     pub retention: Option<Duration>,
+    /// Callers' headers stored as `[redacted]` beyond the built-in credential list.
+    pub redact_headers: Vec<String>,
 }
 
 /// The default of [`Settings::retention`]: 30 days.
@@ -197,6 +199,11 @@ impl Daemon {
             completions: engine.completions(),
             limits: HookLimits::start(settings.hook_limits),
             max_body: settings.max_body,
+            redact_headers: settings
+                .redact_headers
+                .iter()
+                .map(|name| name.to_ascii_lowercase())
+                .collect(),
             metrics,
         });
         let (stop_server, server_signal) = watch::channel(false);

@@ -1,9 +1,14 @@
 //! Redaction: a secret never reaches stored runs, logs or API answers.
 //!
-//! A secret is searched for as written, URL-encoded (`%20` and `+` forms) and
-//! JSON-escaped, and replaced by `[redacted:NAME]`. Values shorter than
-//! [`MIN_SEARCHED_LENGTH`] are not searched for in free text (they would match by
-//! accident), but a header that carries any secret is replaced whole.
+//! A secret is searched for as written, URL-encoded (`%20` and `+` forms),
+//! JSON-escaped, upper- and lower-cased, hex-encoded and base64-encoded, and so is
+//! the base64 of each `user:password` pair of basic credentials a recipe builds
+//! from secrets (what a destination echoing `Authorization` sends back); each is
+//! replaced by `[redacted:NAME]`. Recipes cannot transform a secret any other way:
+//! a `${NAME}` inside a `{{ … }}` expression is refused at load time, and so is a
+//! secret shorter than [`MIN_SEARCHED_LENGTH`] in a template field, which could not
+//! be told apart from ordinary text. A header that carries any secret is replaced
+//! whole.
 
 use std::borrow::Cow;
 
@@ -18,11 +23,24 @@ pub const MIN_SEARCHED_LENGTH: usize = 6;
 pub const REDACTED: &str = "[redacted]";
 
 /// Parts of header names that mark credentials or signatures.
-const SENSITIVE_NAME_PARTS: &[&str] = &["token", "secret", "key", "signature", "hmac", "password", "session"];
+const SENSITIVE_NAME_PARTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "signature",
+    "hmac",
+    "password",
+    "passwd",
+    "credential",
+    "session",
+    "jwt",
+];
 
 /// Whether a header's value is a credential or a signature whatever it holds:
-/// `Authorization`, `Cookie`, `Set-Cookie`, and names with `token`, `secret`,
-/// `key`, `signature`, `hmac`, `password` or `session` in them. Such values are
+/// `Authorization`, `Cookie`, `Set-Cookie`, and names with `auth`, `token`,
+/// `secret`, `key`, `signature`, `hmac`, `password`, `passwd`, `credential`,
+/// `session` or `jwt` in them (`X-Forwarded-Authorization`, `X-Hook-Auth`). Such values are
 /// stored and logged as `[redacted]`. `Idempotency-Key` is an identifier, not a
 /// credential, and is kept.
 pub fn is_sensitive_header(name: &str) -> bool {
@@ -57,6 +75,16 @@ pub fn without_userinfo(url: &str) -> Cow<'_, str> {
     }
 }
 
+/// Basic credentials a recipe builds from at least one secret: the base64 of
+/// `username:password` is searched for too, under the secret's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicPair {
+    pub username: String,
+    pub password: String,
+    /// The secret the pair is redacted as.
+    pub name: String,
+}
+
 /// Replaces a recipe's secrets in text and JSON.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -69,9 +97,19 @@ pub struct Redactor {
 }
 
 /// The searched forms of each secret at least `min_chars` long — as written,
-/// JSON-escaped, URL-encoded with `+` and with `%20` — longest first, each with its
-/// replacement (`kind` names the form: `raw`, `json`, `url`, `pct`).
-fn forms(secrets: &[Secret], min_chars: usize, replacement: impl Fn(&Secret, &str) -> String) -> Vec<(String, String)> {
+/// JSON-escaped, URL-encoded with `+` and with `%20`, and (when `derived`) upper-
+/// and lower-cased, hex and unpadded base64 (standard and URL-safe: the padded
+/// text starts with it) — longest first, each with its replacement (`kind` names
+/// the form: `raw`, `json`, `url`, `pct`, …).
+fn forms(
+    secrets: &[Secret],
+    min_chars: usize,
+    derived: bool,
+    replacement: impl Fn(&Secret, &str) -> String,
+) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
     let mut forms: Vec<(String, String)> = Vec::new();
     for secret in secrets {
         if secret.value.is_empty() || secret.value.chars().count() < min_chars {
@@ -82,12 +120,24 @@ fn forms(secrets: &[Secret], min_chars: usize, replacement: impl Fn(&Secret, &st
             .unwrap_or_default();
         let url_plus: String = form_urlencoded::byte_serialize(secret.value.as_bytes()).collect();
         let url_percent = url_plus.replace('+', "%20");
-        for (kind, form) in [
+        let mut kinds = vec![
             ("raw", secret.value.clone()),
             ("json", json_escaped),
             ("url", url_plus),
             ("pct", url_percent),
-        ] {
+        ];
+        if derived {
+            let hex: String = secret.value.bytes().map(|byte| format!("{byte:02x}")).collect();
+            kinds.extend([
+                ("upper", secret.value.to_uppercase()),
+                ("lower", secret.value.to_lowercase()),
+                ("hex-upper", hex.to_ascii_uppercase()),
+                ("hex", hex),
+                ("base64", STANDARD_NO_PAD.encode(&secret.value)),
+                ("base64url", URL_SAFE_NO_PAD.encode(&secret.value)),
+            ]);
+        }
+        for (kind, form) in kinds {
             if !form.is_empty() && !forms.iter().any(|(known, _)| *known == form) {
                 forms.push((form, replacement(secret, kind)));
             }
@@ -97,16 +147,62 @@ fn forms(secrets: &[Secret], min_chars: usize, replacement: impl Fn(&Secret, &st
     forms
 }
 
+/// The base64 of each pair's `username:password`, as an `Authorization: Basic`
+/// header carries it, with its replacement (`index` tells pairs apart).
+fn basic_forms(pairs: &[BasicPair], replacement: impl Fn(&BasicPair, usize) -> String) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(index, pair)| {
+            (
+                STANDARD_NO_PAD.encode(format!("{}:{}", pair.username, pair.password)),
+                replacement(pair, index),
+            )
+        })
+        .collect()
+}
+
+/// Several lists of forms as one, each form once (the first replacement wins),
+/// longest first so that a form containing another is replaced whole.
+fn merged(lists: impl IntoIterator<Item = Vec<(String, String)>>) -> Vec<(String, String)> {
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (form, replacement) in lists.into_iter().flatten() {
+        if !merged.iter().any(|(known, _)| *known == form) {
+            merged.push((form, replacement));
+        }
+    }
+    merged.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+    merged
+}
+
 impl Redactor {
     pub fn new(secrets: &[Secret]) -> Self {
+        Self::with_basic_pairs(secrets, &[])
+    }
+
+    /// A redactor that also knows the basic credentials built from the secrets.
+    pub fn with_basic_pairs(secrets: &[Secret], pairs: &[BasicPair]) -> Self {
+        let redacted = |name: &str| format!("[redacted:{name}]");
+        let marker = |name: &str, kind: &str| format!("\u{2983}sealed:{name}:{kind}\u{2984}");
         Self {
             secrets: secrets.to_vec(),
-            forms: forms(secrets, MIN_SEARCHED_LENGTH, |secret, _| {
-                format!("[redacted:{}]", secret.name)
-            }),
-            sealing: forms(secrets, 1, |secret, kind| {
-                format!("\u{2983}sealed:{}:{kind}\u{2984}", secret.name)
-            }),
+            forms: merged([
+                forms(secrets, MIN_SEARCHED_LENGTH, true, |secret, _| redacted(&secret.name)),
+                basic_forms(pairs, |pair, _| redacted(&pair.name)),
+            ]),
+            // Sealed results hold what destinations answered, echoes included:
+            // every form redaction searches is sealed, and every length of what a
+            // request itself holds.
+            sealing: merged([
+                forms(secrets, MIN_SEARCHED_LENGTH, true, |secret, kind| {
+                    marker(&secret.name, kind)
+                }),
+                forms(secrets, 1, false, |secret, kind| marker(&secret.name, kind)),
+                basic_forms(pairs, |pair, index| marker(&pair.name, &format!("basic{index}"))),
+            ]),
         }
     }
 
@@ -286,6 +382,9 @@ mod tests {
             "x-api-key",
             "X-Auth-Token",
             "x-client-secret",
+            "X-Forwarded-Authorization",
+            "x-hook-auth",
+            "x-amz-security-credential",
         ] {
             assert!(is_sensitive_header(name), "{name}");
         }
@@ -306,6 +405,40 @@ mod tests {
             without_userinfo("https://api.example.com/x?a=b@c"),
             "https://api.example.com/x?a=b@c"
         );
+    }
+
+    #[test]
+    fn derived_forms_and_basic_credentials_are_replaced() {
+        use base64::Engine as _;
+        let secrets = [Secret {
+            name: "TOKEN".into(),
+            value: "tok-Secret.42".into(),
+        }];
+        let pairs = [BasicPair {
+            username: "ada".into(),
+            password: "tok-Secret.42".into(),
+            name: "TOKEN".into(),
+        }];
+        let redactor = Redactor::with_basic_pairs(&secrets, &pairs);
+        let engine = base64::engine::general_purpose::STANDARD;
+        let hex: String = "tok-Secret.42".bytes().map(|byte| format!("{byte:02x}")).collect();
+        for echoed in [
+            "TOK-SECRET.42".to_owned(),
+            "tok-secret.42".to_owned(),
+            hex.clone(),
+            hex.to_ascii_uppercase(),
+            engine.encode("tok-Secret.42"),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("tok-Secret.42"),
+            format!("Basic {}", engine.encode("ada:tok-Secret.42")),
+        ] {
+            let text = format!("echo: {echoed}");
+            let redacted = redactor.text(&text);
+            assert!(redacted.contains("[redacted:TOKEN]"), "{text} → {redacted}");
+            assert!(
+                !redacted.contains(echoed.trim_start_matches("Basic ").trim_end_matches('=')),
+                "{redacted}"
+            );
+        }
     }
 
     #[test]

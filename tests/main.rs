@@ -21,6 +21,7 @@ mod group_commit;
 mod hostile_clients;
 mod hot_reload;
 mod ingress_limits;
+mod leaks;
 mod lockout;
 mod metrics;
 mod migrations;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use http_body_util::{BodyExt as _, LengthLimitError};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use std::net::SocketAddr;
@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use super::{AppState, Problem, ProblemDocument, Scope, Throttled, metrics};
 use crate::engine::RunEnd;
-use crate::recipe::{Respond, Trigger};
-use crate::redact::{REDACTED, is_sensitive_header};
+use crate::recipe::{Recipe, Respond, Trigger};
+use crate::redact::{REDACTED, Redactor, is_sensitive_header};
 use crate::store::{Enqueued, RunStatus};
 use crate::trigger::{Event, webhook};
 
@@ -137,15 +137,22 @@ async fn handle(
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
     let body = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
+    let (payload, payload_text) = stored_payload(&recipe.redactor, body.payload, body.json_text);
+    let mut query = webhook::query_object(query.as_deref());
+    if !recipe.redactor.is_empty() {
+        query
+            .values_mut()
+            .for_each(|value| *value = recipe.redactor.value(value));
+    }
     let mut event = Event {
         run_id: uuid::Uuid::now_v7().to_string(),
         recipe: recipe.id.clone(),
         recipe_version: recipe.version.clone(),
         trigger: recipe.trigger.kind(),
-        payload: body.payload,
-        payload_text: body.json_text,
-        headers: stored_headers(&headers),
-        query: webhook::query_object(query.as_deref()),
+        payload,
+        payload_text,
+        headers: stored_headers(&headers, recipe, &state.redact_headers),
+        query,
         received_at,
         dedup_key: None,
         replay_of: None,
@@ -191,7 +198,7 @@ async fn handle(
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
     };
     match tokio::time::timeout(timeout, ended).await {
-        Ok(Ok(end)) => Ok(respond_with(&run_id, &end)),
+        Ok(Ok(end)) => Ok(respond_with(&run_id, &end, &recipe.redactor)),
         Ok(Err(_)) | Err(_) => {
             state.completions.forget(&run_id);
             Err(Problem::new(
@@ -208,9 +215,12 @@ async fn handle(
 
 /// The answer of a `respond: wait` webhook: the last step's status and body (a
 /// `log` step's line as JSON); a skipped run answers what it was; a failed run is
-/// `502` with the run's error.
-fn respond_with(run_id: &str, end: &RunEnd) -> Response {
-    let mut response = match (end.status, &end.last_step) {
+/// `502` with the run's error. The caller is not authenticated: the answer is
+/// redacted like everything else a run shows, so a destination that echoes the
+/// credentials it was sent hands them to no one.
+fn respond_with(run_id: &str, end: &RunEnd, redactor: &Redactor) -> Response {
+    let last_step = end.last_step.as_ref().map(|last| redactor.value_cow(last));
+    let mut response = match (end.status, last_step.as_deref()) {
         (RunStatus::Succeeded, Some(last)) if last.get("status").is_some() => {
             let status = last["status"]
                 .as_u64()
@@ -274,12 +284,41 @@ pub(super) struct Duplicate {
 
 /// The request's headers as stored: the sender's credentials replaced, because
 /// the run keeps its trigger input for replay and shows it through the API.
-fn stored_headers(headers: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+/// Replaced whole: credential and signature headers by name, the recipe's
+/// `verify` header whatever its name, and the names `FERRY_REDACT_HEADERS` adds;
+/// any other value has the recipe's secrets redacted.
+fn stored_headers(headers: &HeaderMap, recipe: &Recipe, extra: &[String]) -> Map<String, Value> {
+    let verify_header = match &recipe.trigger {
+        Trigger::Webhook {
+            verify: Some(verifier), ..
+        } => verifier.header_name(),
+        _ => None,
+    };
     let mut object = crate::headers::to_object(headers);
     for (name, value) in object.iter_mut() {
-        if is_sensitive_header(name) {
-            *value = serde_json::Value::String(REDACTED.to_owned());
+        if is_sensitive_header(name)
+            || verify_header.is_some_and(|header| header.eq_ignore_ascii_case(name))
+            || extra.iter().any(|header| header == name)
+        {
+            *value = Value::String(REDACTED.to_owned());
+        } else if !recipe.redactor.is_empty() {
+            *value = recipe.redactor.value(value);
         }
     }
     object
+}
+
+/// A webhook's payload as stored, with the recipe's secrets redacted: a caller
+/// that sends one (or a destination's echo relayed back) leaves it nowhere. The
+/// JSON text is kept as it came unless something in it was redacted.
+fn stored_payload(redactor: &Redactor, payload: Value, text: Option<String>) -> (Value, Option<String>) {
+    if redactor.is_empty() {
+        return (payload, text);
+    }
+    let redacted = redactor.value(&payload);
+    if redacted == payload {
+        (payload, text)
+    } else {
+        (redacted, None)
+    }
 }

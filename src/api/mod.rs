@@ -61,6 +61,9 @@ pub struct AppState {
     pub limits: Arc<HookLimits>,
     /// The largest webhook body, in bytes.
     pub max_body: usize,
+    /// Callers' headers stored as `[redacted]` beyond the built-in list
+    /// (`FERRY_REDACT_HEADERS`), lower-cased.
+    pub redact_headers: Arc<[String]>,
     /// This daemon's metrics (`GET /metrics`).
     pub metrics: crate::observe::Metrics,
 }

@@ -210,6 +210,11 @@ struct ServeArgs {
     /// Finished runs older than this are deleted (`30d`, `12h`, …), or `off`.
     #[arg(long, env = "FERRY_RETENTION", default_value = "30d", value_parser = parse_retention)]
     retention: Retention,
+    /// More callers' headers to store as `[redacted]`, comma-separated, beyond the
+    /// built-in credential names (`Authorization`, `Cookie`, and names with `auth`,
+    /// `token`, `secret`, `key`, `signature`, … in them).
+    #[arg(long, env = "FERRY_REDACT_HEADERS", value_delimiter = ',', value_name = "NAMES")]
+    redact_headers: Vec<String>,
 }
 
 /// `FERRY_RETENTION`: a duration, or `off` to keep every run.

@@ -60,6 +60,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
             deny_private: args.deny_private_destinations,
         },
         retention: args.retention.0,
+        redact_headers: args
+            .redact_headers
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect(),
         connections: crate::api::server::ConnectionLimits {
             max_connections: args.max_connections,
             ..crate::api::server::ConnectionLimits::default()

@@ -3,8 +3,14 @@
 //!
 //! Interpolation runs after YAML parsing, on string values only, so a value is
 //! literal text: a `:`, `#`, quote or `{{` in it changes nothing. `$${` writes a
-//! literal `${`. Every value that came from the environment is a secret; a default
-//! written in the recipe is not.
+//! literal `${`. Every value that came from the environment is a secret unless its
+//! name is listed in `FERRY_PLAIN_VARS`; a default written in the recipe is not.
+//!
+//! A secret is used as it is or not at all: a `${NAME}` inside a `{{ … }}`
+//! expression (a helper's argument, a condition) is refused, because what a helper
+//! makes of a secret (`upper`, `base64`, a `slice`) is a value redaction cannot
+//! find. So is a secret shorter than [`MIN_SEARCHED_LENGTH`] in a template field:
+//! it could not be told apart from ordinary text wherever a destination echoes it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +19,7 @@ use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
 use super::config::{AuthConfig, HttpConfig, RecipeFile, TriggerConfig};
+use crate::redact::{BasicPair, MIN_SEARCHED_LENGTH};
 
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
@@ -92,7 +99,22 @@ impl Environment {
     fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
+
+    /// Whether `FERRY_PLAIN_VARS` (comma-separated names, in this environment)
+    /// marks a variable as not secret: its value is shown as it is.
+    pub fn is_plain(&self, name: &str) -> bool {
+        self.get(PLAIN_VARS)
+            .is_some_and(|names| names.split(',').any(|plain| plain.trim() == name))
+    }
+
+    /// Whether a variable's value is redacted wherever runs show it.
+    fn is_secret(&self, name: &str) -> bool {
+        !self.test_values.contains(name) && !self.is_plain(name)
+    }
 }
+
+/// The setting that lists variables whose values are not secret.
+pub const PLAIN_VARS: &str = "FERRY_PLAIN_VARS";
 
 /// A value that came from the environment, and the variable it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +156,7 @@ pub(super) fn interpolate(
         } else if let Some(tail) = after.strip_prefix("${") {
             let end = matching_brace(tail).ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
             let inside = &tail[..end];
+            let in_expression = field == Field::Template && ends_in_expression(&text[..text.len() - after.len()]);
             let (name, default) = match inside.split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
                 None => (inside, None),
@@ -143,7 +166,21 @@ pub(super) fn interpolate(
                     "`${{{inside}}}` is not a variable reference; expected `${{NAME}}` or `${{NAME:-default}}` (write `$${{` for a literal `${{`)"
                 ));
             }
+            if in_expression && !environment.is_plain(name) {
+                return Err(format!(
+                    "`${{{name}}}` is inside a `{{{{ … }}}}` expression: a helper or condition applied to a secret makes a value that cannot be redacted; use the secret as it is (in `auth`, a header, the URL or a body value), or list `{name}` in {PLAIN_VARS} if it is not secret"
+                ));
+            }
             match (environment.get(name).filter(|value| !value.is_empty()), default) {
+                (Some(value), _)
+                    if field == Field::Template
+                        && environment.is_secret(name)
+                        && value.chars().count() < MIN_SEARCHED_LENGTH =>
+                {
+                    return Err(format!(
+                        "the value of `{name}` is shorter than {MIN_SEARCHED_LENGTH} characters: too short to be found and redacted where a destination echoes it; use a longer secret, or list `{name}` in {PLAIN_VARS} if it is not secret"
+                    ));
+                }
                 (Some(value), _) => {
                     match field {
                         Field::Template => output.push_str(&value.replace("{{", "\\{{")),
@@ -153,7 +190,7 @@ pub(super) fn interpolate(
                         name: name.to_owned(),
                         value: value.to_owned(),
                     };
-                    if !secrets.contains(&secret) && !environment.test_values.contains(name) {
+                    if !secrets.contains(&secret) && environment.is_secret(name) {
                         secrets.push(secret);
                     }
                 }
@@ -174,12 +211,21 @@ pub(super) fn interpolate(
     Ok(output)
 }
 
+/// What filling a recipe found: the secrets it used, and the basic credentials
+/// built from them.
+#[derive(Debug, Default)]
+pub(super) struct Filled {
+    pub secrets: Vec<Secret>,
+    pub basic_pairs: Vec<BasicPair>,
+}
+
 /// Fills every string value of a parsed recipe from the environment. Ids and typed
-/// fields take literals. Returns the secrets used, or every problem with its place.
-pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result<Vec<Secret>, Vec<(Location, String)>> {
+/// fields take literals. Returns what it used, or every problem with its place.
+pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result<Filled, Vec<(Location, String)>> {
     let mut filler = Filler {
         environment,
         secrets: Vec::new(),
+        basic_pairs: Vec::new(),
         problems: Vec::new(),
     };
     if let Some(description) = &mut recipe.description {
@@ -269,7 +315,10 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
         }
     }
     if filler.problems.is_empty() {
-        Ok(filler.secrets)
+        Ok(Filled {
+            secrets: filler.secrets,
+            basic_pairs: filler.basic_pairs,
+        })
     } else {
         Err(filler.problems)
     }
@@ -278,6 +327,7 @@ pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result
 struct Filler<'a> {
     environment: &'a Environment,
     secrets: Vec<Secret>,
+    basic_pairs: Vec<BasicPair>,
     problems: Vec<(Location, String)>,
 }
 
@@ -291,6 +341,9 @@ impl Filler<'_> {
             self.text(body);
         }
         self.text(&mut http.url);
+        if let Some((username, password)) = userinfo(&http.url.value) {
+            self.basic_pair(&username, &password, http.url.referenced, "the URL's userinfo");
+        }
         for value in http.query.values_mut().chain(http.headers.values_mut()) {
             self.text(value);
         }
@@ -302,12 +355,45 @@ impl Filler<'_> {
             Some(AuthConfig::Basic(basic)) => {
                 self.text(&mut basic.username);
                 self.text(&mut basic.password);
+                let (username, password) = (basic.username.value.clone(), basic.password.value.clone());
+                self.basic_pair(&username, &password, basic.username.referenced, "`auth.basic`");
             }
             None => {}
         }
         if let Some(json) = &mut http.json {
             let location = json.referenced;
             self.tree(&mut json.value, location);
+        }
+    }
+
+    /// Basic credentials: when they hold a secret, the base64 of `user:password`
+    /// is redacted too (a destination may echo the `Authorization` it received),
+    /// which takes both parts known at load time.
+    fn basic_pair(&mut self, username: &str, password: &str, location: Location, what: &str) {
+        let Some(secret) = self
+            .secrets
+            .iter()
+            .find(|secret| username.contains(&secret.value) || password.contains(&secret.value))
+        else {
+            return;
+        };
+        if username.contains("{{") || password.contains("{{") {
+            self.problems.push((
+                location,
+                format!(
+                    "{what} holds the secret `{}` beside a template: the credentials' base64 cannot be known to redact it; write both parts without `{{{{ … }}}}`",
+                    secret.name
+                ),
+            ));
+            return;
+        }
+        let pair = BasicPair {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            name: secret.name.clone(),
+        };
+        if !self.basic_pairs.contains(&pair) {
+            self.basic_pairs.push(pair);
         }
     }
 
@@ -348,6 +434,41 @@ impl Filler<'_> {
             _ => {}
         }
     }
+}
+
+/// Whether `text` ends inside an unclosed `{{ … }}` (an escaped `\{{` opens
+/// nothing).
+fn ends_in_expression(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut inside = false;
+    let mut at = 0;
+    while at + 1 < bytes.len() {
+        let pair = &bytes[at..at + 2];
+        if !inside && pair == b"{{" && (at == 0 || bytes[at - 1] != b'\\') {
+            inside = true;
+            at += 2;
+        } else if inside && pair == b"}}" {
+            inside = false;
+            at += 2;
+        } else {
+            at += 1;
+        }
+    }
+    inside
+}
+
+/// The percent-decoded `user:password` of a URL's userinfo, when it has one.
+fn userinfo(url: &str) -> Option<(String, String)> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (username, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((decode(username), decode(password)))
 }
 
 /// The index of the `}` that closes a reference whose text starts at `text`.

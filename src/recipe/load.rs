@@ -179,7 +179,7 @@ fn parse_and_validate(file: &Path, text: &str, environment: &Environment) -> Res
         }
         problems
     })?;
-    let secrets = env::fill(&mut parsed, environment).map_err(|problems| {
+    let filled = env::fill(&mut parsed, environment).map_err(|problems| {
         problems
             .into_iter()
             .map(|(location, message)| Diagnostic::new(file, Some(location), message))
@@ -189,7 +189,8 @@ fn parse_and_validate(file: &Path, text: &str, environment: &Environment) -> Res
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut recipe = validate(file, &stem, content_hash(text), parsed, Redactor::new(&secrets))?;
+    let redactor = Redactor::with_basic_pairs(&filled.secrets, &filled.basic_pairs);
+    let mut recipe = validate(file, &stem, content_hash(text), parsed, redactor)?;
     recipe.source = text.to_owned();
     Ok(recipe)
 }

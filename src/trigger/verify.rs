@@ -138,6 +138,15 @@ impl Verifier {
         }
     }
 
+    /// The header a `token` or `hmac` scheme reads, whose name the recipe chose:
+    /// it carries the credential, so it is never stored.
+    pub fn header_name(&self) -> Option<&str> {
+        match self {
+            Verifier::Token { header, .. } | Verifier::Hmac { header, .. } => Some(header),
+            _ => None,
+        }
+    }
+
     /// Whether the scheme compares a credential a sender could guess (`token`,
     /// `basic`), as opposed to a signature over the body.
     pub fn is_guessable(&self) -> bool {

@@ -57,6 +57,8 @@ pub struct Setup<'a> {
     pub connections: Option<ferry::api::server::ConnectionLimits>,
     /// `FERRY_RETENTION` (default 30 days).
     pub retention: Option<Duration>,
+    /// `FERRY_REDACT_HEADERS`.
+    pub redact_headers: &'a [&'a str],
 }
 
 impl TestDaemon {
@@ -109,6 +111,7 @@ impl TestDaemon {
             },
             connections: setup.connections.unwrap_or_default(),
             retention: Some(setup.retention.unwrap_or(ferry::daemon::DEFAULT_RETENTION)),
+            redact_headers: setup.redact_headers.iter().map(|name| (*name).to_owned()).collect(),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
