@@ -107,13 +107,26 @@ struct Reload {
 impl Daemon {
     /// Loads the recipes, opens the store, binds and starts serving.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        let set: RecipeSet =
-            recipe::load_folder(&settings.recipes, &settings.environment).map_err(|source| StartError::Recipes {
+        let store = Store::open(&settings.database_url, settings.durability).await?;
+        // Ids and paths stay with the files that claimed them first, across restarts.
+        let claims = store.recipe_claims().await?;
+        let (folder, environment) = (settings.recipes.clone(), settings.environment.clone());
+        let loaded =
+            tokio::task::spawn_blocking(move || recipe::load_folder_claimed(&folder, &environment, &claims)).await;
+        let set: RecipeSet = match loaded {
+            Ok(loaded) => loaded.map_err(|source| StartError::Recipes {
                 path: settings.recipes.clone(),
                 source,
-            })?;
+            })?,
+            Err(error) => {
+                return Err(StartError::Recipes {
+                    path: settings.recipes.clone(),
+                    source: std::io::Error::other(error),
+                });
+            }
+        };
+        store.save_recipe_claims(set.claims()).await?;
         let recipes = LiveRecipes::new(set);
-        let store = Store::open(&settings.database_url, settings.durability).await?;
         // Runs a previous process left mid-way resume where they stopped.
         let resumed = store.requeue_interrupted().await?;
         if let Some(retention) = settings.retention {
@@ -168,6 +181,7 @@ impl Daemon {
             Ok((watch, changes)) => {
                 let (stop, stopped) = watch::channel(false);
                 let task = tokio::spawn(reload_on_change(
+                    store.clone(),
                     settings.recipes.clone(),
                     settings.environment.clone(),
                     recipes.clone(),
@@ -271,6 +285,7 @@ impl Daemon {
 /// Reloads the recipes folder on each signal of its watch: the merged set is
 /// swapped in at once, then the schedule and poll tasks follow it.
 async fn reload_on_change(
+    store: Store,
     folder: PathBuf,
     environment: Environment,
     recipes: LiveRecipes,
@@ -284,7 +299,9 @@ async fn reload_on_change(
             _ = stop.wait_for(|stop| *stop) => return,
         }
         let (folder, environment) = (folder.clone(), environment.clone());
-        let loaded = tokio::task::spawn_blocking(move || recipe::load_folder(&folder, &environment)).await;
+        let claims = recipes.current().claims().clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || recipe::load_folder_claimed(&folder, &environment, &claims)).await;
         let fresh = match loaded {
             Ok(Ok(fresh)) => fresh,
             Ok(Err(error)) => {
@@ -299,6 +316,12 @@ async fn reload_on_change(
         let (merged, changed) = merge(&recipes.current(), fresh);
         for change in &changed {
             log_change(change);
+        }
+        if merged.claims() != recipes.current().claims()
+            && let Err(error) = store.save_recipe_claims(merged.claims()).await
+        {
+            // Kept in memory: this process still enforces them.
+            tracing::warn!(%error, "cannot store which files own recipe ids and paths; a restart may forget new claims");
         }
         recipes.replace(merged);
         timers.lock().await.sync(&recipes.current()).await;

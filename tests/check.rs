@@ -78,16 +78,17 @@ fn broken_recipes_get_one_placed_diagnostic_each_and_exit_1() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert_eq!(stdout.trim(), "1 recipes, 6 problems", "{stderr}");
+    assert_eq!(stdout.trim(), "1 recipes, 7 problems", "{stderr}");
     // Each `file:line:col` line is followed by the source around it.
     let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error: ")).collect();
-    assert_eq!(lines.len(), 6, "{stderr}");
+    assert_eq!(lines.len(), 7, "{stderr}");
     let expected_starts = [
+        "error: ./recipes/a-good.yaml:1:27: webhook path `shared` is also claimed by f-duplicate.yaml",
         "error: ./recipes/b-yaml.yaml:3:",
         "error: ./recipes/c-key.yaml:4:5: unknown key `retires` in a step",
         "error: ./recipes/d-template.yaml:3:10: step `step1` `log`: template does not parse",
         "error: ./recipes/e-helper.yaml:3:13: step `step1` `log`: unknown helper `uper`; did you mean `upper`?",
-        "error: ./recipes/f-duplicate.yaml:3:11: webhook path `shared` is already used by ./recipes/a-good.yaml",
+        "error: ./recipes/f-duplicate.yaml:3:11: webhook path `shared` is also claimed by a-good.yaml",
         "error: ./recipes/g-env.yaml:4:12: environment variable `MISSING_TOKEN` is not set",
     ];
     for (line, start) in lines.iter().zip(expected_starts) {

@@ -20,6 +20,7 @@ mod fuzz;
 mod group_commit;
 mod hostile_clients;
 mod hot_reload;
+mod identity;
 mod ingress_limits;
 mod leaks;
 mod lockout;

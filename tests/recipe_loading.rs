@@ -64,7 +64,7 @@ async fn a_duplicate_webhook_path_is_reported_at_the_later_file() {
     let problem = recipes.problems()[0].to_string();
     assert!(problem.contains("b-second.yaml"), "{problem}");
     assert!(
-        problem.contains("already used by") && problem.contains("a-first.yaml"),
+        problem.contains("webhook path `shared` belongs to a-first.yaml"),
         "{problem}"
     );
 }

@@ -9,60 +9,161 @@ use std::sync::Arc;
 use serde_saphyr::{MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
+use super::claims::{self, ClaimKey, ClaimKind, Claims};
 use super::config::RecipeFile;
 use super::keys::{self, Node, unknown_keys};
 use super::validate::validate;
 use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger, env};
 use crate::redact::Redactor;
 
-/// Loads every recipe in `folder`. Problems are collected in the set, never
-/// returned as an error: one broken file must not stop the others.
-/// Only a folder that cannot be listed is an error.
+/// Loads every recipe in `folder` on its own, as `ferry check` does: with no
+/// claims remembered, file-name order decides who owns an id or a path, and a
+/// conflict is a problem of both files. Problems are collected in the set, never
+/// returned as an error: one broken file must not stop the others. Only a folder
+/// that cannot be listed is an error.
 pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<RecipeSet> {
+    load(folder, environment, &Claims::default(), Blame::Both)
+}
+
+/// Loads every recipe in `folder` as the daemon does: the ids and paths in
+/// `claims` stay with their owners (see `claims.rs`), a file that claims a taken
+/// one fails to load, and the set carries the claims that stand after this load.
+pub fn load_folder_claimed(folder: &Path, environment: &Environment, claims: &Claims) -> std::io::Result<RecipeSet> {
+    load(folder, environment, claims, Blame::Newcomer)
+}
+
+/// Which files a conflict over an id or a path is reported on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// Offline: both, since either may be the one to change.
+    Both,
+    /// The daemon: the file that came later; the owner keeps serving.
+    Newcomer,
+}
+
+fn load(folder: &Path, environment: &Environment, claims: &Claims, blame: Blame) -> std::io::Result<RecipeSet> {
     let mut files: Vec<PathBuf> = fs::read_dir(folder)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| is_recipe_file(path))
         .collect();
     files.sort();
 
+    let loaded: Vec<(PathBuf, Result<Recipe, Vec<Diagnostic>>)> = files
+        .into_iter()
+        .map(|file| {
+            let recipe = fs::read_to_string(&file)
+                .map_err(|error| vec![Diagnostic::new(&file, None, format!("cannot read the file: {error}"))])
+                .and_then(|text| load_source(&file, &text, environment));
+            (file, recipe)
+        })
+        .collect();
+    let by_name: BTreeMap<String, &Result<Recipe, Vec<Diagnostic>>> = loaded
+        .iter()
+        .map(|(file, recipe)| (claims::file_name(file), recipe))
+        .collect();
+    let mut owners = claims.standing(|file, key| match by_name.get(file) {
+        None => false,
+        Some(Err(_)) => true,
+        Some(Ok(recipe)) => claimed_by(recipe).contains(key),
+    });
+
+    let conflicts = every_conflict(&loaded);
+
     let mut set = RecipeSet::default();
-    let mut hook_files: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for file in files {
-        let recipe = fs::read_to_string(&file)
-            .map_err(|error| vec![Diagnostic::new(&file, None, format!("cannot read the file: {error}"))])
-            .and_then(|text| load_source(&file, &text, environment));
-        match recipe {
-            Ok(recipe) => {
-                if let Some(earlier) = set.recipes.get(&recipe.id) {
-                    set.problems.push(Diagnostic::at(
-                        &file,
-                        recipe.id_at,
-                        format!(
-                            "recipe id `{}` is already used by {}",
-                            recipe.id,
-                            earlier.file.display()
-                        ),
-                    ));
-                    continue;
-                }
-                if let Trigger::Webhook { path, .. } = &recipe.trigger {
-                    if let Some(earlier) = hook_files.get(path) {
-                        set.problems.push(Diagnostic::at(
-                            &file,
-                            recipe.trigger_at,
-                            format!("webhook path `{path}` is already used by {}", earlier.display()),
-                        ));
-                        continue;
-                    }
-                    hook_files.insert(path.clone(), file.clone());
-                    set.hooks.insert(path.clone(), recipe.id.clone());
-                }
-                set.recipes.insert(recipe.id.clone(), Arc::new(recipe));
+    for (file, recipe) in loaded {
+        let recipe = match recipe {
+            Ok(recipe) => recipe,
+            Err(problems) => {
+                set.problems.extend(problems);
+                continue;
             }
-            Err(problems) => set.problems.extend(problems),
+        };
+        let name = claims::file_name(&file);
+        let taken: Vec<(ClaimKey, String)> = claimed_by(&recipe)
+            .into_iter()
+            .filter_map(|key| {
+                let owner = owners.owner(key.0, &key.1)?;
+                (owner != name).then(|| (key.clone(), owner.to_owned()))
+            })
+            .collect();
+        if taken.is_empty() {
+            for key in claimed_by(&recipe) {
+                owners.insert(key, name.clone());
+            }
+            if let Trigger::Webhook { path, .. } = &recipe.trigger {
+                set.hooks.insert(path.clone(), recipe.id.clone());
+            }
+            set.recipes.insert(recipe.id.clone(), Arc::new(recipe));
+            continue;
+        }
+        if blame == Blame::Newcomer {
+            for ((kind, claimed), owner) in taken {
+                set.problems.push(Diagnostic::at(
+                    &file,
+                    claim_position(&recipe, kind),
+                    format!(
+                        "{} `{claimed}` belongs to {owner}, which claimed it first; {name} cannot use it (rename it here, or remove {owner} to free it)",
+                        kind.describe()
+                    ),
+                ));
+            }
         }
     }
+    if blame == Blame::Both {
+        set.problems.extend(conflicts);
+        // Reported file by file, in the order each file's were found.
+        set.problems.sort_by(|left, right| left.file.cmp(&right.file));
+    }
+    set.claims = owners;
     Ok(set)
+}
+
+/// Offline, every id or path that several files declare is a problem of each of
+/// them, naming the others: whichever is first where it is deployed, one of
+/// them will not load.
+fn every_conflict(loaded: &[(PathBuf, Result<Recipe, Vec<Diagnostic>>)]) -> Vec<Diagnostic> {
+    let mut claimants: BTreeMap<ClaimKey, Vec<&Recipe>> = BTreeMap::new();
+    for recipe in loaded.iter().filter_map(|(_, recipe)| recipe.as_ref().ok()) {
+        for key in claimed_by(recipe) {
+            claimants.entry(key).or_default().push(recipe);
+        }
+    }
+    let mut problems = Vec::new();
+    for ((kind, claimed), recipes) in claimants.iter().filter(|(_, recipes)| recipes.len() > 1) {
+        for recipe in recipes {
+            let others: Vec<String> = recipes
+                .iter()
+                .filter(|other| other.file != recipe.file)
+                .map(|other| claims::file_name(&other.file))
+                .collect();
+            problems.push(Diagnostic::at(
+                &recipe.file,
+                claim_position(recipe, *kind),
+                format!(
+                    "{} `{claimed}` is also claimed by {}; a daemon serves the file that claimed it first and refuses the other",
+                    kind.describe(),
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+fn claim_position(recipe: &Recipe, kind: ClaimKind) -> super::Position {
+    match kind {
+        ClaimKind::Id => recipe.id_at,
+        ClaimKind::Path => recipe.trigger_at,
+    }
+}
+
+/// The id and the webhook path a recipe claims.
+fn claimed_by(recipe: &Recipe) -> Vec<ClaimKey> {
+    let mut keys = vec![(ClaimKind::Id, recipe.id.clone())];
+    if let Trigger::Webhook { path, .. } = &recipe.trigger {
+        keys.push((ClaimKind::Path, path.clone()));
+    }
+    keys
 }
 
 /// What `ferry check` found.
@@ -390,5 +491,40 @@ mod tests {
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("recipes/demo.yaml:3:"), "{}", found[0]);
+    }
+
+    #[test]
+    fn a_claim_lasts_while_its_file_exists_and_still_declares_it_or_does_not_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+        let hook = "trigger: {webhook: {path: shared}}\nsteps: [{log: ok}]\n";
+        write("b-owner.yaml", hook);
+        write("a-newcomer.yaml", hook);
+        let claims = Claims::new([((ClaimKind::Path, "shared".to_owned()), "b-owner.yaml".to_owned())]);
+        let loaded = |claims: &Claims| load_folder_claimed(dir.path(), &Environment::default(), claims).expect("load");
+
+        let set = loaded(&claims);
+        assert!(set.get("b-owner").is_some() && set.get("a-newcomer").is_none());
+        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("b-owner.yaml"));
+        assert_eq!(set.claims().owner(ClaimKind::Id, "b-owner"), Some("b-owner.yaml"));
+
+        // Broken, the owner keeps what it had.
+        write("b-owner.yaml", "trigger: {webhook: {path: shared}}\nstepz: []\n");
+        let set = loaded(&claims);
+        assert!(set.get("a-newcomer").is_none(), "a broken owner keeps its path");
+        // Moved to another path, it lets this one go.
+        write(
+            "b-owner.yaml",
+            "trigger: {webhook: {path: elsewhere}}\nsteps: [{log: ok}]\n",
+        );
+        let set = loaded(&claims);
+        assert!(set.get("a-newcomer").is_some() && set.get("b-owner").is_some());
+        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("a-newcomer.yaml"));
+        // Removed, it frees everything.
+        write("b-owner.yaml", hook);
+        std::fs::remove_file(dir.path().join("b-owner.yaml")).expect("remove");
+        let set = loaded(&claims);
+        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("a-newcomer.yaml"));
+        assert_eq!(set.claims().owner(ClaimKind::Id, "b-owner"), None);
     }
 }

@@ -3,6 +3,7 @@
 //! Loading reads the recipes folder and nothing else. A recipe that fails to load
 //! becomes a [`Diagnostic`] with file:line:col and never stops the others.
 
+pub mod claims;
 pub mod config;
 mod diagnostic;
 mod duration;
@@ -24,10 +25,11 @@ use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
 use crate::trigger::verify::Verifier;
 
+pub use claims::{ClaimKind, Claims};
 pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
-pub use load::{CheckReport, check_paths, load_folder, load_source};
+pub use load::{CheckReport, check_paths, load_folder, load_folder_claimed, load_source};
 pub use rate::{Rate, RecipeRate};
 pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
 
@@ -257,6 +259,8 @@ pub struct RecipeSet {
     recipes: BTreeMap<String, Arc<Recipe>>,
     hooks: BTreeMap<String, String>,
     problems: Vec<Diagnostic>,
+    /// Who owns each id and webhook path after this load.
+    claims: Claims,
 }
 
 impl RecipeSet {
@@ -282,6 +286,11 @@ impl RecipeSet {
 
     pub fn is_empty(&self) -> bool {
         self.recipes.is_empty()
+    }
+
+    /// Who owns each recipe id and webhook path.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
     }
 
     /// Why the recipes that are not here failed to load.

@@ -3,6 +3,7 @@
 //! implementation of the same methods.
 
 mod checkpoint;
+mod claims;
 mod records;
 pub mod retention;
 mod sqlite;

@@ -47,6 +47,8 @@ pub(super) enum Op {
     Tick(TickRows, Reply<TickOutcome>),
     /// Deletes up to this many finished runs that ended before this time.
     Prune(String, u32, Reply<u64>),
+    /// Replaces the recipe claims.
+    SaveClaims(Vec<super::claims::ClaimRow>, Reply<()>),
 }
 
 // Nearly every message is a write; boxing it to shrink the rare `Close` would
@@ -263,6 +265,7 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
             Op::RequeueInterrupted(reply) => reply.send(Ok(outcomes.requeued)).is_ok(),
             Op::Tick(_, reply) => reply.send(ticks.next().ok_or_else(missing)).is_ok(),
             Op::Prune(_, _, reply) => reply.send(pruned.next().ok_or_else(missing)).is_ok(),
+            Op::SaveClaims(_, reply) => reply.send(Ok(())).is_ok(),
         };
     }
 }
@@ -282,5 +285,6 @@ fn fail(op: Op, error: Error) {
         Op::RequeueInterrupted(reply) => reply.send(Err(error)).is_ok(),
         Op::Tick(_, reply) => reply.send(Err(error)).is_ok(),
         Op::Prune(_, _, reply) => reply.send(Err(error)).is_ok(),
+        Op::SaveClaims(_, reply) => reply.send(Err(error)).is_ok(),
     };
 }

@@ -217,6 +217,7 @@ fn apply(statements: &mut Statements, ops: &[Op]) -> rusqlite::Result<Outcomes> 
             Op::Prune(before, limit, _) => outcomes
                 .pruned
                 .push(super::retention::prune(connection, before, *limit)?),
+            Op::SaveClaims(rows, _) => super::claims::replace(connection, rows)?,
         }
     }
     Ok(outcomes)
