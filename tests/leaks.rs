@@ -308,3 +308,117 @@ fn a_secret_too_short_to_find_and_basic_credentials_beside_a_template_are_refuse
         "{problems:#?}"
     );
 }
+
+/// Ends the daemon's process when the test ends, also on failure.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_log_at_debug_and_the_files_of_the_real_binary_hold_no_spelling_of_a_secret() {
+    let sink = Sink::echo().await;
+    let address = sink.url.trim_start_matches("http://");
+    let recipe = format!(
+        r#"
+trigger:
+  webhook:
+    path: relay
+    respond: wait
+    verify: {{scheme: token, header: x-hook-auth, secret: "${{HOOK_TOKEN}}"}}
+steps:
+  - id: bearer
+    http:
+      url: "{url}/bearer"
+      auth: {{bearer: "${{TOKEN}}"}}
+      headers: {{x-relay-key: "${{RELAY_KEY}}"}}
+  - id: basic
+    http:
+      url: "http://grace:${{USERINFO_PASSWORD}}@{address}/userinfo"
+      auth: {{basic: {{username: ada, password: "${{PASSWORD}}"}}}}
+  - log: "bearer step answered {{{{json steps.bearer.body}}}}"
+"#,
+        url = sink.url
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recipes = dir.path().join("recipes");
+    std::fs::create_dir(&recipes).expect("recipes dir");
+    std::fs::write(recipes.join("relay.yaml"), recipe).expect("recipe");
+    let port = support::free_address().port();
+    let log_path = dir.path().join("ferry.log");
+    let daemon = support::ferry_serve(dir.path(), port)
+        .env("TOKEN", TOKEN)
+        .env("RELAY_KEY", RELAY_KEY)
+        .env("PASSWORD", PASSWORD)
+        .env("USERINFO_PASSWORD", USERINFO_PASSWORD)
+        .env("HOOK_TOKEN", HOOK_TOKEN)
+        .env("FERRY_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("start ferry serve");
+    let daemon = Running(daemon);
+
+    let http = support::http_client();
+    let base = format!("http://127.0.0.1:{port}");
+    let answer = support::poll_until("the daemon to answer the webhook", || async {
+        let response = http
+            .post(format!("{base}/hooks/relay"))
+            .header("x-hook-auth", HOOK_TOKEN)
+            .header("x-forwarded-authorization", FORWARDED)
+            .json(&json!({"n": 1}))
+            .send()
+            .await
+            .ok()?;
+        (response.status().as_u16() == 200).then_some(())?;
+        response.text().await.ok()
+    })
+    .await;
+    assert!(
+        answer.contains("[redacted:"),
+        "the log step's line comes back: {answer}"
+    );
+    assert_eq!(sink.received().len(), 2, "both destinations were called");
+    drop(daemon);
+
+    let mut places = vec![
+        ("the answer".to_owned(), answer),
+        ("the log".to_owned(), std::fs::read_to_string(&log_path).expect("log")),
+    ];
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.starts_with("ferry.db") {
+            places.push((
+                name,
+                String::from_utf8_lossy(&std::fs::read(&path).expect("file")).into_owned(),
+            ));
+        }
+    }
+    assert!(places.len() >= 3, "the database file was not found");
+    assert!(
+        places[1].1.contains("bearer step answered"),
+        "the log was written at debug:\n{}",
+        places[1].1
+    );
+    let pairs = [format!("ada:{PASSWORD}"), format!("grace:{USERINFO_PASSWORD}")];
+    assert_found_nowhere(
+        &places,
+        &[
+            TOKEN,
+            RELAY_KEY,
+            PASSWORD,
+            USERINFO_PASSWORD,
+            HOOK_TOKEN,
+            &FORWARDED[7..],
+        ],
+    );
+    assert_found_nowhere(&places, &[pairs[0].as_str(), pairs[1].as_str()]);
+}

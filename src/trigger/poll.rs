@@ -77,7 +77,12 @@ async fn fetch_items(
                 recipe: recipe.id.clone(),
                 recipe_version: recipe.version.clone(),
                 trigger: "poll",
-                payload: item,
+                // A source that echoes the credentials it was sent leaves them nowhere.
+                payload: if recipe.redactor.is_empty() {
+                    item
+                } else {
+                    recipe.redactor.value(&item)
+                },
                 payload_text: None,
                 headers: Map::new(),
                 query: Map::new(),
