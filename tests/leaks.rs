@@ -56,22 +56,7 @@ async fn readable(ferry: &TestDaemon, run_id: &str, answers: &[String]) -> Vec<(
             .expect("text");
         places.push((path, text));
     }
-    for entry in std::fs::read_dir(ferry.dir.path()).expect("database dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.starts_with("ferry.db") {
-            let bytes = std::fs::read(&path).expect("database file");
-            places.push((name, String::from_utf8_lossy(&bytes).into_owned()));
-        }
-    }
-    assert!(
-        places.iter().any(|(name, _)| name == "ferry.db"),
-        "the database file was not found"
-    );
+    places.extend(support::database_files(ferry.dir.path()));
     places
 }
 
@@ -388,21 +373,7 @@ steps:
         ("the answer".to_owned(), answer),
         ("the log".to_owned(), std::fs::read_to_string(&log_path).expect("log")),
     ];
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.starts_with("ferry.db") {
-            places.push((
-                name,
-                String::from_utf8_lossy(&std::fs::read(&path).expect("file")).into_owned(),
-            ));
-        }
-    }
-    assert!(places.len() >= 3, "the database file was not found");
+    places.extend(support::database_files(dir.path()));
     assert!(
         places[1].1.contains("bearer step answered"),
         "the log was written at debug:\n{}",

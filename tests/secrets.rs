@@ -92,24 +92,10 @@ async fn a_secret_used_in_a_header_is_redacted_everywhere_it_is_stored_or_served
 
     let database_dir = ferry.dir.path().to_owned();
     ferry.daemon.shutdown().await.expect("clean shutdown");
-    let mut files_read = 0;
-    for entry in std::fs::read_dir(&database_dir).expect("database dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if !name.starts_with("ferry.db") {
-            continue;
-        }
-        let bytes = std::fs::read(&path).expect("read database file");
-        files_read += 1;
-        let haystack = String::from_utf8_lossy(&bytes);
+    for (name, haystack) in support::database_files(&database_dir) {
         assert!(!haystack.contains(SECRET), "{name} holds the secret");
         assert!(!haystack.contains(CALLER_TOKEN), "{name} holds the caller's token");
     }
-    assert!(files_read >= 1, "the database file was not found");
 }
 
 #[tokio::test]
@@ -258,19 +244,7 @@ steps:
     daemon.wait().expect("daemon exit");
     let mut places = vec![("API answers".to_owned(), answers)];
     places.push(("the log".to_owned(), std::fs::read_to_string(&log_path).expect("log")));
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.starts_with("ferry.db") {
-            let bytes = std::fs::read(&path).expect("database file");
-            places.push((name, String::from_utf8_lossy(&bytes).into_owned()));
-        }
-    }
-    assert!(places.len() >= 3, "the database file was not found");
+    places.extend(support::database_files(dir.path()));
     for (place, text) in &places {
         for secret in [SECRET, SINK_PASS, GITHUB_SECRET, API_TOKEN, CALLER_TOKEN] {
             assert!(!text.contains(secret), "{place} holds `{secret}`");

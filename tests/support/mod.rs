@@ -284,6 +284,29 @@ struct SinkState {
     most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// The database files in `dir` (`ferry.db` and its WAL and shared-memory files),
+/// each by name with its bytes as text, to look for what must not be stored.
+pub fn database_files(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("database dir")
+        .filter_map(|entry| {
+            let path = entry.expect("entry").path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            name.starts_with("ferry.db").then(|| {
+                let bytes = std::fs::read(&path).expect("database file");
+                (name, String::from_utf8_lossy(&bytes).into_owned())
+            })
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.iter().any(|(name, _)| name == "ferry.db"),
+        "no database file in {}",
+        dir.display()
+    );
+    files
+}
+
 /// A loopback HTTP destination that records every request and answers with a
 /// fixed status and JSON body.
 pub struct Sink {
