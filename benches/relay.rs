@@ -226,6 +226,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         connections: ferry::api::server::ConnectionLimits::default(),
         retention: Some(ferry::daemon::DEFAULT_RETENTION),
         redact_headers: Vec::new(),
+        render_budget: ferry::template::RenderBudget::default(),
     })
     .await
     .expect("ferry starts");

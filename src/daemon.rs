@@ -53,6 +53,8 @@ pub struct Settings {
     pub retention: Option<Duration>,
     /// Callers' headers stored as `[redacted]` beyond the built-in credential list.
     pub redact_headers: Vec<String>,
+    /// What one render (a step's request, a condition, a log line) may cost.
+    pub render_budget: crate::template::RenderBudget,
 }
 
 /// The default of [`Settings::retention`]: 30 days.
@@ -154,7 +156,7 @@ impl Daemon {
         let destinations = Destinations::new(settings.destinations)?;
         let metrics = Metrics::new();
         metrics.start_upkeep();
-        let templates = Arc::new(Templates::new());
+        let templates = Arc::new(Templates::with_budget(settings.render_budget));
         let engine = Engine::new(
             store.clone(),
             recipes.clone(),

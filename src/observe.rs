@@ -109,6 +109,15 @@ impl Metrics {
             .increment(1);
     }
 
+    /// A render that went over its budget: `budget` is `work` or `bytes`.
+    pub fn render_over_budget(&self, recipe: &str, budget: &'static str) {
+        self.counter(
+            "ferry_renders_over_budget_total",
+            vec![Label::new("recipe", recipe.to_owned()), Label::new("budget", budget)],
+        )
+        .increment(1);
+    }
+
     /// The queue as the store sees it at a scrape.
     pub fn queue(&self, queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
         self.gauge("ferry_queue_depth").set(queued as f64);

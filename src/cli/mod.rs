@@ -215,6 +215,14 @@ struct ServeArgs {
     /// `token`, `secret`, `key`, `signature`, … in them).
     #[arg(long, env = "FERRY_REDACT_HEADERS", value_delimiter = ',', value_name = "NAMES")]
     redact_headers: Vec<String>,
+    /// Work units one render may cost (a step's request, a condition, a log
+    /// line): a helper call, a loop iteration and its elements, 16 bytes a helper
+    /// allocates are a unit each.
+    #[arg(long, env = "FERRY_RENDER_MAX_WORK", default_value_t = crate::template::budget::DEFAULT_WORK)]
+    render_max_work: u64,
+    /// The text one render may produce, all of a step's leaves together (`4MiB`).
+    #[arg(long, env = "FERRY_RENDER_MAX_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    render_max_bytes: usize,
 }
 
 /// `FERRY_RETENTION`: a duration, or `off` to keep every run.

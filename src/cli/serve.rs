@@ -66,6 +66,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .map(|name| name.trim().to_owned())
             .filter(|name| !name.is_empty())
             .collect(),
+        render_budget: crate::template::RenderBudget {
+            work: args.render_max_work,
+            bytes: args.render_max_bytes,
+        },
         connections: crate::api::server::ConnectionLimits {
             max_connections: args.max_connections,
             ..crate::api::server::ConnectionLimits::default()

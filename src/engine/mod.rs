@@ -49,6 +49,8 @@ pub struct Engine {
     runners: Mutex<JoinSet<()>>,
     completions: Completions,
     metrics: Metrics,
+    /// Renders with blocks in progress at once: one per core (see `render_apart`).
+    heavy_renders: tokio::sync::Semaphore,
 }
 
 /// A panicking runner is a bug; its run stays `running` until the next start
@@ -97,7 +99,23 @@ impl Engine {
             runners: Mutex::new(JoinSet::new()),
             completions: Completions::default(),
             metrics,
+            heavy_renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
         })
+    }
+
+    /// Runs a render that may take its whole work budget (templates with loops,
+    /// ~30 ms at the default) off the async workers, one per core at a time:
+    /// webhooks and other runs go on meanwhile, and the memory such renders hold
+    /// is a few budgets, not one per run in flight. A one-thread runtime (the
+    /// short-lived commands) renders in place.
+    pub(crate) async fn render_apart<T>(&self, render: impl FnOnce() -> T) -> T {
+        let _permit = self.heavy_renders.acquire().await.ok();
+        match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => render(),
+            _ => tokio::task::block_in_place(render),
+        }
     }
 
     /// How many runs of a recipe may be in flight (1 for a recipe no longer loaded:

@@ -10,7 +10,17 @@ use crate::template::{TemplateError, Templates};
 
 /// Renders an `http` step. `idempotency_key` is stable for the step of the run, so
 /// that a retry or a re-run after a crash is recognisable by the destination.
+/// All its templates are one render: they share one budget.
 pub(crate) fn http_request(
+    templates: &Templates,
+    step: &HttpTemplate,
+    context: &Value,
+    idempotency_key: &str,
+) -> Result<HttpRequest, TemplateError> {
+    templates.budgeted(|| render_request(templates, step, context, idempotency_key))
+}
+
+fn render_request(
     templates: &Templates,
     step: &HttpTemplate,
     context: &Value,

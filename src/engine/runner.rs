@@ -29,6 +29,7 @@ use crate::recipe::{Action, Recipe, Step};
 use crate::store::{
     self, AttemptWrite, ClaimedRun, FinalStatus, RunChange, RunWrite, StepState, StepStatus, StepWrite,
 };
+use crate::template::TemplateError;
 
 /// Why a run failed: the message stored as the run's `error`.
 type RunError = String;
@@ -101,9 +102,7 @@ async fn run_recipe(
     if stored.is_empty()
         && let Some(when) = &recipe.when
     {
-        let go_on = engine
-            .templates
-            .is_true(when, &context)
+        let go_on = counted(engine, recipe, engine.templates.is_true(when, &context))
             .map_err(|error| format!("`when`: {error}"))?;
         if !go_on {
             return Ok(Progress::Ended(FinalStatus::Skipped, None));
@@ -217,9 +216,7 @@ async fn run_step(
     if state.is_none()
         && let Some(when) = &step.when
     {
-        let go_on = engine
-            .templates
-            .is_true(when, context)
+        let go_on = counted(engine, recipe, engine.templates.is_true(when, context))
             .map_err(|error| format!("step `{}` `when`: {error}", step.id))?;
         if !go_on {
             let result = json!({"skipped": true});
@@ -249,7 +246,13 @@ async fn run_step(
                 }
                 None => {
                     let idempotency_key = format!("{}.{}", run.id, step.id);
-                    let request = match render::http_request(&engine.templates, http, context, &idempotency_key) {
+                    let render = || render::http_request(&engine.templates, http, context, &idempotency_key);
+                    let rendered = if http.has_blocks {
+                        engine.render_apart(render).await
+                    } else {
+                        render()
+                    };
+                    let request = match counted(engine, recipe, rendered) {
                         Ok(request) => request,
                         Err(error) => {
                             write.steps.push(step_write(StepStatus::Failed, None, None));
@@ -289,7 +292,14 @@ async fn run_step(
             .to_text();
             (record, outcome, result, (!stored).then_some(request))
         }
-        Action::Log(template) => match engine.templates.render_text(template, context) {
+        Action::Log(template) => match counted(engine, recipe, {
+            let render = || engine.templates.render_text(template, context);
+            if template.has_blocks() {
+                engine.render_apart(render).await
+            } else {
+                render()
+            }
+        }) {
             Ok(line) => {
                 let line = recipe.redactor.text(&line).into_owned();
                 action::log::execute(&run.id, &step.id, &line);
@@ -377,4 +387,12 @@ pub(crate) fn step_result(response: &HttpResponse) -> Value {
         ("headers", Value::Object(response.headers.clone())),
         ("body", response.body.clone()),
     ])
+}
+
+/// A render's result, with a render over its budget counted.
+fn counted<T>(engine: &Engine, recipe: &Recipe, rendered: Result<T, TemplateError>) -> Result<T, TemplateError> {
+    if let Err(TemplateError::OverBudget(over)) = &rendered {
+        engine.metrics.render_over_budget(&recipe.id, over.name());
+    }
+    rendered
 }

@@ -205,6 +205,10 @@ pub struct HttpTemplate {
     /// Whether rendering the request again over the same context gives the
     /// same request (see [`HttpTemplate::volatile_free`]).
     pub renders_alike: bool,
+    /// Whether a template of it loops or branches (`{{#each}}`, `{{#if}}`…):
+    /// such a render can take its whole work budget, and is done off the async
+    /// workers (see `Engine::render_apart`).
+    pub has_blocks: bool,
     /// The URL, parsed when the recipe loads, when it is plain text (no
     /// template, no `query`): not parsed again for every request.
     pub fixed_url: Option<reqwest::Url>,
@@ -224,6 +228,24 @@ impl HttpTemplate {
     /// again over the same context gives the same request. Credentials do not
     /// count: they are rendered for every attempt and never stored.
     pub fn volatile_free(&self) -> bool {
+        self.stored_templates().iter().all(|template| !template.is_volatile())
+    }
+
+    /// Whether any of its templates has a block (see [`Self::has_blocks`]).
+    pub fn any_blocks(&self) -> bool {
+        let auth: Vec<&Template> = match &self.auth {
+            Some(AuthTemplate::Bearer(token)) => vec![token],
+            Some(AuthTemplate::Basic { username, password }) => vec![username, password],
+            None => Vec::new(),
+        };
+        self.stored_templates()
+            .into_iter()
+            .chain(auth)
+            .any(Template::has_blocks)
+    }
+
+    /// Every template but the credentials'.
+    fn stored_templates(&self) -> Vec<&Template> {
         let body: Vec<&Template> = match &self.body {
             Some(BodyTemplate::Json(tree)) => tree.templates().into_iter().map(|(_, template)| template).collect(),
             Some(BodyTemplate::Form(fields)) => fields.iter().map(|(_, template)| template).collect(),
@@ -234,7 +256,7 @@ impl HttpTemplate {
             .chain(self.query.iter().map(|(_, template)| template))
             .chain(self.headers.iter().map(|(_, template)| template))
             .chain(body)
-            .all(|template| !template.is_volatile())
+            .collect()
     }
 }
 

@@ -14,10 +14,11 @@ use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderEr
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 
+use super::budget;
 use super::truthy::is_truthy_value;
 
 /// A helper's body: parameter values in, one value out, or a message for the run.
-type HelperFn = fn(&[Value]) -> Result<Value, String>;
+type HelperFn = fn(&[&Value]) -> Result<Value, String>;
 
 /// The helper names a recipe may use besides the block helpers.
 pub const HELPERS: &[(&str, HelperFn)] = &[
@@ -41,11 +42,15 @@ pub const HELPERS: &[(&str, HelperFn)] = &[
         compare_args("gte", args).map(|order| Value::Bool(matches!(order, Some(Ordering::Greater | Ordering::Equal))))
     }),
     ("and", |args| {
-        Ok(Value::Bool(!args.is_empty() && args.iter().all(is_truthy_value)))
+        Ok(Value::Bool(
+            !args.is_empty() && args.iter().all(|arg| is_truthy_value(arg)),
+        ))
     }),
-    ("or", |args| Ok(Value::Bool(args.iter().any(is_truthy_value)))),
+    ("or", |args| {
+        Ok(Value::Bool(args.iter().any(|arg| is_truthy_value(arg))))
+    }),
     ("not", |args| {
-        Ok(Value::Bool(!args.first().is_some_and(is_truthy_value)))
+        Ok(Value::Bool(!args.first().is_some_and(|arg| is_truthy_value(arg))))
     }),
     ("len", len),
     ("contains", contains),
@@ -99,6 +104,8 @@ pub(super) fn register(registry: &mut Handlebars<'static>) {
     for name in ["log", "raw"] {
         registry.unregister_helper(name);
     }
+    // handlebars' `each`, with every iteration charged to the render budget.
+    registry.register_helper("each", Box::new(super::each::Each));
     for (name, function) in HELPERS {
         registry.register_helper(
             name,
@@ -123,15 +130,59 @@ impl HelperDef for ValueHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let args: Vec<Value> = helper.params().iter().map(|param| param.value().clone()).collect();
-        (self.function)(&args)
-            .map(ScopedJson::Derived)
-            .map_err(|message| RenderErrorReason::Other(format!("helper `{}`: {message}", self.name)).into())
+        let args: Vec<&Value> = helper.params().iter().map(|param| param.value()).collect();
+        let over = |over: budget::OverBudget| RenderError::from(RenderErrorReason::Other(over.to_string()));
+        // A call costs a unit, and what it will allocate is paid before it does:
+        // `replace` can make a megabyte of a kilobyte, twice over.
+        budget::spend_work(1).map_err(over)?;
+        budget::spend_allocation(allocation(self.name, &args)).map_err(over)?;
+        let result = (self.function)(&args).map_err(|message| {
+            RenderError::from(RenderErrorReason::Other(format!("helper `{}`: {message}", self.name)))
+        })?;
+        budget::spend_allocation(budget::size_of(&result)).map_err(over)?;
+        Ok(ScopedJson::Derived(result))
     }
 }
 
-fn arg(args: &[Value], index: usize) -> &Value {
-    args.get(index).unwrap_or(&Value::Null)
+/// What a helper allocates beyond its result's size, estimated from its
+/// arguments before it runs: the text it builds for the amplifying ones.
+fn allocation(name: &str, args: &[&Value]) -> usize {
+    let text_len = |index: usize| match arg(args, index) {
+        Value::String(text) => text.len(),
+        other => budget::size_of(other),
+    };
+    match name {
+        "replace" => {
+            let (Value::String(text), Value::String(from)) = (arg(args, 0), arg(args, 1)) else {
+                return text_len(0);
+            };
+            if from.is_empty() {
+                return text.len();
+            }
+            let count = text.matches(from.as_str()).count();
+            text.len().saturating_add(count.saturating_mul(text_len(2)))
+        }
+        "join" => {
+            let items = arg(args, 0).as_array().map_or(0, Vec::len);
+            budget::size_of(arg(args, 0)).saturating_add(items.saturating_mul(text_len(1)))
+        }
+        // Each part is a value of its own.
+        "split" => text_len(0).saturating_mul(2).saturating_add(
+            48 * text_len(0).min(match arg(args, 1) {
+                Value::String(separator) if !separator.is_empty() => match arg(args, 0) {
+                    Value::String(text) => text.matches(separator.as_str()).count() + 1,
+                    _ => 1,
+                },
+                _ => text_len(0),
+            }),
+        ),
+        "url_encode" | "base64" | "json" | "upper" | "lower" => text_len(0).saturating_mul(3),
+        _ => 0,
+    }
+}
+
+fn arg<'a>(args: &[&'a Value], index: usize) -> &'a Value {
+    args.get(index).copied().unwrap_or(&Value::Null)
 }
 
 /// The text of a scalar: strings as they are, numbers and booleans as JSON, null empty.
@@ -145,7 +196,7 @@ fn text_of(value: &Value) -> Option<String> {
     }
 }
 
-fn text_arg(name: &str, args: &[Value], index: usize) -> Result<String, String> {
+fn text_arg(name: &str, args: &[&Value], index: usize) -> Result<String, String> {
     text_of(arg(args, index)).ok_or_else(|| {
         format!(
             "parameter {} of `{name}` must be text, not an object or array",
@@ -154,11 +205,11 @@ fn text_arg(name: &str, args: &[Value], index: usize) -> Result<String, String> 
     })
 }
 
-fn map_text(name: &str, args: &[Value], map: impl Fn(String) -> String) -> Result<Value, String> {
+fn map_text(name: &str, args: &[&Value], map: impl Fn(String) -> String) -> Result<Value, String> {
     Ok(Value::String(map(text_arg(name, args, 0)?)))
 }
 
-fn json(args: &[Value]) -> Result<Value, String> {
+fn json(args: &[&Value]) -> Result<Value, String> {
     serde_json::to_string(arg(args, 0))
         .map(Value::String)
         .map_err(|error| error.to_string())
@@ -186,14 +237,14 @@ fn compare(left: &Value, right: &Value) -> Option<Ordering> {
     }
 }
 
-fn compare_args(name: &str, args: &[Value]) -> Result<Option<Ordering>, String> {
+fn compare_args(name: &str, args: &[&Value]) -> Result<Option<Ordering>, String> {
     if args.len() != 2 {
         return Err(format!("`{name}` compares two values, it was given {}", args.len()));
     }
-    Ok(compare(&args[0], &args[1]))
+    Ok(compare(args[0], args[1]))
 }
 
-fn len(args: &[Value]) -> Result<Value, String> {
+fn len(args: &[&Value]) -> Result<Value, String> {
     let count = match arg(args, 0) {
         Value::String(text) => text.chars().count(),
         Value::Array(items) => items.len(),
@@ -208,7 +259,7 @@ fn len(args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(count))
 }
 
-fn contains(args: &[Value]) -> Result<Value, String> {
+fn contains(args: &[&Value]) -> Result<Value, String> {
     let needle = arg(args, 1);
     let found = match arg(args, 0) {
         Value::String(text) => text.contains(&text_arg("contains", args, 1)?),
@@ -219,20 +270,20 @@ fn contains(args: &[Value]) -> Result<Value, String> {
     Ok(Value::Bool(found))
 }
 
-fn matches(args: &[Value]) -> Result<Value, String> {
+fn matches(args: &[&Value]) -> Result<Value, String> {
     let text = text_arg("matches", args, 0)?;
     let pattern = text_arg("matches", args, 1)?;
     let regex = regex::Regex::new(&pattern).map_err(|error| format!("`{pattern}` is not a valid regex: {error}"))?;
     Ok(Value::Bool(regex.is_match(&text)))
 }
 
-fn default(args: &[Value]) -> Result<Value, String> {
+fn default(args: &[&Value]) -> Result<Value, String> {
     let value = arg(args, 0);
     let empty = matches!(value, Value::Null) || value.as_str() == Some("");
     Ok(if empty { arg(args, 1).clone() } else { value.clone() })
 }
 
-fn split(args: &[Value]) -> Result<Value, String> {
+fn split(args: &[&Value]) -> Result<Value, String> {
     let text = text_arg("split", args, 0)?;
     let separator = text_arg("split", args, 1)?;
     if text.is_empty() {
@@ -247,7 +298,7 @@ fn split(args: &[Value]) -> Result<Value, String> {
         .collect())
 }
 
-fn join(args: &[Value]) -> Result<Value, String> {
+fn join(args: &[&Value]) -> Result<Value, String> {
     let separator = text_arg("join", args, 1)?;
     let items = match arg(args, 0) {
         Value::Array(items) => items,
@@ -261,7 +312,7 @@ fn join(args: &[Value]) -> Result<Value, String> {
     Ok(Value::String(parts.join(&separator)))
 }
 
-fn replace(args: &[Value]) -> Result<Value, String> {
+fn replace(args: &[&Value]) -> Result<Value, String> {
     let text = text_arg("replace", args, 0)?;
     let from = text_arg("replace", args, 1)?;
     let to = text_arg("replace", args, 2)?;
@@ -273,7 +324,7 @@ fn replace(args: &[Value]) -> Result<Value, String> {
 
 /// `slice x start [end]`: characters of text or items of an array; negative
 /// positions count from the end, out-of-range positions are clamped.
-fn slice(args: &[Value]) -> Result<Value, String> {
+fn slice(args: &[&Value]) -> Result<Value, String> {
     let position = |index: usize, length: usize| -> Result<usize, String> {
         let value = arg(args, index);
         let number = as_number(value)
@@ -305,7 +356,7 @@ fn slice(args: &[Value]) -> Result<Value, String> {
 
 /// `format_time time pattern`: `time` is RFC 3339 text or Unix seconds; `pattern`
 /// is strftime, or `rfc3339`, or `unix`.
-fn format_time(args: &[Value]) -> Result<Value, String> {
+fn format_time(args: &[&Value]) -> Result<Value, String> {
     let time = match arg(args, 0) {
         Value::Number(number) => {
             let seconds = number.as_f64().ok_or("the time is not a number")?;
@@ -330,7 +381,7 @@ fn format_time(args: &[Value]) -> Result<Value, String> {
     Ok(Value::String(formatted))
 }
 
-fn base64_decode(args: &[Value]) -> Result<Value, String> {
+fn base64_decode(args: &[&Value]) -> Result<Value, String> {
     let text = text_arg("base64_decode", args, 0)?;
     let trimmed = text.trim();
     let bytes = base64::engine::general_purpose::STANDARD

@@ -7,7 +7,9 @@
 //! JSON that is sent. A leaf that is exactly one expression (`"{{expr}}"`) keeps
 //! the JSON type of its value.
 
+pub mod budget;
 mod check;
+mod each;
 mod helpers;
 mod truthy;
 
@@ -16,6 +18,7 @@ use std::fmt;
 use handlebars::{Context, Handlebars, RenderContext, Renderable};
 use serde_json::Value;
 
+pub use budget::{OverBudget, RenderBudget};
 pub use check::{ROOTS, TemplateProblem, check, did_you_mean};
 pub use helpers::helper_names;
 pub use truthy::{is_truthy_text, is_truthy_value};
@@ -27,11 +30,15 @@ pub enum TemplateError {
     Syntax(String),
     #[error("{0}")]
     Render(String),
+    #[error("{0}")]
+    OverBudget(OverBudget),
 }
 
-/// The shared handlebars registry with Ferry's helpers.
+/// The shared handlebars registry with Ferry's helpers, and the budget of each
+/// render.
 pub struct Templates {
     registry: Handlebars<'static>,
+    budget: RenderBudget,
 }
 
 impl Default for Templates {
@@ -42,34 +49,65 @@ impl Default for Templates {
 
 impl Templates {
     pub fn new() -> Self {
+        Self::with_budget(RenderBudget::default())
+    }
+
+    /// Templates whose every render (a step's request, a condition, a line) is
+    /// held to `budget`.
+    pub fn with_budget(budget: RenderBudget) -> Self {
         let mut registry = Handlebars::new();
         // Payloads are JSON and URLs, not HTML: escaping would corrupt them.
         registry.register_escape_fn(handlebars::no_escape);
         // At run time a missing field renders empty (or null as a whole leaf).
         registry.set_strict_mode(false);
         helpers::register(&mut registry);
-        Self { registry }
+        Self { registry, budget }
+    }
+
+    /// Runs `render` as one render: everything it renders shares one budget (a
+    /// step's leaves are one request). The render methods below are each one
+    /// render when called outside this.
+    pub fn budgeted<T>(&self, render: impl FnOnce() -> Result<T, TemplateError>) -> Result<T, TemplateError> {
+        budget::within(self.budget, || {
+            let result = render();
+            // A helper's error or a cut output says less than the budget that caused it.
+            match (result, budget::over()) {
+                (Err(_), Some(over)) => Err(TemplateError::OverBudget(over)),
+                (result, _) => result,
+            }
+        })
     }
 
     /// Renders a template to text.
     pub fn render_text(&self, template: &Template, context: &Value) -> Result<String, TemplateError> {
-        if !template.source.contains("{{") {
-            // Plain text (a fixed URL or header) is itself; handlebars would copy
-            // the whole context to say so.
-            return Ok(template.source.clone());
-        }
-        match template.lookup(context) {
-            Some(Value::String(text)) => Ok(text.clone()),
-            Some(Value::Null) => Ok(String::new()),
-            // Numbers, objects and arrays print the way handlebars prints them.
-            _ => self.render_compiled(&template.compiled, context),
-        }
+        self.budgeted(|| {
+            if !template.source.contains("{{") {
+                // Plain text (a fixed URL or header) is itself; handlebars would
+                // copy the whole context to say so.
+                spend_output(template.source.len())?;
+                return Ok(template.source.clone());
+            }
+            match template.lookup(context) {
+                Some(Value::String(text)) => {
+                    spend_output(text.len())?;
+                    Ok(text.clone())
+                }
+                Some(Value::Null) => Ok(String::new()),
+                // Numbers, objects and arrays print the way handlebars prints them.
+                _ => self.render_compiled(&template.compiled, context),
+            }
+        })
     }
 
     /// Renders a template to a JSON value: a whole-leaf expression keeps its type,
     /// anything else becomes a string.
     pub fn render_value(&self, template: &Template, context: &Value) -> Result<Value, TemplateError> {
+        self.budgeted(|| self.render_value_within(template, context))
+    }
+
+    fn render_value_within(&self, template: &Template, context: &Value) -> Result<Value, TemplateError> {
         if let Some(value) = template.lookup(context) {
+            spend_output(budget::size_of(value))?;
             return Ok(value.clone());
         }
         match &template.whole_leaf {
@@ -85,19 +123,26 @@ impl Templates {
 
     /// Renders every string leaf of a tree.
     pub fn render_tree(&self, tree: &ValueTemplate, context: &Value) -> Result<Value, TemplateError> {
+        self.budgeted(|| self.render_tree_within(tree, context))
+    }
+
+    fn render_tree_within(&self, tree: &ValueTemplate, context: &Value) -> Result<Value, TemplateError> {
         Ok(match tree {
-            ValueTemplate::Literal(value) => value.clone(),
-            ValueTemplate::Text(template) => self.render_value(template, context)?,
+            ValueTemplate::Literal(value) => {
+                spend_output(budget::size_of(value))?;
+                value.clone()
+            }
+            ValueTemplate::Text(template) => self.render_value_within(template, context)?,
             ValueTemplate::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|item| self.render_tree(item, context))
+                    .map(|item| self.render_tree_within(item, context))
                     .collect::<Result<_, _>>()?,
             ),
             ValueTemplate::Object(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(key, value)| Ok((key.clone(), self.render_tree(value, context)?)))
+                    .map(|(key, value)| Ok((key.clone(), self.render_tree_within(value, context)?)))
                     .collect::<Result<_, TemplateError>>()?,
             ),
         })
@@ -115,36 +160,31 @@ impl Templates {
     fn render_compiled(&self, compiled: &handlebars::Template, context: &Value) -> Result<String, TemplateError> {
         let context = Context::wraps(context).map_err(|error| TemplateError::Render(error.to_string()))?;
         let mut render_context = RenderContext::new(None);
-        let mut output = CappedOutput::default();
+        let mut output = BudgetedOutput::default();
         let rendered = compiled.render(&self.registry, &context, &mut render_context, &mut output);
-        if output.exceeded {
-            return Err(TemplateError::Render(format!(
-                "the rendered text is larger than {} MiB",
-                MAX_OUTPUT / (1024 * 1024)
-            )));
+        if let Some(over) = budget::over() {
+            return Err(TemplateError::OverBudget(over));
         }
         rendered.map_err(|error| TemplateError::Render(render_error_message(&error)))?;
         Ok(output.text)
     }
 }
 
-/// The most text one template may render: a loop over a large payload must not
-/// become a request (or a record) of any size.
-pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
-
-/// Collects rendered text and stops the rendering past [`MAX_OUTPUT`].
-#[derive(Default)]
-struct CappedOutput {
-    text: String,
-    exceeded: bool,
+fn spend_output(bytes: usize) -> Result<(), TemplateError> {
+    budget::spend_output(bytes).map_err(TemplateError::OverBudget)
 }
 
-impl handlebars::Output for CappedOutput {
+/// Collects rendered text, each piece paid from the render budget before it is
+/// kept: a loop over a large payload must not become a request (or a record) of
+/// any size.
+#[derive(Default)]
+struct BudgetedOutput {
+    text: String,
+}
+
+impl handlebars::Output for BudgetedOutput {
     fn write(&mut self, segment: &str) -> Result<(), std::io::Error> {
-        if self.text.len() + segment.len() > MAX_OUTPUT {
-            self.exceeded = true;
-            return Err(std::io::Error::other("template output over the limit"));
-        }
+        budget::spend_output(segment.len()).map_err(|over| std::io::Error::other(over.to_string()))?;
         self.text.push_str(segment);
         Ok(())
     }
@@ -173,6 +213,8 @@ pub struct Template {
     /// Whether it calls a helper whose output changes from one render to the
     /// next (`now`, `uuid`).
     volatile: bool,
+    /// Whether it has a block.
+    blocks: bool,
 }
 
 /// Helpers that give another value each time they are called.
@@ -200,7 +242,14 @@ impl Template {
             whole_leaf,
             path: whole_leaf_expression(source).and_then(plain_path),
             volatile,
+            blocks: nesting(source).0 > 0,
         })
+    }
+
+    /// Whether it has a block (`{{#each}}`, `{{#if}}`, …): a loop can take a
+    /// render's whole work budget.
+    pub fn has_blocks(&self) -> bool {
+        self.blocks
     }
 
     /// Whether rendering it twice over the same context can give two texts: it
@@ -223,8 +272,67 @@ impl Template {
     }
 }
 
+/// The longest template a recipe may hold.
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+
+/// How deep blocks (`{{#if}}` in `{{#each}}` …) and subexpressions (`(a (b c))`)
+/// may nest. handlebars' parser takes time quadratic in the nesting and stack in
+/// proportion to it: 20 000 nested `{{#if}}` took 30 s to load.
+pub const MAX_NESTING: usize = 32;
+
 fn compile(source: &str) -> Result<handlebars::Template, TemplateError> {
+    if source.len() > MAX_TEMPLATE_BYTES {
+        return Err(TemplateError::Syntax(format!(
+            "the template is {} KiB; at most {} KiB",
+            source.len().div_ceil(1024),
+            MAX_TEMPLATE_BYTES / 1024
+        )));
+    }
+    let (blocks, parentheses) = nesting(source);
+    if blocks > MAX_NESTING || parentheses > MAX_NESTING {
+        let what = if blocks > MAX_NESTING {
+            "blocks"
+        } else {
+            "subexpressions"
+        };
+        return Err(TemplateError::Syntax(format!(
+            "{what} nest {} levels deep; at most {MAX_NESTING}",
+            blocks.max(parentheses)
+        )));
+    }
     handlebars::Template::compile(source).map_err(|error| TemplateError::Syntax(syntax_message(source, &error)))
+}
+
+/// The deepest nesting of blocks and of parentheses inside expressions, found
+/// in one pass over the text (before handlebars parses it).
+fn nesting(source: &str) -> (usize, usize) {
+    let (mut blocks, mut deepest_block) = (0usize, 0usize);
+    let mut deepest_parentheses = 0usize;
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        let expression = &rest[open + 2..];
+        let end = expression.find("}}").unwrap_or(expression.len());
+        let inside = expression[..end].trim_start_matches(['~', '{']).trim_start();
+        if inside.starts_with('#') || (inside.starts_with('^') && inside.len() > 1 && !inside[1..].trim().is_empty()) {
+            blocks += 1;
+            deepest_block = deepest_block.max(blocks);
+        } else if inside.starts_with('/') {
+            blocks = blocks.saturating_sub(1);
+        }
+        let mut parentheses = 0usize;
+        for byte in inside.bytes() {
+            match byte {
+                b'(' => {
+                    parentheses += 1;
+                    deepest_parentheses = deepest_parentheses.max(parentheses);
+                }
+                b')' => parentheses = parentheses.saturating_sub(1),
+                _ => {}
+            }
+        }
+        rest = &expression[end.min(expression.len())..];
+    }
+    (deepest_block, deepest_parentheses)
 }
 
 /// handlebars' grammar error lists every rule it expected; the usual causes are
@@ -374,7 +482,10 @@ mod tests {
         let template = Template::compile("{{#each payload.items}}{{@root.payload.big}}{{/each}}").expect("compiles");
         let context = serde_json::json!({"payload": {"items": vec![0; 100], "big": "x".repeat(100_000)}});
         let error = templates.render_text(&template, &context).expect_err("10 MB");
-        assert_eq!(error.to_string(), "the rendered text is larger than 4 MiB");
+        assert_eq!(
+            error.to_string(),
+            "the rendered text is larger than the render budget of 4 MiB (FERRY_RENDER_MAX_BYTES)"
+        );
         let context = serde_json::json!({"payload": {"items": vec![0; 10], "big": "x".repeat(100_000)}});
         assert_eq!(
             templates.render_text(&template, &context).map(|text| text.len()).ok(),
@@ -382,6 +493,88 @@ mod tests {
         );
     }
     use serde_json::json;
+
+    #[test]
+    fn nested_loops_and_amplifying_helpers_stop_at_the_work_budget() {
+        let templates = Templates::new();
+        let items: Vec<u32> = (0..700).collect();
+        let context = json!({"payload": {"a": items, "s": "a".repeat(1000), "t": "a".repeat(1000)}});
+        let started = std::time::Instant::now();
+        for source in [
+            "{{#each payload.a}}{{#each ../payload.a}}{{#each ../../payload.a}}{{/each}}{{/each}}{{/each}}done",
+            "{{len (replace (replace payload.s \"a\" payload.t) \"a\" payload.t)}}",
+            "{{#each payload.a}}{{len (replace @root.payload.s \"a\" @root.payload.t)}}{{/each}}",
+        ] {
+            let template = Template::compile(source).expect(source);
+            let error = templates.render_text(&template, &context).expect_err(source);
+            assert!(
+                matches!(error, TemplateError::OverBudget(OverBudget::Work(budget::DEFAULT_WORK))),
+                "{source}: {error}"
+            );
+        }
+        println!("three over-budget renders took {:?}", started.elapsed());
+        // Within the budget, loops render as handlebars' own do.
+        let template =
+            Template::compile("{{#each payload.list as |item i|}}{{i}}={{item}}{{#if @last}}.{{else}},{{/if}}{{/each}}{{#each payload.none}}x{{else}}none{{/each}}{{#each payload.obj}}{{@key}}:{{this}}{{@index}}{{/each}}")
+                .expect("compiles");
+        let context = json!({"payload": {"list": ["a", "b"], "obj": {"k": 1, "l": 2}}});
+        assert_eq!(
+            templates.render_text(&template, &context).expect("renders"),
+            "0=a,1=b.nonek:10l:21"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_templates_are_refused_before_parsing() {
+        let nested = |levels: usize| format!("{}x{}", "{{#if payload.x}}".repeat(levels), "{{/if}}".repeat(levels));
+        assert!(Template::compile(&nested(MAX_NESTING)).is_ok());
+        let started = std::time::Instant::now();
+        let error = Template::compile(&nested(5_000)).expect_err("too deep");
+        assert_eq!(
+            error.to_string(),
+            "template does not parse: blocks nest 5000 levels deep; at most 32"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let sequential = "{{#if payload.x}}x{{/if}}".repeat(1000);
+        assert!(Template::compile(&sequential).is_ok(), "siblings do not nest");
+        let deep = format!("{{{{len {}payload.x{}}}}}", "(default ".repeat(40), " 1)".repeat(40));
+        assert!(
+            Template::compile(&deep)
+                .expect_err("deep")
+                .to_string()
+                .contains("subexpressions nest 40")
+        );
+        let huge = "x".repeat(MAX_TEMPLATE_BYTES + 1);
+        assert!(
+            Template::compile(&huge)
+                .expect_err("huge")
+                .to_string()
+                .contains("at most 256 KiB")
+        );
+    }
+
+    #[test]
+    fn a_step_s_leaves_share_one_output_budget() {
+        let templates = Templates::with_budget(RenderBudget {
+            work: 1_000_000,
+            bytes: 1000,
+        });
+        let tree = ValueTemplate::compile(&json!({"a": "{{payload.big}}", "b": "{{payload.big}}"})).expect("compiles");
+        let one = ValueTemplate::compile(&json!({"a": "{{payload.big}}"})).expect("compiles");
+        let context = json!({"payload": {"big": "x".repeat(600)}});
+        assert!(templates.render_tree(&one, &context).is_ok());
+        let error = templates.render_tree(&tree, &context).expect_err("1200 bytes");
+        assert!(
+            matches!(error, TemplateError::OverBudget(OverBudget::Bytes(1000))),
+            "{error}"
+        );
+        // Each render has a budget of its own.
+        assert!(templates.render_tree(&one, &context).is_ok());
+    }
 
     fn render(source: &str, context: Value) -> Value {
         let templates = Templates::new();

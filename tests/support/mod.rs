@@ -59,6 +59,8 @@ pub struct Setup<'a> {
     pub retention: Option<Duration>,
     /// `FERRY_REDACT_HEADERS`.
     pub redact_headers: &'a [&'a str],
+    /// `FERRY_RENDER_MAX_WORK` and `FERRY_RENDER_MAX_BYTES`.
+    pub render_budget: Option<ferry::template::RenderBudget>,
 }
 
 impl TestDaemon {
@@ -112,6 +114,7 @@ impl TestDaemon {
             connections: setup.connections.unwrap_or_default(),
             retention: Some(setup.retention.unwrap_or(ferry::daemon::DEFAULT_RETENTION)),
             redact_headers: setup.redact_headers.iter().map(|name| (*name).to_owned()).collect(),
+            render_budget: setup.render_budget.unwrap_or_default(),
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());

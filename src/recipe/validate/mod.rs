@@ -413,9 +413,11 @@ fn validate_http(
         auth,
         accept: http.accept.clone(),
         renders_alike: false,
+        has_blocks: false,
         fixed_url: None,
     };
     template.renders_alike = template.volatile_free();
+    template.has_blocks = template.any_blocks();
     template.fixed_url = template.parse_plain_url();
     Some(template)
 }
