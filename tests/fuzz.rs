@@ -1,6 +1,6 @@
-//! Property tests as bounded fuzzing: the recipe loader and the webhook body
-//! parser never panic, whatever bytes they get; they answer with diagnostics or
-//! errors. The case counts keep CI's run to seconds (`PROPTEST_CASES` raises them
+//! Property tests as bounded fuzzing: the recipe loader, the webhook body parser
+//! and template rendering never panic, whatever they get; they answer with
+//! diagnostics or errors, and no render goes past its budget. The case counts keep CI's run to seconds (`PROPTEST_CASES` raises them
 //! for a longer local run).
 
 use std::path::Path;
@@ -70,8 +70,101 @@ fn recipe_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// An expression: a path, a literal, or a helper call over expressions.
+fn expression() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("payload.s".to_owned()),
+        Just("payload.t".to_owned()),
+        Just("payload.a".to_owned()),
+        Just("payload.n".to_owned()),
+        Just("@root.payload.s".to_owned()),
+        Just("this".to_owned()),
+        Just("../payload.a".to_owned()),
+        Just("\"a\"".to_owned()),
+        Just("\",\"".to_owned()),
+        Just("3".to_owned()),
+    ];
+    const HELPERS: &[&str] = &[
+        "replace",
+        "join",
+        "split",
+        "upper",
+        "lower",
+        "json",
+        "len",
+        "default",
+        "slice",
+        "base64",
+        "url_encode",
+        "trim",
+        "eq",
+        "and",
+        "contains",
+        "sha256",
+    ];
+    leaf.prop_recursive(4, 16, 3, |inner| {
+        (0..HELPERS.len(), proptest::collection::vec(inner, 1..4))
+            .prop_map(|(helper, args)| format!("({} {})", HELPERS[helper], args.join(" ")))
+    })
+}
+
+/// A template: text, expressions and blocks, nested.
+fn template_source() -> impl Strategy<Value = String> {
+    let part = prop_oneof![
+        Just("x".to_owned()),
+        expression()
+            .prop_map(|expression| format!("{{{{{}}}}}", expression.trim_start_matches('(').trim_end_matches(')'))),
+        expression().prop_map(|expression| format!("{{{{len {expression}}}}}")),
+    ];
+    let body = proptest::collection::vec(part, 0..4).prop_map(|parts| parts.concat());
+    body.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            inner
+                .clone()
+                .prop_map(|body| format!("{{{{#each payload.a}}}}{body}{{{{/each}}}}")),
+            inner
+                .clone()
+                .prop_map(|body| format!("{{{{#each ../payload.a}}}}{body}{{{{/each}}}}")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(yes, no)| format!("{{{{#if payload.n}}}}{yes}{{{{else}}}}{no}{{{{/if}}}}")),
+            inner
+                .clone()
+                .prop_map(|body| format!("{{{{#with payload}}}}{body}{{{{/with}}}}")),
+            proptest::collection::vec(inner, 1..3).prop_map(|parts| parts.concat()),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_render_panics_or_goes_past_its_budget(
+        source in template_source(),
+        s in 0usize..3000,
+        t in 0usize..40,
+        items in 0usize..300,
+    ) {
+        use ferry::template::{RenderBudget, Template, Templates, budget};
+        let Ok(template) = Template::compile(&source) else {
+            return Ok(());
+        };
+        let limits = RenderBudget { work: 20_000, bytes: 50_000 };
+        let templates = Templates::with_budget(limits);
+        let context = serde_json::json!({"payload": {
+            "s": "a".repeat(s), "t": "a".repeat(t), "n": items, "a": (0..items).collect::<Vec<_>>(),
+        }});
+        let (rendered, spent) = budget::within(limits, || {
+            let rendered = templates.render_text(&template, &context);
+            (rendered, budget::spent())
+        });
+        if let Ok(text) = rendered {
+            let (work, bytes) = spent.expect("spent inside the render");
+            prop_assert!(work <= limits.work, "{source}: {work} units");
+            prop_assert!(bytes <= limits.bytes, "{source}: {bytes} bytes");
+            prop_assert!(text.len() <= limits.bytes, "{source}: {} bytes of text", text.len());
+        }
+    }
 
     #[test]
     fn the_recipe_loader_never_panics(text in recipe_text()) {

@@ -294,16 +294,6 @@ fn a_secret_too_short_to_find_and_basic_credentials_beside_a_template_are_refuse
     );
 }
 
-/// Ends the daemon's process when the test ends, also on failure.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_log_at_debug_and_the_files_of_the_real_binary_hold_no_spelling_of_a_secret() {
     let sink = Sink::echo().await;
@@ -345,7 +335,7 @@ steps:
         .stderr(std::fs::File::create(&log_path).expect("log file"))
         .spawn()
         .expect("start ferry serve");
-    let daemon = Running(daemon);
+    let daemon = support::Running(daemon);
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");

@@ -7,6 +7,7 @@ mod support;
 
 mod api_auth;
 mod backpressure;
+mod budgets;
 mod check;
 mod crash_recovery;
 mod cron_cases;

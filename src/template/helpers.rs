@@ -135,18 +135,23 @@ impl HelperDef for ValueHelper {
         // A call costs a unit, and what it will allocate is paid before it does:
         // `replace` can make a megabyte of a kilobyte, twice over.
         budget::spend_work(1).map_err(over)?;
-        budget::spend_allocation(allocation(self.name, &args)).map_err(over)?;
+        let estimated = allocation(self.name, &args);
+        budget::spend_allocation(estimated.unwrap_or(0)).map_err(over)?;
         let result = (self.function)(&args).map_err(|message| {
             RenderError::from(RenderErrorReason::Other(format!("helper `{}`: {message}", self.name)))
         })?;
-        budget::spend_allocation(budget::size_of(&result)).map_err(over)?;
+        if estimated.is_none() {
+            // At most a few times its arguments' size: paid once it is known.
+            budget::spend_allocation(budget::size_of(&result)).map_err(over)?;
+        }
         Ok(ScopedJson::Derived(result))
     }
 }
 
-/// What a helper allocates beyond its result's size, estimated from its
-/// arguments before it runs: the text it builds for the amplifying ones.
-fn allocation(name: &str, args: &[&Value]) -> usize {
+/// What the helpers that can make much more than they are given (`replace`,
+/// `join`, `split`) will allocate, from their arguments, before they run; `None`
+/// for the others, whose result is paid once made.
+fn allocation(name: &str, args: &[&Value]) -> Option<usize> {
     let text_len = |index: usize| match arg(args, index) {
         Value::String(text) => text.len(),
         other => budget::size_of(other),
@@ -154,30 +159,30 @@ fn allocation(name: &str, args: &[&Value]) -> usize {
     match name {
         "replace" => {
             let (Value::String(text), Value::String(from)) = (arg(args, 0), arg(args, 1)) else {
-                return text_len(0);
+                return Some(text_len(0));
             };
             if from.is_empty() {
-                return text.len();
+                return Some(text.len());
             }
             let count = text.matches(from.as_str()).count();
-            text.len().saturating_add(count.saturating_mul(text_len(2)))
+            Some(text.len().saturating_add(count.saturating_mul(text_len(2))))
         }
         "join" => {
             let items = arg(args, 0).as_array().map_or(0, Vec::len);
-            budget::size_of(arg(args, 0)).saturating_add(items.saturating_mul(text_len(1)))
+            Some(budget::size_of(arg(args, 0)).saturating_add(items.saturating_mul(text_len(1))))
         }
-        // Each part is a value of its own.
-        "split" => text_len(0).saturating_mul(2).saturating_add(
-            48 * text_len(0).min(match arg(args, 1) {
-                Value::String(separator) if !separator.is_empty() => match arg(args, 0) {
-                    Value::String(text) => text.matches(separator.as_str()).count() + 1,
-                    _ => 1,
-                },
-                _ => text_len(0),
-            }),
-        ),
-        "url_encode" | "base64" | "json" | "upper" | "lower" => text_len(0).saturating_mul(3),
-        _ => 0,
+        "split" => {
+            // Each part is a value of its own.
+            let parts = match (arg(args, 0), arg(args, 1)) {
+                (Value::String(text), Value::String(separator)) if !separator.is_empty() => {
+                    text.matches(separator.as_str()).count() + 1
+                }
+                (Value::String(text), _) => text.chars().count(),
+                _ => 1,
+            };
+            Some(text_len(0).saturating_add(parts.saturating_mul(48)))
+        }
+        _ => None,
     }
 }
 
