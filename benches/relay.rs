@@ -227,6 +227,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         retention: Some(ferry::daemon::DEFAULT_RETENTION),
         redact_headers: Vec::new(),
         render_budget: ferry::template::RenderBudget::default(),
+        disk_low: None,
     })
     .await
     .expect("ferry starts");

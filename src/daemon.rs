@@ -55,6 +55,9 @@ pub struct Settings {
     pub redact_headers: Vec<String>,
     /// What one render (a step's request, a condition, a log line) may cost.
     pub render_budget: crate::template::RenderBudget,
+    /// Free bytes beside the database below which a warning is logged; `None`:
+    /// 1 GiB or a tenth of the file system, whichever is smaller.
+    pub disk_low: Option<u64>,
 }
 
 /// The default of [`Settings::retention`]: 30 days.
@@ -131,6 +134,7 @@ impl Daemon {
         let recipes = LiveRecipes::new(set);
         // Runs a previous process left mid-way resume where they stopped.
         let resumed = store.requeue_interrupted().await?;
+        store::space::start(store.clone(), settings.disk_low);
         if let Some(retention) = settings.retention {
             store::retention::start(store.clone(), retention);
         }

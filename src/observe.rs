@@ -118,6 +118,16 @@ impl Metrics {
         .increment(1);
     }
 
+    /// The storage at a scrape: free bytes beside the database, and commits it
+    /// refused since the start.
+    pub fn storage(&self, free_bytes: Option<u64>, refused_commits: u64) {
+        if let Some(free) = free_bytes {
+            self.gauge("ferry_disk_free_bytes").set(free as f64);
+        }
+        self.counter("ferry_store_write_failures_total", Vec::new())
+            .absolute(refused_commits);
+    }
+
     /// The queue as the store sees it at a scrape.
     pub fn queue(&self, queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
         self.gauge("ferry_queue_depth").set(queued as f64);

@@ -13,6 +13,7 @@ mod crash_recovery;
 mod cron_cases;
 mod dedup;
 mod destinations;
+mod disk_full;
 mod docs_examples;
 mod docs_yaml;
 mod engine_limits;

@@ -1,6 +1,8 @@
-//! `GET /api/v1/health`: `200` while the database answers, `503` when it does not
-//! (a load balancer or systemd watchdog then knows this instance cannot take
-//! webhooks).
+//! `GET /api/v1/health`: `200` while the database answers and takes writes,
+//! `503` when it does not (a load balancer or systemd watchdog then knows this
+//! instance cannot take webhooks). While writes fail (a full disk), each request
+//! tries a write of a webhook's size once the last refusal is a few seconds old,
+//! so that health turns back as soon as writes work.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +16,7 @@ use crate::store::QueueStats;
 /// Whether the daemon and its database answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Health {
-    /// `ok`, or `unavailable` when the database does not answer.
+    /// `ok`, or `unavailable` when the database does not answer or refuses writes.
     status: &'static str,
     version: &'static str,
     /// Recipes loaded.
@@ -39,12 +41,19 @@ pub(super) struct QueueDocument {
 #[utoipa::path(get, path = "/api/v1/health", tag = "daemon",
     responses(
         (status = 200, description = "The daemon and its database answer", body = Health),
-        (status = 503, description = "The database does not answer", body = Health),
+        (status = 503, description = "The database does not answer, or refuses writes", body = Health),
     ))]
 pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = match state.store.ping().await {
-        Ok(()) => state.store.queue_stats().await.map_err(|error| error.to_string()),
+        Ok(()) => match state.store.write_failure().await {
+            Some(why) => Err(format!("writes fail: {why}")),
+            None => Ok(()),
+        },
         Err(error) => Err(error.to_string()),
+    };
+    let database = match database {
+        Ok(()) => state.store.queue_stats().await.map_err(|error| error.to_string()),
+        Err(error) => Err(error),
     };
     answer(database, state.recipes.current().len())
 }

@@ -187,7 +187,7 @@ async fn handle(
         }
         Err(error) => {
             state.completions.forget(&new_run_id);
-            return Err(Problem::internal(error).into());
+            return Err(Problem::store_error(&error).into());
         }
     };
     let Some((ended, timeout)) = waiting else {

@@ -43,6 +43,8 @@ pub(super) async fn render(State(state): State<AppState>) -> Response {
             .queue(stats.queued, stats.retrying, stats.oldest_queued_age),
         Err(error) => tracing::warn!(%error, "cannot read the queue for /metrics"),
     }
+    let free = crate::store::space::free_space(state.store.file()).map(|(free, _)| free);
+    state.metrics.storage(free, state.store.write_refusals());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

@@ -80,7 +80,12 @@ impl AppState {
 
     /// Stores an event as a run and starts it (or queues it); gives the run id.
     async fn start_run(&self, event: crate::trigger::Event) -> Result<String, Problem> {
-        match self.engine.accept(event).await.map_err(Problem::internal)? {
+        match self
+            .engine
+            .accept(event)
+            .await
+            .map_err(|error| Problem::store_error(&error))?
+        {
             crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => Ok(run_id),
         }
     }

@@ -3,6 +3,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// Seconds a sender waits before trying a write the storage refused.
+const STORE_RETRY_AFTER: u32 = 10;
+
 /// RFC 9457 problem details, as every error answer carries them.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ProblemDocument {
@@ -51,6 +54,20 @@ impl Problem {
     }
 
     /// A failure of ours; the detail is logged, the answer says only that it happened.
+    /// A store error: `503` with `Retry-After` when the storage cannot take
+    /// writes for now (a full disk, an I/O error), which senders retry; `500`
+    /// otherwise.
+    pub fn store_error(error: &crate::store::Error) -> Self {
+        if error.is_unavailable() {
+            Self::unavailable(
+                format!("{error}; nothing was stored, try again later"),
+                STORE_RETRY_AFTER,
+            )
+        } else {
+            Self::internal(error)
+        }
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error while answering a request");
         Self::new(

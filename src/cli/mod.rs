@@ -223,6 +223,10 @@ struct ServeArgs {
     /// The text one render may produce, all of a step's leaves together (`4MiB`).
     #[arg(long, env = "FERRY_RENDER_MAX_BYTES", default_value = "4MiB", value_parser = parse_size)]
     render_max_bytes: usize,
+    /// Free space beside the database below which a warning is logged (`2GiB`);
+    /// default: 1 GiB or a tenth of the file system, whichever is smaller.
+    #[arg(long, env = "FERRY_DISK_LOW", value_parser = parse_size)]
+    disk_low: Option<usize>,
 }
 
 /// `FERRY_RETENTION`: a duration, or `off` to keep every run.
@@ -246,14 +250,16 @@ fn parse_size(text: &str) -> Result<usize, String> {
     let trimmed = text.trim();
     let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let expected = || format!("`{text}` is not a size; expected bytes, or a number with KiB, MiB, kB or MB");
+    let expected = || format!("`{text}` is not a size; expected bytes, or a number with KiB, MiB, GiB, kB, MB or GB");
     let number: usize = number.parse().map_err(|_| expected())?;
     let factor = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1024,
         "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
         "kB" | "KB" => 1000,
         "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
         _ => return Err(expected()),
     };
     number.checked_mul(factor).filter(|size| *size > 0).ok_or_else(expected)

@@ -70,6 +70,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             work: args.render_max_work,
             bytes: args.render_max_bytes,
         },
+        disk_low: args.disk_low.map(|bytes| bytes as u64),
         connections: crate::api::server::ConnectionLimits {
             max_connections: args.max_connections,
             ..crate::api::server::ConnectionLimits::default()

@@ -22,6 +22,10 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// every look at the store costs a read and a write, whatever it claims.
 const REFILL_SHARE: usize = 8;
 const BACKLOG_POLL: Duration = Duration::from_millis(20);
+/// After the store fails to give or claim runs, the first pause before the next
+/// look; it doubles up to [`FAILING_MAX`].
+const FAILING_FIRST: Duration = Duration::from_millis(100);
+const FAILING_MAX: Duration = Duration::from_secs(5);
 
 pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
     let refill = (DEFAULT_WORKER_LIMIT / REFILL_SHARE).max(1);
@@ -31,14 +35,38 @@ pub(super) async fn dispatch(engine: Arc<Engine>, mut shutdown: watch::Receiver<
     let mut backlog = false;
     let mut next_look = Instant::now();
 
+    // While the store fails, how long to wait before the next look: wake-ups
+    // do not hurry it, so a failing store is not asked a thousand times a second.
+    let mut failing: Option<Duration> = None;
+
     while !*shutdown.borrow() {
         let free = engine.slots.free();
         let time_to_look = Instant::now() >= next_look;
-        if free > 0 && (time_to_look || (look && (!backlog || free >= refill))) {
-            backlog = claim_ready(&engine).await;
-            look = backlog;
-            let pause = until_next_retry(&engine).await;
-            next_look = Instant::now() + if backlog { pause.min(BACKLOG_POLL) } else { pause };
+        let may_look = failing.is_none() || time_to_look;
+        if free > 0 && may_look && (time_to_look || (look && (!backlog || free >= refill))) {
+            match claim_ready(&engine).await {
+                Ok(left_waiting) => {
+                    if failing.take().is_some() {
+                        tracing::info!("the queue can be claimed again");
+                    }
+                    backlog = left_waiting;
+                    look = backlog;
+                    let pause = until_next_retry(&engine).await;
+                    next_look = Instant::now() + if backlog { pause.min(BACKLOG_POLL) } else { pause };
+                }
+                Err(error) => {
+                    let pause = match failing {
+                        None => {
+                            tracing::error!(%error, "cannot claim runs; trying again with growing pauses");
+                            FAILING_FIRST
+                        }
+                        Some(pause) => (pause * 2).min(FAILING_MAX),
+                    };
+                    failing = Some(pause);
+                    look = true;
+                    next_look = Instant::now() + pause;
+                }
+            }
         }
         tokio::select! {
             () = engine.wake.notified() => look = true,
@@ -102,16 +130,10 @@ async fn until_next_retry(engine: &Engine) -> Duration {
 }
 
 /// Claims due runs within the limits and starts them; says whether due runs were
-/// left waiting.
-async fn claim_ready(engine: &Arc<Engine>) -> bool {
+/// left waiting, or why the store could not say.
+async fn claim_ready(engine: &Arc<Engine>) -> Result<bool, crate::store::Error> {
     let mark = engine.backlog.mark();
-    let candidates = match engine.store.due(Utc::now(), CLAIM_BATCH).await {
-        Ok(candidates) => candidates,
-        Err(error) => {
-            tracing::error!(%error, "cannot read the queue");
-            return false;
-        }
-    };
+    let candidates = engine.store.due(Utc::now(), CLAIM_BATCH).await?;
     let seen = candidates.len();
     // Choose within the limits first, then claim them all in one write.
     let recipes = engine.recipes.current();
@@ -129,19 +151,12 @@ async fn claim_ready(engine: &Arc<Engine>) -> bool {
         chosen.push(run_id);
     }
     let left_waiting = chosen.len() < seen;
-    let runs = match engine.store.claim(chosen).await {
-        Ok(runs) => {
-            if !left_waiting && seen < CLAIM_BATCH as usize {
-                // Every due run is taken: new runs may skip the queue again.
-                engine.backlog.cleared_at(mark);
-            }
-            runs
-        }
-        Err(error) => {
-            tracing::error!(%error, "cannot claim runs");
-            return left_waiting;
-        }
-    };
+    // Slots taken for runs that could not be claimed go back as `slots` drops.
+    let runs = engine.store.claim(chosen).await?;
+    if !left_waiting && seen < CLAIM_BATCH as usize {
+        // Every due run is taken: new runs may skip the queue again.
+        engine.backlog.cleared_at(mark);
+    }
     for run in runs {
         // Runs another claim took first are not returned; their slots go back.
         let Some(slot) = slots.remove(&run.id) else {
@@ -150,5 +165,5 @@ async fn claim_ready(engine: &Arc<Engine>) -> bool {
         let runner_engine = engine.clone();
         engine.spawn_runner(async move { run_in_slot(&runner_engine, run, slot).await });
     }
-    left_waiting
+    Ok(left_waiting)
 }

@@ -51,7 +51,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
     {
         Ok(Progress::WaitsForRetry(due)) => {
             write.change = Some(RunChange::RetryAt(due));
-            if let Err(store_error) = engine.store.record(write).await {
+            if let Err(store_error) = record_until_stored(engine, write).await {
                 // The run stays `running` in the store and is picked up again at recovery.
                 tracing::error!(run = %run.id, error = %store_error, "cannot record a retry");
             }
@@ -67,7 +67,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
     }
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
-    if let Err(store_error) = engine.store.record(write).await {
+    if let Err(store_error) = record_until_stored(engine, write).await {
         // The run stays `running` in the store and is picked up again at recovery.
         tracing::error!(run = %run.id, error = %store_error, "cannot record the end of a run");
         return;
@@ -273,7 +273,7 @@ async fn run_step(
                         let sealed = recipe.redactor.seal(&request.to_sealable());
                         write.steps.push(step_write(StepStatus::Running, Some(sealed), None));
                         let gathered = std::mem::replace(write, RunWrite::new(&run.id));
-                        engine.store.record(gathered).await.map_err(store_error)?;
+                        record_until_stored(engine, gathered).await.map_err(store_error)?;
                         (request, true)
                     }
                 }
@@ -395,4 +395,32 @@ fn counted<T>(engine: &Engine, recipe: &Recipe, rendered: Result<T, TemplateErro
         engine.metrics.render_over_budget(&recipe.id, over.name());
     }
     rendered
+}
+
+/// The first wait before a record the storage refused is tried again; it
+/// doubles up to [`STORE_RETRY_MAX`].
+const STORE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(200);
+const STORE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stores a run's changes, waiting out a storage that refuses writes (a full
+/// disk, an I/O error): the run keeps its slot meanwhile and is recorded as soon
+/// as writes work again, without a restart. A shutdown ends the wait (the run is
+/// then resumed at the next start).
+async fn record_until_stored(engine: &Engine, write: RunWrite) -> Result<(), store::Error> {
+    let mut outcome = engine.store.record(write).await;
+    let mut pause = STORE_RETRY_FIRST;
+    loop {
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(unrecorded) if unrecorded.may_succeed_later() => {
+                if pause == STORE_RETRY_FIRST {
+                    tracing::warn!(error = %unrecorded, "cannot record a run; trying again until the storage takes it");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(STORE_RETRY_MAX);
+                outcome = engine.store.record_again(unrecorded).await;
+            }
+            Err(unrecorded) => return Err(unrecorded.error),
+        }
+    }
 }

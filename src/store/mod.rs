@@ -6,6 +6,7 @@ mod checkpoint;
 mod claims;
 mod records;
 pub mod retention;
+pub mod space;
 mod sqlite;
 mod ticks;
 mod timestamp;
@@ -16,7 +17,7 @@ pub use records::{
     AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter,
     RunStatus, RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
 };
-pub use sqlite::Store;
+pub use sqlite::{Store, Unrecorded};
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
 pub use timestamp::timestamp;
 
@@ -54,6 +55,47 @@ pub enum Error {
     /// The batch the write was committed with failed as a whole.
     #[error("database error: {0}")]
     Write(String),
+    /// The database cannot take writes for now (a full disk, an I/O error, a
+    /// lock held too long): the same write may succeed later.
+    #[error("the database cannot take writes now: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    /// Whether the write may succeed later, unchanged: the storage, not the
+    /// write, is at fault (see [`is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Sqlite(error) => is_unavailable(error),
+            Error::Database(sqlx::Error::Io(_)) => true,
+            Error::Database(sqlx::Error::Database(error)) => error
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| UNAVAILABLE_CODES.contains(&(code & 0xff))),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite's primary result codes of a storage that cannot take writes for now:
+/// BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+const UNAVAILABLE_CODES: &[i32] = &[5, 6, 10, 13, 14];
+
+/// Whether an error of the writer's connection comes from the storage: a full
+/// disk, an I/O error, a lock held past the busy timeout.
+pub(crate) fn is_unavailable(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::CannotOpen
+        )
+    )
 }
 
 /// What an acknowledged webhook survives (`FERRY_SYNC`).

@@ -15,7 +15,7 @@ use super::records::{
     AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
     RunWrite, StepDocument, StepState, StepStatus,
 };
-use super::writer::{Op, Writer};
+use super::writer::{Op, WriteHealth, WriteState, Writer};
 use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
 use super::{Durability, Error, Start, timestamp};
 use crate::json::text as json_text;
@@ -28,6 +28,10 @@ pub struct Store {
     pub(super) pool: SqlitePool,
     /// The task that owns the one writing connection.
     pub(super) writer: Writer,
+    /// Whether its last commit worked.
+    health: Arc<WriteHealth>,
+    /// The database file, for the free space beside it.
+    file: std::path::PathBuf,
 }
 
 impl Store {
@@ -83,15 +87,49 @@ impl Store {
                 source,
             })?,
         ));
+        let file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
         let commits = Arc::new(AtomicU64::new(0));
-        let writer = Writer::start(writing, commits.clone())?;
+        let health = Arc::new(WriteHealth::default());
+        let writer = Writer::start(writing, commits.clone(), health.clone())?;
         super::checkpoint::start(pool.clone(), writer.clone(), commits, database_file);
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            health,
+            file,
+        })
+    }
+
+    /// Why writes fail, while they do (a full disk, an I/O error): `None` when
+    /// they work. After a refused commit, asks the storage with a probe write
+    /// of a webhook's size once the refusal is a few seconds old.
+    pub async fn write_failure(&self) -> Option<String> {
+        match self.health.state() {
+            WriteState::Working => None,
+            WriteState::Refusing(why) => Some(why),
+            WriteState::Unsure => match self.writer.write(Op::Probe).await {
+                Ok(()) => {
+                    self.health.recovered();
+                    None
+                }
+                Err(error) => Some(error.to_string()),
+            },
+        }
+    }
+
+    /// Commits the storage refused since the start (a full disk, I/O errors).
+    pub fn write_refusals(&self) -> u64 {
+        self.health.refusals()
+    }
+
+    /// The database file.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
     }
 
     /// Closes every connection; SQLite then checkpoints the WAL into the file.
@@ -210,7 +248,8 @@ impl Store {
     }
 
     /// Stores changes to a run: its steps, their attempts, where it goes next.
-    pub async fn record(&self, write: RunWrite) -> Result<(), Error> {
+    /// What could not be stored comes back, to be tried again.
+    pub async fn record(&self, write: RunWrite) -> Result<(), Unrecorded> {
         // A step's result is kept for the steps after it when the run resumes; a
         // run that ends never resumes, so the results of its last write are not
         // stored (what the step received is in its attempt's record).
@@ -257,7 +296,22 @@ impl Store {
             }),
             run_id: write.run_id,
         };
-        self.writer.write(|reply| Op::Record(rows, reply)).await
+        self.record_rows(rows).await
+    }
+
+    /// Tries a record that failed again.
+    pub async fn record_again(&self, unrecorded: Unrecorded) -> Result<(), Unrecorded> {
+        match unrecorded.rows {
+            Some(rows) => self.record_rows(rows).await,
+            None => Err(unrecorded),
+        }
+    }
+
+    async fn record_rows(&self, rows: RunRows) -> Result<(), Unrecorded> {
+        self.writer
+            .record(rows)
+            .await
+            .map_err(|(error, rows)| Unrecorded { error, rows })
     }
 
     /// One page of runs, newest first.
@@ -482,5 +536,34 @@ impl AttemptRow {
             response: self.response.as_deref().map(parse_json).transpose()?,
             error: self.error.clone(),
         })
+    }
+}
+
+/// A run's changes that were not stored, and why: kept whole, so that they can
+/// be stored as soon as the storage takes writes again.
+pub struct Unrecorded {
+    pub error: Error,
+    rows: Option<RunRows>,
+}
+
+impl Unrecorded {
+    /// Whether trying again may work: the storage, not the write, refused it.
+    pub fn may_succeed_later(&self) -> bool {
+        self.rows.is_some() && self.error.is_unavailable()
+    }
+}
+
+impl std::fmt::Debug for Unrecorded {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Unrecorded")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for Unrecorded {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(formatter)
     }
 }

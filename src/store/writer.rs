@@ -38,10 +38,73 @@ const QUEUE: usize = 4096;
 /// Where a write's outcome goes.
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
+/// Whether the storage refuses writes: `GET /api/v1/health` answers `503` for
+/// [`REFUSAL_HOLDS`] after a refused commit, though reads still work. Not
+/// cleared by the next commit that passes: on a full disk a small write may pass
+/// (a WAL that started over has room) while webhooks still fail; the health
+/// check's probe write, a webhook's size, says when writes work again.
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth {
+    last_refusal: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// Commits the storage refused, since the start.
+    refusals: AtomicU64,
+}
+
+/// How long a refused commit keeps health failing before a probe may clear it.
+pub(crate) const REFUSAL_HOLDS: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where the writes stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteState {
+    Working,
+    /// A commit was refused within [`REFUSAL_HOLDS`]: why.
+    Refusing(String),
+    /// Refused before that: a probe says whether they work again.
+    Unsure,
+}
+
+impl WriteHealth {
+    pub(crate) fn state(&self) -> WriteState {
+        let Ok(last) = self.last_refusal.lock() else {
+            return WriteState::Unsure;
+        };
+        match last.as_ref() {
+            None => WriteState::Working,
+            Some((at, why)) if at.elapsed() < REFUSAL_HOLDS => WriteState::Refusing(why.clone()),
+            Some(_) => WriteState::Unsure,
+        }
+    }
+
+    /// A probe passed: writes work again.
+    pub(crate) fn recovered(&self) {
+        if let Ok(mut last) = self.last_refusal.lock()
+            && last.take().is_some()
+        {
+            tracing::info!("the database takes writes again");
+        }
+    }
+
+    /// Commits the storage refused since the start.
+    pub(crate) fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    fn refused(&self, error: &rusqlite::Error) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_refusal.lock() {
+            if last.is_none() {
+                tracing::error!(%error, "the database refuses writes; webhooks get 503 until it takes them again");
+            }
+            *last = Some((std::time::Instant::now(), error.to_string()));
+        }
+    }
+}
+
 /// One write, with where its outcome goes.
 pub(super) enum Op {
     Enqueue(NewRun, Reply<Enqueued>),
-    Record(RunRows, Reply<()>),
+    /// A failed record gives its rows back, to be tried again.
+    Record(RunRows, oneshot::Sender<Result<(), (Error, RunRows)>>),
     Claim(writes::Claim, Reply<ClaimRows>),
     RequeueInterrupted(Reply<u64>),
     Tick(TickRows, Reply<TickOutcome>),
@@ -49,6 +112,8 @@ pub(super) enum Op {
     Prune(String, u32, Reply<u64>),
     /// Replaces the recipe claims.
     SaveClaims(Vec<super::claims::ClaimRow>, Reply<()>),
+    /// Writes the probe row (see `Store::write_failure`).
+    Probe(Reply<()>),
 }
 
 // Nearly every message is a write; boxing it to shrink the rare `Close` would
@@ -71,11 +136,15 @@ pub(super) struct Writer {
 
 impl Writer {
     /// `commits` counts the transactions committed (the checkpoint task reads it).
-    pub(super) fn start(connection: Connection, commits: Arc<AtomicU64>) -> Result<Self, Error> {
+    pub(super) fn start(
+        connection: Connection,
+        commits: Arc<AtomicU64>,
+        health: Arc<WriteHealth>,
+    ) -> Result<Self, Error> {
         let (sender, receiver) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("ferry-writer".to_owned())
-            .spawn(move || run(connection, receiver, &commits))
+            .spawn(move || run(connection, receiver, &commits, &health))
             .map_err(|error| Error::Write(format!("cannot start the writer thread: {error}")))?;
         Ok(Self { sender })
     }
@@ -88,6 +157,24 @@ impl Writer {
             .await
             .map_err(|_| Error::Closed)?;
         outcome.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Sends a run's changes and waits until they are committed; on failure
+    /// the rows come back (unless the writer is gone with them).
+    pub(super) async fn record(&self, rows: RunRows) -> Result<(), (Error, Option<RunRows>)> {
+        let (reply, outcome) = oneshot::channel();
+        if let Err(refused) = self.sender.send(Message::Write(Op::Record(rows, reply))).await {
+            let rows = match refused.0 {
+                Message::Write(Op::Record(rows, _)) => Some(rows),
+                _ => None,
+            };
+            return Err((Error::Closed, rows));
+        }
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((error, rows))) => Err((error, Some(rows))),
+            Err(_) => Err((Error::Closed, None)),
+        }
     }
 
     /// Asks for a checkpoint between two batches, unless writes fill the queue.
@@ -104,9 +191,9 @@ impl Writer {
     }
 }
 
-fn run(connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64) {
+fn run(connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64, health: &WriteHealth) {
     let closed = match writes::Statements::prepare(&connection) {
-        Ok(mut statements) => serve(&mut statements, &mut receiver, commits),
+        Ok(mut statements) => serve(&mut statements, &mut receiver, commits, health),
         Err(error) => refuse(&mut receiver, &error),
     };
     // Writes sent after the close fail as "closed" when dropped.
@@ -125,6 +212,7 @@ fn serve(
     statements: &mut writes::Statements,
     receiver: &mut mpsc::Receiver<Message>,
     commits: &AtomicU64,
+    health: &WriteHealth,
 ) -> Option<oneshot::Sender<()>> {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
@@ -142,7 +230,7 @@ fn serve(
             }
         }
         if !batch.is_empty() {
-            commit_batch(statements, std::mem::take(&mut batch));
+            commit_batch(statements, std::mem::take(&mut batch), health);
             commits.fetch_add(1, Ordering::Relaxed);
         }
         match after {
@@ -194,16 +282,23 @@ fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Ve
     None
 }
 
-fn commit_batch(statements: &mut writes::Statements, mut batch: Vec<Op>) {
+fn commit_batch(statements: &mut writes::Statements, mut batch: Vec<Op>, health: &WriteHealth) {
     match statements.commit(&batch) {
         Ok(outcomes) => answer(batch, outcomes),
+        Err(error) if super::is_unavailable(&error) => {
+            // A full disk or an I/O error would fail each write alone just the
+            // same: the whole batch fails, each caller told it may try again.
+            health.refused(&error);
+            let message = error.to_string();
+            for op in batch {
+                fail(op, Error::Unavailable(message.clone()));
+            }
+        }
         Err(error) if batch.len() == 1 => {
             if let Some(op) = batch.pop() {
                 fail(op, Error::Sqlite(error));
             }
         }
-        // Busy, I/O or a full disk would fail each write alone just the same (and
-        // wait out the busy timeout once per write): the whole batch fails.
         Err(error) if !concerns_one_write(&error) => {
             tracing::error!(%error, writes = batch.len(), "a batch of writes failed");
             let message = error.to_string();
@@ -265,7 +360,7 @@ fn answer(ops: Vec<Op>, outcomes: Outcomes) {
             Op::RequeueInterrupted(reply) => reply.send(Ok(outcomes.requeued)).is_ok(),
             Op::Tick(_, reply) => reply.send(ticks.next().ok_or_else(missing)).is_ok(),
             Op::Prune(_, _, reply) => reply.send(pruned.next().ok_or_else(missing)).is_ok(),
-            Op::SaveClaims(_, reply) => reply.send(Ok(())).is_ok(),
+            Op::SaveClaims(_, reply) | Op::Probe(reply) => reply.send(Ok(())).is_ok(),
         };
     }
 }
@@ -280,11 +375,11 @@ fn fail(op: Op, error: Error) {
     // A caller that stopped waiting is not an error.
     let _ = match op {
         Op::Enqueue(_, reply) => reply.send(Err(error)).is_ok(),
-        Op::Record(_, reply) => reply.send(Err(error)).is_ok(),
+        Op::Record(rows, reply) => reply.send(Err((error, rows))).is_ok(),
         Op::Claim(_, reply) => reply.send(Err(error)).is_ok(),
         Op::RequeueInterrupted(reply) => reply.send(Err(error)).is_ok(),
         Op::Tick(_, reply) => reply.send(Err(error)).is_ok(),
         Op::Prune(_, _, reply) => reply.send(Err(error)).is_ok(),
-        Op::SaveClaims(_, reply) => reply.send(Err(error)).is_ok(),
+        Op::SaveClaims(_, reply) | Op::Probe(reply) => reply.send(Err(error)).is_ok(),
     };
 }

@@ -218,6 +218,14 @@ fn apply(statements: &mut Statements, ops: &[Op]) -> rusqlite::Result<Outcomes> 
                 .pruned
                 .push(super::retention::prune(connection, before, *limit)?),
             Op::SaveClaims(rows, _) => super::claims::replace(connection, rows)?,
+            Op::Probe(_) => {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO write_probe (id, at, room) VALUES (1, ?1, zeroblob(65536))
+                         ON CONFLICT (id) DO UPDATE SET at = excluded.at, room = excluded.room",
+                    )?
+                    .execute([super::timestamp(chrono::Utc::now())])?;
+            }
         }
     }
     Ok(outcomes)

@@ -115,6 +115,7 @@ impl TestDaemon {
             retention: Some(setup.retention.unwrap_or(ferry::daemon::DEFAULT_RETENTION)),
             redact_headers: setup.redact_headers.iter().map(|name| (*name).to_owned()).collect(),
             render_budget: setup.render_budget.unwrap_or_default(),
+            disk_low: None,
         };
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let base = format!("http://{}", daemon.local_addr());
