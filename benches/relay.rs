@@ -217,6 +217,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         durability,
         max_pending_webhooks: ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS,
         max_body: ferry::daemon::DEFAULT_MAX_BODY,
+        max_body_memory: ferry::api::DEFAULT_BODY_MEMORY,
         // One load generator on one address is not a sender to throttle.
         hook_limits: ferry::api::HookLimitSettings {
             per_ip: None,

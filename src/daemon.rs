@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_pending_webhooks: usize,
     /// The largest webhook body accepted, in bytes; larger ones get 413.
     pub max_body: usize,
+    /// Webhook body bytes held in memory at once; past it webhooks get 503.
+    pub max_body_memory: usize,
     /// Rate limits of `/hooks/*`.
     pub hook_limits: HookLimitSettings,
     /// Where steps and polls may send requests.
@@ -219,6 +221,7 @@ impl Daemon {
             completions: engine.completions(),
             limits: HookLimits::start(settings.hook_limits),
             max_body: settings.max_body,
+            body_memory: api::BodyMemory::new(settings.max_body_memory),
             redact_headers: settings
                 .redact_headers
                 .iter()

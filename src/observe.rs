@@ -128,6 +128,11 @@ impl Metrics {
             .absolute(refused_commits);
     }
 
+    /// Webhook body bytes held in memory at a scrape (see `FERRY_MAX_BODY_MEMORY`).
+    pub fn body_bytes_held(&self, bytes: usize) {
+        self.gauge("ferry_webhook_body_bytes_held").set(bytes as f64);
+    }
+
     /// The queue as the store sees it at a scrape.
     pub fn queue(&self, queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
         self.gauge("ferry_queue_depth").set(queued as f64);

@@ -24,6 +24,7 @@ mod hostile_clients;
 mod hot_reload;
 mod identity;
 mod ingress_limits;
+mod large_bodies;
 mod leaks;
 mod lockout;
 mod metrics;

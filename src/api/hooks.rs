@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::body_memory::{BodyMemory, HeldBytes};
 use super::{AppState, Problem, ProblemDocument, Scope, Throttled, metrics};
 use crate::engine::RunEnd;
 use crate::recipe::{Recipe, Respond, Trigger};
@@ -97,7 +98,11 @@ async fn handle(
             .map_err(IntoResponse::into_response)?;
         return Err(Problem::not_found(format!("no recipe listens at /hooks/{path}")).into());
     };
-    let body = read_body(body, state.max_body).await?;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let (body, held) = read_body(body, length, state.max_body, &state.body_memory).await?;
 
     // Over the raw bytes, before anything is parsed.
     let delivery_id = match &recipe.trigger {
@@ -136,8 +141,10 @@ async fn handle(
     }
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
-    let body = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
-    let (payload, payload_text) = stored_payload(&recipe.redactor, body.payload, body.json_text);
+    let parsed = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
+    // The parsed payload and its text are what is kept: the raw bytes go now.
+    drop(body);
+    let (payload, payload_text) = stored_payload(&recipe.redactor, parsed.payload, parsed.json_text);
     let mut query = webhook::query_object(query.as_deref());
     if !recipe.redactor.is_empty() {
         query
@@ -173,6 +180,8 @@ async fn handle(
     // Committed before the answer: once the sender sees 202, a crash loses nothing.
     let new_run_id = event.run_id.clone();
     let stored = state.engine.accept(event).await;
+    // Stored (or refused): the body no longer counts against the memory budget.
+    drop(held);
     let run_id = match stored {
         Ok(Enqueued::New(run_id)) => run_id,
         Ok(Enqueued::Duplicate(first)) => {
@@ -253,21 +262,80 @@ fn respond_with(run_id: &str, end: &RunEnd, redactor: &Redactor) -> Response {
 /// How long a client may take to send a webhook's body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The whole body, within the size limit and the time limit.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Problem> {
+/// The whole body, within the size limit and the time limit, with the share of
+/// the webhook memory budget it holds until it is stored.
+async fn read_body(
+    body: Body,
+    length: Option<usize>,
+    limit: usize,
+    memory: &BodyMemory,
+) -> Result<(Bytes, HeldBytes), Problem> {
     let limited = http_body_util::Limited::new(body, limit);
-    match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Problem::new(
+    // Sized once when the sender says how large it is: growing by doubling held
+    // up to twice the body while it arrived.
+    let capacity = length.unwrap_or(0).min(limit);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, collect(limited, capacity, memory)).await {
+        Ok(Ok(collected)) => Ok(collected),
+        Ok(Err(Collect::Held)) => Err(Problem::unavailable(
+            format!(
+                "webhook bodies already hold {} in memory (FERRY_MAX_BODY_MEMORY); try again shortly",
+                memory.describe()
+            ),
+            RETRY_AFTER_SECONDS,
+        )),
+        Ok(Err(Collect::Body(error))) if error.downcast_ref::<LengthLimitError>().is_some() => Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than the limit of {limit} bytes (FERRY_MAX_BODY)"),
         )),
-        Ok(Err(error)) => Err(Problem::bad_request(format!("the body could not be read: {error}"))),
+        Ok(Err(Collect::Body(error))) => Err(Problem::bad_request(format!("the body could not be read: {error}"))),
         Err(_) => Err(Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             format!("the body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
         )),
     }
+}
+
+/// Why a body was not collected.
+enum Collect {
+    /// The webhook memory budget is spent.
+    Held,
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Reads the body frame by frame, taking each frame's bytes from the memory
+/// budget before keeping it.
+async fn collect(
+    mut body: http_body_util::Limited<Body>,
+    capacity: usize,
+    memory: &BodyMemory,
+) -> Result<(Bytes, HeldBytes), Collect> {
+    let mut held = memory.none();
+    if !memory.take(&mut held, capacity) {
+        // Nothing is kept: the body is read and dropped below.
+        held = memory.none();
+    }
+    let mut collected = Vec::with_capacity(if held.is_empty() { 0 } else { capacity });
+    let mut refused = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Collect::Body)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        // Refused, the rest is read and dropped: the sender gets its 503 rather
+        // than a connection reset in the middle of its upload.
+        let needed = (collected.len() + data.len()).saturating_sub(held.bytes());
+        if refused || (needed > 0 && !memory.take(&mut held, needed)) {
+            refused = true;
+            collected = Vec::new();
+            held = memory.none();
+            continue;
+        }
+        collected.extend_from_slice(&data);
+    }
+    if refused {
+        return Err(Collect::Held);
+    }
+    Ok((Bytes::from(collected), held))
 }
 
 /// Names the run behind a `respond: wait` answer.

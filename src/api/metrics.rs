@@ -45,6 +45,7 @@ pub(super) async fn render(State(state): State<AppState>) -> Response {
     }
     let free = crate::store::space::free_space(state.store.file()).map(|(free, _)| free);
     state.metrics.storage(free, state.store.write_refusals());
+    state.metrics.body_bytes_held(state.body_memory.held());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

@@ -3,6 +3,7 @@
 //! [`Problem`]s.
 
 mod auth;
+mod body_memory;
 mod health;
 mod hooks;
 mod manual_runs;
@@ -31,6 +32,7 @@ use crate::store::Store;
 use crate::template::Templates;
 
 pub use auth::ApiTokens;
+pub use body_memory::{BodyMemory, DEFAULT_BODY_MEMORY};
 pub use problem::{Problem, ProblemDocument};
 pub use rate_limit::{
     DEFAULT_HOOK_FAIL_RATE, DEFAULT_HOOK_RATE, HookLimitSettings, HookLimits, RateSetting, Scope, Throttled,
@@ -61,6 +63,8 @@ pub struct AppState {
     pub limits: Arc<HookLimits>,
     /// The largest webhook body, in bytes.
     pub max_body: usize,
+    /// The memory webhook bodies may hold at once.
+    pub body_memory: BodyMemory,
     /// Callers' headers stored as `[redacted]` beyond the built-in list
     /// (`FERRY_REDACT_HEADERS`), lower-cased.
     pub redact_headers: Arc<[String]>,

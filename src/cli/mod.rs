@@ -189,6 +189,10 @@ struct ServeArgs {
     /// The largest webhook body: `1MiB`, `512KiB`, `10MB`, or bytes. Larger ones get 413.
     #[arg(long, env = "FERRY_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
     max_body: usize,
+    /// Webhook body bytes held in memory at once, across requests, until each is
+    /// stored; more get 503 with Retry-After.
+    #[arg(long, env = "FERRY_MAX_BODY_MEMORY", default_value = "32MiB", value_parser = parse_size)]
+    max_body_memory: usize,
     /// Webhooks per client address (`1000/s`, `60/m`, or `off`).
     #[arg(long, env = "FERRY_HOOK_RATE_PER_IP", default_value = crate::api::DEFAULT_HOOK_RATE)]
     hook_rate_per_ip: crate::api::RateSetting,

@@ -51,6 +51,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         durability: args.sync,
         max_pending_webhooks: args.max_pending_webhooks,
         max_body: args.max_body,
+        max_body_memory: args.max_body_memory,
         hook_limits: crate::api::HookLimitSettings {
             per_ip: args.hook_rate_per_ip.0,
             failures_per_ip: args.hook_fail_rate_per_ip.0,

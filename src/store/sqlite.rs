@@ -96,7 +96,9 @@ impl Store {
         let commits = Arc::new(AtomicU64::new(0));
         let health = Arc::new(WriteHealth::default());
         let writer = Writer::start(writing, commits.clone(), health.clone())?;
-        super::checkpoint::start(pool.clone(), writer.clone(), commits, database_file);
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        super::checkpoint::start(pool.clone(), writer.clone(), commits, database_file, wal.into());
         Ok(Self {
             pool,
             writer,

@@ -49,6 +49,8 @@ pub struct Setup<'a> {
     pub max_pending_webhooks: Option<usize>,
     /// The largest webhook body (default 1 MiB).
     pub max_body: Option<usize>,
+    /// `FERRY_MAX_BODY_MEMORY` (default 64 MiB).
+    pub max_body_memory: Option<usize>,
     /// Rate limits of `/hooks/*` (default: 1000/s and 10/s failures per address).
     pub hook_limits: Option<ferry::api::HookLimitSettings>,
     /// `FERRY_DENY_PRIVATE_DESTINATIONS`.
@@ -107,6 +109,7 @@ impl TestDaemon {
                 .max_pending_webhooks
                 .unwrap_or(ferry::daemon::DEFAULT_MAX_PENDING_WEBHOOKS),
             max_body: setup.max_body.unwrap_or(ferry::daemon::DEFAULT_MAX_BODY),
+            max_body_memory: setup.max_body_memory.unwrap_or(ferry::api::DEFAULT_BODY_MEMORY),
             hook_limits: setup.hook_limits.unwrap_or_default(),
             destinations: ferry::action::DestinationPolicy {
                 deny_private: setup.deny_private_destinations,
