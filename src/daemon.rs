@@ -227,13 +227,14 @@ impl Daemon {
                 .iter()
                 .map(|name| name.to_ascii_lowercase())
                 .collect(),
-            metrics,
+            metrics: metrics.clone(),
         });
         let (stop_server, server_signal) = watch::channel(false);
         let server = tokio::spawn(api::server::serve(
             listener,
             router,
             settings.connections,
+            metrics.clone(),
             server_signal,
         ));
 

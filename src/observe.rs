@@ -128,6 +128,11 @@ impl Metrics {
             .absolute(refused_commits);
     }
 
+    /// A slow connection closed because the slow places were full.
+    pub fn connection_shed(&self) {
+        self.counter("ferry_connections_shed_total", Vec::new()).increment(1);
+    }
+
     /// Webhook body bytes held in memory at a scrape (see `FERRY_MAX_BODY_MEMORY`).
     pub fn body_bytes_held(&self, bytes: usize) {
         self.gauge("ferry_webhook_body_bytes_held").set(bytes as f64);

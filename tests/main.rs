@@ -46,6 +46,7 @@ mod schedule;
 mod secrets;
 mod shutdown;
 mod signature_vectors;
+mod slow_clients;
 mod ssrf_cases;
 mod status_page;
 mod step_failure;

@@ -1,11 +1,11 @@
 //! `POST /hooks/{path}`: the webhook trigger's door.
 
-use axum::Json;
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use http_body_util::{BodyExt as _, LengthLimitError};
 use serde::Serialize;
@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::body_memory::{BodyMemory, HeldBytes};
+use super::connections::ConnectionProgress;
 use super::{AppState, Problem, ProblemDocument, Scope, Throttled, metrics};
 use crate::engine::RunEnd;
 use crate::recipe::{Recipe, Respond, Trigger};
@@ -47,18 +48,20 @@ pub(super) struct Accepted {
         (status = 404, description = "No recipe listens at this path", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over FERRY_MAX_BODY", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited: Retry-After, RateLimit and RateLimit-Policy say for how long", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down, or too many webhooks waiting to be stored: try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, too many webhooks waiting to be stored or held in memory, or the storage refuses writes (a full disk): try again after Retry-After", body = ProblemDocument, content_type = "application/problem+json"),
     ))]
 pub(super) async fn receive(
     state: State<AppState>,
     peer: ConnectInfo<SocketAddr>,
     path: Path<String>,
     query: RawQuery,
+    progress: Option<Extension<ConnectionProgress>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let counted = state.metrics.clone();
-    let response = match handle(state, peer, path, query, headers, body).await {
+    let progress = progress.map(|Extension(progress)| progress);
+    let response = match handle(state, peer, path, query, progress, headers, body).await {
         Ok(response) | Err(response) => response,
     };
     counted.hook(metrics::hook_outcome(&response).0);
@@ -70,6 +73,7 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
+    progress: Option<ConnectionProgress>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Response> {
@@ -80,14 +84,6 @@ async fn handle(
     }
     let client = state.limits.client(peer, &headers);
     state.limits.admit(client).map_err(IntoResponse::into_response)?;
-    // Back-pressure: a bounded number of webhooks wait for the store at once.
-    let Ok(_pending) = state.pending.try_acquire() else {
-        return Err(Problem::unavailable(
-            "too many webhooks are waiting to be stored; try again shortly",
-            RETRY_AFTER_SECONDS,
-        )
-        .into());
-    };
     let recipes = state.recipes.current();
     let path = path.trim_matches('/');
     let Some(recipe) = recipes.by_hook_path(path) else {
@@ -102,7 +98,22 @@ async fn handle(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse().ok());
-    let (body, held) = read_body(body, length, state.max_body, &state.body_memory).await?;
+    // While the body arrives, the client owes bytes: one that drips it gives its
+    // connection slot up (see `connections.rs`).
+    let reading = progress.as_ref().map(|ConnectionProgress(progress)| progress.as_ref());
+    reading.inspect(|progress| progress.reading_body());
+    let read = read_body(body, length, state.max_body, &state.body_memory).await;
+    reading.inspect(|progress| progress.working());
+    let (body, held) = read?;
+    // Back-pressure: a bounded number of webhooks wait for the store at once.
+    // Taken once the body is here: a client still sending holds no place.
+    let Ok(_pending) = state.pending.try_acquire() else {
+        return Err(Problem::unavailable(
+            "too many webhooks are waiting to be stored; try again shortly",
+            RETRY_AFTER_SECONDS,
+        )
+        .into());
+    };
 
     // Over the raw bytes, before anything is parsed.
     let delivery_id = match &recipe.trigger {

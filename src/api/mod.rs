@@ -4,6 +4,7 @@
 
 mod auth;
 mod body_memory;
+pub mod connections;
 mod health;
 mod hooks;
 mod manual_runs;

@@ -1,7 +1,8 @@
 //! The HTTP server loop: axum's router on hyper, with what `axum::serve` does not
 //! let one set — a deadline for a request's headers (a client that sends them a
-//! byte a second is cut off) and a cap on open connections (past it, new ones
-//! wait in the kernel's backlog instead of each holding memory here).
+//! byte a second is cut off), a cap on connections that send (past it, new ones
+//! wait in the kernel's backlog instead of each holding memory here), and slots
+//! that slow connections give up (see `connections.rs`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower_service::Service as _;
+
+use super::connections::{self, ConnectionProgress, Metered, Progress};
 
 /// How connections are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +50,17 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    metrics: crate::observe::Metrics,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = limits.max_connections.max(1);
+    let open = Arc::new(Semaphore::new(slots));
+    // Slow connections are files too: as many as the open-file limit leaves.
+    let files = connections::raise_open_file_limit().unwrap_or(1024);
+    let slow_places = (slots * connections::SLOW_PER_SLOT)
+        .min(usize::try_from(files).unwrap_or(usize::MAX).saturating_sub(slots + 256))
+        .max(1);
+    let slow = Arc::new(Semaphore::new(slow_places));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -87,20 +98,65 @@ pub async fn serve(
             () = stopped(&mut stop) => break,
         };
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let mut router = router.clone();
-            async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
-        });
+        let progress = Arc::new(Progress::default());
+        let service = {
+            let progress = progress.clone();
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(ConnectionProgress(progress.clone()));
+                progress.working();
+                let mut router = router.clone();
+                let progress = progress.clone();
+                async move {
+                    let response = router.call(request).await.unwrap_or_else(|never| match never {});
+                    progress.waiting();
+                    Ok::<_, Infallible>(response)
+                }
+            })
+        };
+        let stream = Metered::new(stream, progress.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        let (slow, metrics) = (slow.clone(), metrics.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+            tokio::pin!(connection);
+            let mut permit = Some(permit);
+            let mut slow_place = None;
+            let mut windows =
+                tokio::time::interval_at(tokio::time::Instant::now() + connections::WINDOW, connections::WINDOW);
+            let mut read_before = 0;
+            loop {
+                tokio::select! {
+                    ended = &mut connection => {
+                        if let Err(error) = ended {
+                            tracing::debug!(%error, %peer, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = windows.tick(), if permit.is_some() => {
+                        let read = progress.read();
+                        let slow_now = connections::is_slow(&progress, read - read_before);
+                        read_before = read;
+                        if slow_now {
+                            // Its slot goes to a client that sends; it goes on slowly,
+                            // or is shed when the slow places are full.
+                            match slow.clone().try_acquire_owned() {
+                                Ok(place) => {
+                                    slow_place = Some(place);
+                                    permit = None;
+                                }
+                                Err(_) => {
+                                    metrics.connection_shed();
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            drop(permit);
+            drop((permit, slow_place));
         });
     }
     drop(listener);
