@@ -272,8 +272,13 @@ impl Template {
     }
 }
 
-/// The longest template a recipe may hold.
-pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+/// The longest template a recipe may hold, and the most `{{…}}` in one.
+/// handlebars computes each element's line and column by counting from the
+/// start of the text, so compiling takes time in proportion to both: 4 800
+/// sibling `{{#if}}` blocks (120 KB) took a second. Within these a template
+/// compiles in milliseconds, and a recipe's loading stays linear in its size.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+pub const MAX_EXPRESSIONS: usize = 512;
 
 /// How deep blocks (`{{#if}}` in `{{#each}}` …) and subexpressions (`(a (b c))`)
 /// may nest. handlebars' parser takes time quadratic in the nesting and stack in
@@ -286,6 +291,12 @@ fn compile(source: &str) -> Result<handlebars::Template, TemplateError> {
             "the template is {} KiB; at most {} KiB",
             source.len().div_ceil(1024),
             MAX_TEMPLATE_BYTES / 1024
+        )));
+    }
+    let expressions = source.matches("{{").count();
+    if expressions > MAX_EXPRESSIONS {
+        return Err(TemplateError::Syntax(format!(
+            "the template has {expressions} `{{{{…}}}}` expressions; at most {MAX_EXPRESSIONS} (split it over several fields or steps)"
         )));
     }
     let (blocks, parentheses) = nesting(source);
@@ -529,17 +540,17 @@ mod tests {
         let nested = |levels: usize| format!("{}x{}", "{{#if payload.x}}".repeat(levels), "{{/if}}".repeat(levels));
         assert!(Template::compile(&nested(MAX_NESTING)).is_ok());
         let started = std::time::Instant::now();
-        let error = Template::compile(&nested(5_000)).expect_err("too deep");
+        let error = Template::compile(&nested(200)).expect_err("too deep");
         assert_eq!(
             error.to_string(),
-            "template does not parse: blocks nest 5000 levels deep; at most 32"
+            "template does not parse: blocks nest 200 levels deep; at most 32"
         );
         assert!(
             started.elapsed() < std::time::Duration::from_secs(1),
             "{:?}",
             started.elapsed()
         );
-        let sequential = "{{#if payload.x}}x{{/if}}".repeat(1000);
+        let sequential = "{{#if payload.x}}x{{/if}}".repeat(MAX_EXPRESSIONS / 2);
         assert!(Template::compile(&sequential).is_ok(), "siblings do not nest");
         let deep = format!("{{{{len {}payload.x{}}}}}", "(default ".repeat(40), " 1)".repeat(40));
         assert!(
@@ -553,7 +564,14 @@ mod tests {
             Template::compile(&huge)
                 .expect_err("huge")
                 .to_string()
-                .contains("at most 256 KiB")
+                .contains("at most 64 KiB")
+        );
+        let many = "{{payload.x}}".repeat(MAX_EXPRESSIONS + 1);
+        assert!(
+            Template::compile(&many)
+                .expect_err("many")
+                .to_string()
+                .contains("at most 512")
         );
     }
 
