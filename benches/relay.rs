@@ -17,6 +17,22 @@
 //! string), `RELAY_RATE` (requests per second over all connections: each
 //! connection then sends on a fixed schedule instead of as soon as its answer
 //! came, see [`generate`]).
+//!
+//! `RELAY_VIEW=user` measures what a user runs instead: the payload is sent as
+//! the webhook's whole body (default `tests/data/github_push_payload.json`, 7.3 KB),
+//! by 32 connections for 8 s unless set otherwise, and Ferry runs the recipe a user
+//! writes — no `concurrency` key, two fields picked out of the payload:
+//!
+//! ```yaml
+//! trigger: {webhook: {path: relay}}
+//! steps:
+//!   - http: {method: POST, url: SINK, json: {repo: "{{payload.repository.full_name}}", pusher: "{{payload.pusher.name}}"}}
+//! ```
+//!
+//! `RELAY_CONCURRENCY=N` adds `concurrency: N` to it, to compare the default with
+//! chosen values. The sink counts deliveries until the count stops; the table then gives the
+//! delivered rate from the first request to the last delivery, and the drain: how
+//! long deliveries went on after the load stopped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +55,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
 struct Load {
+    /// Whether each webhook is the payload itself (`RELAY_VIEW=user`) rather
+    /// than `{"n": N, "body": payload}`.
+    user_view: bool,
     connections: usize,
     /// Each webhook is `{"n": N, "body": body}`.
     body: Value,
@@ -69,9 +88,11 @@ fn main() {
 }
 
 async fn run() {
+    let user_view = std::env::var("RELAY_VIEW").is_ok_and(|view| view == "user");
     let load = Load {
-        connections: setting("RELAY_CONNECTIONS", 64),
-        duration: Duration::from_secs(setting("RELAY_SECONDS", 10)),
+        user_view,
+        connections: setting("RELAY_CONNECTIONS", if user_view { 32 } else { 64 }),
+        duration: Duration::from_secs(setting("RELAY_SECONDS", if user_view { 8 } else { 10 })),
         max_requests: setting("RELAY_MAX_REQUESTS", 200_000),
         rate: std::env::var("RELAY_RATE")
             .ok()
@@ -81,6 +102,11 @@ async fn run() {
             Ok(path) => {
                 let text = std::fs::read_to_string(&path).expect("RELAY_PAYLOAD names a readable file");
                 serde_json::from_str(&text).expect("RELAY_PAYLOAD holds JSON")
+            }
+            Err(_) if user_view => {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github_push_payload.json");
+                let text = std::fs::read_to_string(path).expect("tests/data/github_push_payload.json");
+                serde_json::from_str(&text).expect("the GitHub push payload is JSON")
             }
             Err(_) => json!("a webhook body of a realistic, if modest, size: 100 bytes or so."),
         },
@@ -119,17 +145,21 @@ async fn run() {
     println!();
     println!("medians of {rounds} rounds; latencies over all rounds; ratio: the median of each round's ratio");
     println!(
-        "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | CPU µs/req | ratio to baseline |"
+        "| target | accepted req/s | delivered req/s | ack p50 / p99 ms | end-to-end p50 / p99 ms | lost | CPU µs/req | drain s | ratio to baseline |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let baseline = &measured[0];
     for rounds in measured.iter().filter(|rounds| !rounds.is_empty()) {
         let ratio = if baseline.len() == rounds.len() {
-            let ratios: Vec<f64> = rounds
-                .iter()
-                .zip(baseline)
-                .map(|(round, base)| round.accepted_rate / base.accepted_rate)
-                .collect();
+            // The user's view compares what is delivered; the benchmark's, what is accepted.
+            let rate = |round: &Measured| {
+                if load.user_view {
+                    round.delivered_rate
+                } else {
+                    round.accepted_rate
+                }
+            };
+            let ratios: Vec<f64> = rounds.iter().zip(baseline).map(|(round, base)| rate(round) / rate(base)).collect();
             format!("{:.2}", median(ratios))
         } else {
             "-".to_owned()
@@ -137,7 +167,7 @@ async fn run() {
         let mut ack: Vec<Duration> = rounds.iter().flat_map(|round| round.ack_latencies.clone()).collect();
         let mut end_to_end: Vec<Duration> = rounds.iter().flat_map(|round| round.end_to_end.clone()).collect();
         println!(
-            "| {} | {:.0} | {:.0} | {} / {} | {} / {} | {} | {:.0} | {ratio} |",
+            "| {} | {:.0} | {:.0} | {} / {} | {} / {} | {} | {:.0} | {:.1} | {ratio} |",
             rounds[0].name,
             median(rounds.iter().map(|round| round.accepted_rate).collect()),
             median(rounds.iter().map(|round| round.delivered_rate).collect()),
@@ -147,6 +177,7 @@ async fn run() {
             percentile(&mut end_to_end, 0.99),
             rounds.iter().map(|round| round.lost).sum::<u64>(),
             median(rounds.iter().map(|round| round.cpu_per_request_us).collect()),
+            median(rounds.iter().map(|round| round.drain_seconds).collect()),
         );
     }
     println!("peak RSS of the whole benchmark process: {:.1} MB", rss_mb("VmHWM"));
@@ -162,6 +193,8 @@ struct Measured {
     end_to_end: Vec<Duration>,
     lost: u64,
     cpu_per_request_us: f64,
+    /// How long deliveries went on after the load stopped.
+    drain_seconds: f64,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -195,16 +228,26 @@ async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> Measured {
     let base = serve(Router::new().route("/hooks/relay", post(forward)).with_state(relay)).await;
     arrivals.lock().expect("lock").clear();
     let outcome = generate(load, &format!("{base}/hooks/relay"), "bare relay (no storage)").await;
-    report(outcome, arrivals, Duration::from_secs(2)).await
+    report(load, outcome, arrivals, Duration::from_secs(2)).await
 }
 
 async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durability, name: &str) -> Measured {
     let dir = tempfile::tempdir().expect("temp dir");
     let recipes = dir.path().join("recipes");
     std::fs::create_dir(&recipes).expect("recipes dir");
-    let recipe = format!(
-        "concurrency: 256\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http:\n      url: '{sink}/in'\n      json: {{n: '{{{{payload.n}}}}', body: '{{{{payload.body}}}}'}}\n    retry: {{attempts: 5, backoff: 100ms, max: 1s}}\n"
-    );
+    let recipe = if load.user_view {
+        // `RELAY_CONCURRENCY` adds the key, to compare defaults with chosen values.
+        let concurrency = std::env::var("RELAY_CONCURRENCY")
+            .map(|concurrency| format!("concurrency: {concurrency}\n"))
+            .unwrap_or_default();
+        format!(
+            "{concurrency}trigger:\n  webhook: {{path: relay}}\nsteps:\n  - http:\n      method: POST\n      url: '{sink}/in'\n      json: {{repo: \"{{{{payload.repository.full_name}}}}\", pusher: \"{{{{payload.pusher.name}}}}\"}}\n"
+        )
+    } else {
+        format!(
+            "concurrency: 256\ntrigger: {{webhook: {{}}}}\nsteps:\n  - http:\n      url: '{sink}/in'\n      json: {{n: '{{{{payload.n}}}}', body: '{{{{payload.body}}}}'}}\n    retry: {{attempts: 5, backoff: 100ms, max: 1s}}\n"
+        )
+    };
     std::fs::write(recipes.join("relay.yaml"), recipe).expect("recipe");
     let daemon = Daemon::start(Settings {
         recipes,
@@ -234,7 +277,7 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
     .expect("ferry starts");
     arrivals.lock().expect("lock").clear();
     let outcome = generate(load, &format!("http://{}/hooks/relay", daemon.local_addr()), name).await;
-    let measured = report(outcome, arrivals, Duration::from_secs(60)).await;
+    let measured = report(load, outcome, arrivals, Duration::from_secs(120)).await;
     daemon.shutdown().await.expect("shutdown");
     measured
 }
@@ -266,7 +309,7 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
         .map(|rate| Duration::from_secs_f64(load.connections as f64 / rate));
     for connection in 0..load.connections {
         let (client, next, url, body) = (client.clone(), next.clone(), url.to_owned(), load.body.clone());
-        let max = load.max_requests;
+        let (max, user_view) = (load.max_requests, load.user_view);
         let mut due = pace.map(|pace| started + pace.mul_f64(connection as f64 / load.connections as f64));
         senders.push(tokio::spawn(async move {
             let mut acked = Vec::new();
@@ -283,7 +326,11 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
                 if n >= max {
                     break;
                 }
-                let body = json!({"n": n, "body": body.clone()});
+                let body = if user_view {
+                    body.clone()
+                } else {
+                    json!({"n": n, "body": body.clone()})
+                };
                 let sent = Instant::now();
                 let Ok(response) = client.post(&url).json(&body).send().await else {
                     continue;
@@ -318,16 +365,28 @@ async fn generate(load: &Load, url: &str, name: &str) -> Outcome {
     outcome
 }
 
-/// Waits (at most `drain`) for every acknowledged request to reach the sink, then
-/// gives the round's figures (and prints them).
-async fn report(outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measured {
-    let drain_deadline = Instant::now() + drain;
+/// Waits (at most `drain`) for every acknowledged request to reach the sink —
+/// in the user's view, until the deliveries stop coming — then gives the round's
+/// figures (and prints them).
+async fn report(load: &Load, outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measured {
+    let load_ended = Instant::now();
+    let drain_deadline = load_ended + drain;
+    let mut last_count = 0;
+    let mut last_change = Instant::now();
     loop {
         let delivered = {
             let arrivals = arrivals.lock().expect("lock");
-            outcome.acked_at.keys().filter(|n| arrivals.contains_key(n)).count()
+            if load.user_view {
+                arrivals.len()
+            } else {
+                outcome.acked_at.keys().filter(|n| arrivals.contains_key(n)).count()
+            }
         };
-        if delivered == outcome.acked_at.len() || Instant::now() > drain_deadline {
+        if delivered != last_count {
+            (last_count, last_change) = (delivered, Instant::now());
+        }
+        let stopped = load.user_view && last_change.elapsed() > Duration::from_secs(3);
+        if delivered as u64 >= outcome.accepted || stopped || Instant::now() > drain_deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -342,8 +401,12 @@ async fn report(outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measu
         .filter_map(|(n, acked)| arrivals.get(n).map(|arrived| arrived.saturating_duration_since(*acked)))
         .collect();
     let last_arrival = arrivals.values().max().copied();
-    let delivered = end_to_end.len() as u64;
-    let lost = outcome.accepted - delivered;
+    let delivered = if load.user_view {
+        arrivals.len() as u64
+    } else {
+        end_to_end.len() as u64
+    };
+    let lost = outcome.accepted.saturating_sub(delivered);
     let seconds = outcome.elapsed.as_secs_f64();
     let accepted_rate = outcome.accepted as f64 / seconds;
     // Delivered over the time from the first request to the last delivery.
@@ -353,6 +416,7 @@ async fn report(outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measu
         })
         .max(seconds);
     let delivered_rate = delivered as f64 / delivery_span;
+    let drain_seconds = last_arrival.map_or(0.0, |last| last.saturating_duration_since(load_ended).as_secs_f64());
     let measured = Measured {
         name: outcome.name,
         accepted_rate,
@@ -361,10 +425,16 @@ async fn report(outcome: Outcome, arrivals: &Arrivals, drain: Duration) -> Measu
         lost,
         ack_latencies: outcome.ack_latencies,
         end_to_end,
+        drain_seconds,
     };
     eprintln!(
-        "round: {}: {:.0} accepted/s, {:.0} delivered/s, {} lost, {:.0} CPU µs/req",
-        measured.name, measured.accepted_rate, measured.delivered_rate, measured.lost, measured.cpu_per_request_us
+        "round: {}: {:.0} accepted/s, {:.0} delivered/s, {} lost, {:.0} CPU µs/req, drain {:.1} s",
+        measured.name,
+        measured.accepted_rate,
+        measured.delivered_rate,
+        measured.lost,
+        measured.cpu_per_request_us,
+        measured.drain_seconds
     );
     measured
 }
@@ -378,14 +448,17 @@ fn percentile(samples: &mut [Duration], quantile: f64) -> String {
     format!("{:.1}", samples[index].as_secs_f64() * 1000.0)
 }
 
+/// Numbers for deliveries that carry none (the user's view), apart from the
+/// load generator's.
+static UNNUMBERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 62);
+
 async fn sink(State(arrivals): State<Arrivals>, body: axum::body::Bytes) -> axum::http::StatusCode {
     let arrived = Instant::now();
-    if let Some(n) = serde_json::from_slice::<Value>(&body)
+    let n = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|body| body["n"].as_u64())
-    {
-        arrivals.lock().expect("lock").entry(n).or_insert(arrived);
-    }
+        .unwrap_or_else(|| UNNUMBERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    arrivals.lock().expect("lock").entry(n).or_insert(arrived);
     axum::http::StatusCode::OK
 }
 
