@@ -159,7 +159,11 @@ async fn run() {
                     round.accepted_rate
                 }
             };
-            let ratios: Vec<f64> = rounds.iter().zip(baseline).map(|(round, base)| rate(round) / rate(base)).collect();
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .zip(baseline)
+                .map(|(round, base)| rate(round) / rate(base))
+                .collect();
             format!("{:.2}", median(ratios))
         } else {
             "-".to_owned()

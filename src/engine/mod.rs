@@ -31,7 +31,7 @@ pub use completions::{Completions, RunEnd};
 /// Most runs in flight at once across all recipes. A run in flight mostly waits
 /// (for its commits, for its destination), so this is set by memory, not cores:
 /// at 64 the benchmark's runs queued faster than they ran, at 256 they keep up.
-pub const DEFAULT_WORKER_LIMIT: usize = 256;
+pub const DEFAULT_WORKER_LIMIT: usize = crate::recipe::DEFAULT_CONCURRENCY as usize;
 
 /// Everything a run needs, shared by the dispatcher and its runners.
 pub struct Engine {

@@ -36,7 +36,7 @@ fn default_enabled() -> bool {
 }
 
 fn default_concurrency() -> u32 {
-    4
+    super::DEFAULT_CONCURRENCY
 }
 
 /// Exactly one of the trigger kinds, written as `trigger: {webhook: …}`.

@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(recipe.id, "hello");
         assert!(matches!(&recipe.trigger, Trigger::Webhook { path, .. } if path == "hello"));
         assert_eq!(recipe.steps[0].id, "step1");
-        assert_eq!(recipe.concurrency, 4);
+        assert_eq!(recipe.concurrency, crate::recipe::DEFAULT_CONCURRENCY);
         assert_eq!(recipe.version.len(), 16);
     }
 
