@@ -40,6 +40,7 @@ mod respond_wait;
 mod retention;
 mod retry;
 mod run_metrics;
+mod run_queries;
 mod runs_api;
 mod runs_cli;
 mod schedule;

@@ -85,9 +85,10 @@ pub(super) struct TriggerDocument {
     security(("bearer" = [])))]
 pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeList>, Problem> {
     let recipes = state.recipes.current();
-    let mut last_runs = state.store.last_runs().await.map_err(Problem::internal)?;
-    let listed = recipes
-        .listing()
+    let listing = recipes.listing();
+    let ids: Vec<&str> = listing.iter().map(|entry| entry.id.as_str()).collect();
+    let mut last_runs = state.store.last_runs(&ids).await.map_err(Problem::internal)?;
+    let listed = listing
         .into_iter()
         .map(|entry| RecipeListItem {
             error: entry.error(),

@@ -316,39 +316,38 @@ impl Store {
             .map_err(|(error, rows)| Unrecorded { error, rows })
     }
 
-    /// One page of runs, newest first.
+    /// One page of runs, newest first. The statement is made for the filters
+    /// given (see [`runs_page_sql`]), so that each uses its index.
     pub async fn runs_page(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, Error> {
-        let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
-                    finished_at, next_attempt_at, error
-             FROM runs
-             WHERE (?1 IS NULL OR recipe = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3)
-               AND (?4 IS NULL OR received_at >= ?4) AND (?5 IS NULL OR received_at < ?5)
-             ORDER BY id DESC LIMIT ?6",
-        )
-        .bind(&filter.recipe)
-        .bind(filter.status.map(RunStatus::as_str))
-        .bind(&filter.before)
-        .bind(&filter.since)
-        .bind(&filter.until)
-        .bind(filter.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let (sql, binds) = runs_page_sql(filter);
+        // Made of fixed terms and a status enum's literal; every value is bound.
+        let mut query = sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(sql));
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
         rows.into_iter().map(SummaryRow::into_summary).collect()
     }
 
-    /// The newest run of every recipe that has one.
-    pub async fn last_runs(&self) -> Result<HashMap<String, RunSummary>, Error> {
-        let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
-                    finished_at, next_attempt_at, error
-             FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY recipe)",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| row.into_summary().map(|summary| (summary.recipe.clone(), summary)))
-            .collect()
+    /// The newest run of each of these recipes that has one: one index seek each.
+    pub async fn last_runs(&self, recipes: &[&str]) -> Result<HashMap<String, RunSummary>, Error> {
+        let mut last = HashMap::with_capacity(recipes.len());
+        let mut connection = self.pool.acquire().await?;
+        for recipe in recipes {
+            let row: Option<SummaryRow> = sqlx::query_as(
+                "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                        finished_at, next_attempt_at, error
+                 FROM runs WHERE recipe = ?1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(recipe)
+            .fetch_optional(&mut *connection)
+            .await?;
+            if let Some(row) = row {
+                let summary = row.into_summary()?;
+                last.insert(summary.recipe.clone(), summary);
+            }
+        }
+        Ok(last)
     }
 
     /// How many runs of a recipe are in each status.
@@ -568,4 +567,65 @@ impl std::fmt::Display for Unrecorded {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.error.fmt(formatter)
     }
+}
+
+/// How far a run's id (a UUIDv7, whose first 48 bits are the time it was made)
+/// may be from its `received_at`: a poll's runs are received when it started and
+/// made when its answer came.
+const ID_TIME_MARGIN_MS: i64 = 60 * 60 * 1000;
+
+/// The statement of a run listing and its text binds (the limit is bound last):
+/// one statement per combination of filters, each term one an index can use.
+/// A status is written as a literal so that the partial indexes on rare
+/// statuses (`failed`, `skipped`, the unfinished ones) apply; `since` and `until`
+/// also bound the id, which orders by time.
+pub fn runs_page_sql(filter: &RunFilter) -> (String, Vec<String>) {
+    let mut terms: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let bind = |term: &str, value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        term.replace('?', &format!("?{}", binds.len()))
+    };
+    if let Some(recipe) = &filter.recipe {
+        terms.push(bind("recipe = ?", recipe.clone(), &mut binds));
+    }
+    if let Some(status) = filter.status {
+        terms.push(format!("status = '{}'", status.as_str()));
+    }
+    if let Some(before) = &filter.before {
+        terms.push(bind("id < ?", before.clone(), &mut binds));
+    }
+    if let Some(since) = &filter.since {
+        terms.push(bind("received_at >= ?", since.clone(), &mut binds));
+        if let Some(bound) = id_bound(since, -ID_TIME_MARGIN_MS) {
+            terms.push(bind("id >= ?", bound, &mut binds));
+        }
+    }
+    if let Some(until) = &filter.until {
+        terms.push(bind("received_at < ?", until.clone(), &mut binds));
+        if let Some(bound) = id_bound(until, ID_TIME_MARGIN_MS) {
+            terms.push(bind("id < ?", bound, &mut binds));
+        }
+    }
+    let conditions = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, recipe, recipe_version, trigger, status, replay_of, received_at, started_at,
+                finished_at, next_attempt_at, error
+         FROM runs {conditions} ORDER BY id DESC LIMIT ?{}",
+        binds.len() + 1
+    );
+    (sql, binds)
+}
+
+/// The smallest UUIDv7 text made at `timestamp` moved by `shift_ms`: ids compare
+/// as text in the order of the times they were made.
+fn id_bound(timestamp: &str, shift_ms: i64) -> Option<String> {
+    let time = chrono::DateTime::parse_from_rfc3339(timestamp).ok()?;
+    let millis = u64::try_from(time.timestamp_millis().saturating_add(shift_ms)).unwrap_or(0);
+    let millis = millis.min((1 << 48) - 1);
+    Some(format!("{:08x}-{:04x}", millis >> 16, millis & 0xffff))
 }

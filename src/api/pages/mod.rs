@@ -91,9 +91,10 @@ pub(super) async fn index(State(state): State<AppState>, RawQuery(query): RawQue
         }
     }
     let recipes = state.recipes.current();
-    let mut last_runs = state.store.last_runs().await.unwrap_or_default();
-    let listed: Vec<Value> = recipes
-        .listing()
+    let listing = recipes.listing();
+    let ids: Vec<&str> = listing.iter().map(|entry| entry.id.as_str()).collect();
+    let mut last_runs = state.store.last_runs(&ids).await.unwrap_or_default();
+    let listed: Vec<Value> = listing
         .into_iter()
         .map(|entry| {
             let next_fire = entry
