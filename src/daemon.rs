@@ -309,9 +309,9 @@ async fn reload_on_change(
             _ = stop.wait_for(|stop| *stop) => return,
         }
         let (folder, environment) = (folder.clone(), environment.clone());
-        let claims = recipes.current().claims().clone();
-        let loaded =
-            tokio::task::spawn_blocking(move || recipe::load_folder_claimed(&folder, &environment, &claims)).await;
+        // Files unchanged since the set in force are not parsed again.
+        let previous = recipes.current();
+        let loaded = tokio::task::spawn_blocking(move || recipe::reload_folder(&folder, &environment, &previous)).await;
         let fresh = match loaded {
             Ok(Ok(fresh)) => fresh,
             Ok(Err(error)) => {

@@ -202,7 +202,11 @@ const AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
 #[tokio::test]
 async fn a_plain_http_step_sends_the_same_headers_and_names_a_refused_connection() {
     let sink = Sink::start(200, json!({"ok": true})).await;
-    let closed = support::free_address();
+    // Bound and never listening: refused, and no other test can take the port
+    // while this one holds it (a port merely found free could be taken).
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let closed = reserved.local_addr().expect("address");
     let recipes = [
         (
             "plain.yaml",
@@ -249,4 +253,5 @@ async fn a_plain_http_step_sends_the_same_headers_and_names_a_refused_connection
     assert_eq!(run["status"], "failed", "{run:#}");
     let error = run["error"].as_str().unwrap_or_default();
     assert!(error.contains("Connection refused"), "{error}");
+    drop(reserved);
 }

@@ -29,7 +29,7 @@ pub use claims::{ClaimKind, Claims};
 pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
-pub use load::{CheckReport, check_paths, load_folder, load_folder_claimed, load_source};
+pub use load::{CheckReport, check_paths, load_folder, load_folder_claimed, load_source, reload_folder};
 pub use rate::{Rate, RecipeRate};
 pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
 
@@ -290,6 +290,10 @@ pub struct RecipeSet {
     problems: Vec<Diagnostic>,
     /// Who owns each id and webhook path after this load.
     claims: Claims,
+    /// Each file's outcome, for the next load to reuse when the file is unchanged.
+    files: BTreeMap<PathBuf, load::FileLoad>,
+    /// How many files this load read and parsed.
+    parsed: usize,
 }
 
 impl RecipeSet {
@@ -315,6 +319,12 @@ impl RecipeSet {
 
     pub fn is_empty(&self) -> bool {
         self.recipes.is_empty()
+    }
+
+    /// How many files the load that made this set read and parsed (a reload
+    /// reuses unchanged files).
+    pub fn parsed(&self) -> usize {
+        self.parsed
     }
 
     /// Who owns each recipe id and webhook path.
