@@ -87,3 +87,117 @@ async fn every_listing_filter_reads_through_an_index() {
     assert_eq!(checked, 112);
     store.close().await;
 }
+
+/// Adds runs straight into the table: `count` of them, newest last, received a
+/// second apart from `start_second` (ids are UUIDv7 of that time). One in a
+/// hundred fails, one in two hundred is skipped; every 50th belongs to `other`.
+fn add_runs(connection: &mut Connection, start_second: i64, count: i64) {
+    let transaction = connection.transaction().expect("transaction");
+    {
+        let mut insert = transaction
+            .prepare(
+                "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, payload, headers, query)
+                 VALUES (?1, ?2, 'v1', 'webhook', ?3, ?4, '{}', '{}', '{}')",
+            )
+            .expect("insert");
+        for index in 0..count {
+            let second = start_second + index;
+            let millis = second * 1000;
+            let id = format!("{:08x}-{:04x}-7000-8000-{:012x}", millis >> 16, millis & 0xffff, second);
+            let received_at = chrono::DateTime::from_timestamp(second, 0)
+                .expect("time")
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            let status = match index {
+                index if index % 100 == 3 => "failed",
+                index if index % 200 == 11 => "skipped",
+                _ => "succeeded",
+            };
+            let recipe = if index % 50 == 3 { "other" } else { "hook" };
+            insert
+                .execute(rusqlite::params![id, recipe, status, received_at])
+                .expect("insert run");
+        }
+    }
+    transaction.commit().expect("commit");
+}
+
+/// The VM steps of one page of a listing.
+fn steps_for_a_page(connection: &Connection, filter: &RunFilter) -> i32 {
+    let (sql, binds) = runs_page_sql(filter);
+    let mut statement = connection.prepare(&sql).expect("prepare");
+    let mut values: Vec<&dyn rusqlite::ToSql> = binds.iter().map(|bind| bind as &dyn rusqlite::ToSql).collect();
+    values.push(&filter.limit);
+    let rows = statement
+        .query_map(values.as_slice(), |row| row.get::<_, String>(0))
+        .expect("query")
+        .count();
+    assert!(rows > 0, "{filter:?} found no run");
+    statement.get_status(rusqlite::StatementStatus::VmStep)
+}
+
+/// A page costs the same at 10 000 runs as at 200 000: each listing reads its
+/// page, not the table.
+#[tokio::test]
+async fn a_page_costs_the_same_at_ten_thousand_and_at_two_hundred_thousand_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ferry.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()), Default::default())
+        .await
+        .expect("store");
+    let mut connection = Connection::open(&path).expect("open");
+    let start = 1_764_547_200; // 2025-12-01T00:00:00Z
+    let since = |second: i64| {
+        chrono::DateTime::from_timestamp(second, 0)
+            .expect("time")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    // Pages of the newest runs, and of a day long ago.
+    let filters = |newest: i64| {
+        let page = |recipe: Option<&str>, status: Option<RunStatus>| RunFilter {
+            recipe: recipe.map(str::to_owned),
+            status,
+            since: None,
+            until: None,
+            before: None,
+            limit: 50,
+        };
+        vec![
+            page(None, None),
+            page(Some("hook"), None),
+            page(Some("other"), None),
+            page(None, Some(RunStatus::Failed)),
+            page(Some("other"), Some(RunStatus::Failed)),
+            page(None, Some(RunStatus::Skipped)),
+            page(Some("hook"), Some(RunStatus::Succeeded)),
+            RunFilter {
+                since: Some(since(start + 2_000)),
+                until: Some(since(start + 5_000)),
+                ..page(None, None)
+            },
+            RunFilter {
+                before: Some(format!("{:08x}", ((newest - 100) * 1000) >> 16)),
+                ..page(Some("other"), None)
+            },
+        ]
+    };
+    add_runs(&mut connection, start, 10_000);
+    let small: Vec<i32> = filters(start + 10_000)
+        .iter()
+        .map(|filter| steps_for_a_page(&connection, filter))
+        .collect();
+    add_runs(&mut connection, start + 10_000, 190_000);
+    let large: Vec<i32> = filters(start + 200_000)
+        .iter()
+        .map(|filter| steps_for_a_page(&connection, filter))
+        .collect();
+    for ((filter, small), large) in filters(start + 200_000).iter().zip(&small).zip(&large) {
+        assert!(
+            f64::from(*large) <= 2.0 * f64::from(*small).max(100.0),
+            "{filter:?}: {small} VM steps at 10 000 runs, {large} at 200 000"
+        );
+    }
+    println!("VM steps per page at 10 000 runs {small:?}, at 200 000 {large:?}");
+    store.close().await;
+}
