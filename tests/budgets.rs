@@ -5,7 +5,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Running, Sink, poll_until};
+use support::{ChildDaemon, Sink, poll_until};
 
 /// The daemon's peak resident memory may not pass this in any case here.
 const PEAK_RSS_MIB: f64 = 200.0;
@@ -41,20 +41,9 @@ async fn budget_breaking_renders_fail_at_their_budget_while_other_webhooks_go_on
         ),
         ("quick.yaml", "trigger: {webhook: {}}\nsteps:\n  - log: 'quick {{payload.n}}'\n".to_owned()),
     ];
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
-    for (name, text) in &recipes {
-        std::fs::write(dir.path().join("recipes").join(name), text).expect("recipe");
-    }
-    let port = support::free_address().port();
-    let daemon = Running(
-        support::ferry_serve(dir.path(), port)
-            .spawn()
-            .expect("start ferry serve"),
-    );
-    let http = support::http_client();
-    let base = format!("http://127.0.0.1:{port}");
-    support::post_hook_when_up(&http, &base, "quick", &json!({"n": 0})).await;
+    let recipes: Vec<(&str, &str)> = recipes.iter().map(|(name, text)| (*name, text.as_str())).collect();
+    let child = ChildDaemon::start(&recipes, "quick").await;
+    let (http, base) = (child.http.clone(), child.base.clone());
 
     let payloads = [
         ("nested", json!({"a": (0..700).collect::<Vec<_>>()})),
@@ -93,7 +82,8 @@ async fn budget_breaking_renders_fail_at_their_budget_while_other_webhooks_go_on
         let run = run_of(&http, &base, run_id).await;
         assert!(
             ["queued", "running", "failed"].contains(&run["status"].as_str().unwrap_or_default()),
-            "{path}: {run:#}"
+            "{path}: {run:#}\n{}",
+            child.complaints()
         );
     }
     for (path, run_id) in &heavy {
@@ -123,7 +113,7 @@ async fn budget_breaking_renders_fail_at_their_budget_while_other_webhooks_go_on
         metrics.contains("ferry_renders_over_budget_total{recipe=\"leaves\",budget=\"bytes\"} 2"),
         "{metrics}"
     );
-    let peak = daemon.peak_rss_mib();
+    let peak = child.daemon.peak_rss_mib();
     println!("peak RSS of the daemon: {peak:.1} MiB");
     assert!(peak < PEAK_RSS_MIB, "peak RSS {peak:.1} MiB");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::json;
-use support::Running;
+use support::ChildDaemon;
 
 const CLIENTS: usize = 256;
 const ROUNDS: usize = 2;
@@ -18,22 +18,16 @@ const WAL_MIB: u64 = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_keep_memory_and_the_wal_bounded() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
-    std::fs::write(
-        dir.path().join("recipes/big.yaml"),
-        "trigger: {webhook: {}}\nsteps: [{log: stored}]\n",
+    let ChildDaemon {
+        dir,
+        daemon,
+        http,
+        base,
+    } = ChildDaemon::start(
+        &[("big.yaml", "trigger: {webhook: {}}\nsteps: [{log: stored}]\n")],
+        "big",
     )
-    .expect("recipe");
-    let port = support::free_address().port();
-    let daemon = Running(
-        support::ferry_serve(dir.path(), port)
-            .spawn()
-            .expect("start ferry serve"),
-    );
-    let http = support::http_client();
-    let base = format!("http://127.0.0.1:{port}");
-    support::post_hook_when_up(&http, &base, "big", &json!({})).await;
+    .await;
 
     // The WAL's size, sampled while the bodies arrive.
     let wal = dir.path().join("ferry.db-wal");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::Running;
+use support::ChildDaemon;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
@@ -21,22 +21,19 @@ async fn a_valid_webhook_is_acknowledged_while_a_thousand_connections_drip_their
     // The test holds over a thousand sockets itself.
     let files = ferry::api::connections::raise_open_file_limit().unwrap_or(0);
     assert!(files > DRIPPERS as u64 + 100, "the open-file limit is {files}");
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
-    std::fs::write(
-        dir.path().join("recipes/hook.yaml"),
-        "trigger: {webhook: {}}\nsteps: [{log: 'got {{payload.n}}'}]\n",
+    let ChildDaemon { daemon, http, base, .. } = ChildDaemon::start(
+        &[(
+            "hook.yaml",
+            "trigger: {webhook: {}}\nsteps: [{log: 'got {{payload.n}}'}]\n",
+        )],
+        "hook",
     )
-    .expect("recipe");
-    let port = support::free_address().port();
-    let daemon = Running(
-        support::ferry_serve(dir.path(), port)
-            .spawn()
-            .expect("start ferry serve"),
-    );
-    let http = support::http_client();
-    let base = format!("http://127.0.0.1:{port}");
-    support::post_hook_when_up(&http, &base, "hook", &json!({"n": 0})).await;
+    .await;
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("port");
 
     let head = "POST /hooks/hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
     let mut drippers = Vec::with_capacity(DRIPPERS);

@@ -229,6 +229,52 @@ impl Drop for Running {
     }
 }
 
+/// `ferry serve` of the built binary in a folder of its own, with these recipes;
+/// up once it answers a webhook at `/hooks/{first}` (that one starts a run).
+pub struct ChildDaemon {
+    pub dir: TempDir,
+    pub daemon: Running,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl ChildDaemon {
+    pub async fn start(recipes: &[(&str, &str)], first: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
+        for (name, text) in recipes {
+            std::fs::write(dir.path().join("recipes").join(name), text).expect("recipe");
+        }
+        let port = free_address().port();
+        let log = std::fs::File::create(dir.path().join("ferry.log")).expect("log file");
+        let daemon = Running(
+            ferry_serve(dir.path(), port)
+                .stderr(log)
+                .spawn()
+                .expect("start ferry serve"),
+        );
+        let http = http_client();
+        let base = format!("http://127.0.0.1:{port}");
+        post_hook_when_up(&http, &base, first, &serde_json::json!({})).await;
+        Self {
+            dir,
+            daemon,
+            http,
+            base,
+        }
+    }
+
+    /// The daemon's log lines at error, to say why a test failed.
+    pub fn complaints(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ferry.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(" ERROR "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// An HTTP client for tests (reqwest is built without a default TLS provider).
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
