@@ -183,11 +183,23 @@ impl TestDaemon {
     }
 }
 
-/// A loopback address where nothing listens (bound, then released).
+/// A loopback address where nothing listens (bound, then released), below the
+/// ephemeral range: a port the kernel handed out could be handed again, to one
+/// of the thousands of client connections some tests open, before the daemon
+/// meant to listen on it binds it.
 pub fn free_address() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Each test process starts at its own place in 20 000–32 000.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % 6000) as u16 * 2;
+    for _ in 0..12_000 {
+        let port = 20_000 + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if let Ok(address) = std::net::TcpListener::bind(("127.0.0.1", port)).and_then(|listener| listener.local_addr())
+        {
+            return address;
+        }
+    }
+    panic!("no free port in 20 000–32 000")
 }
 
 /// `ferry serve` of the built binary on `port`, with the recipes folder
@@ -245,16 +257,33 @@ impl ChildDaemon {
         for (name, text) in recipes {
             std::fs::write(dir.path().join("recipes").join(name), text).expect("recipe");
         }
-        let port = free_address().port();
         let log = std::fs::File::create(dir.path().join("ferry.log")).expect("log file");
-        let daemon = Running(
-            ferry_serve(dir.path(), port)
-                .stderr(log)
-                .spawn()
-                .expect("start ferry serve"),
-        );
+        // Port 0, and the address from what it prints: a port found free and
+        // handed over could be taken meanwhile by a test's client connection.
+        let mut child = ferry_serve(dir.path(), 0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start ferry serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let daemon = Running(child);
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut found = Some(found);
+            // Read to the end, so that the daemon never writes into a closed pipe.
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("ferry listening on ")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(address.split(' ').next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let base = address
+            .recv_timeout(DEADLINE)
+            .expect("the daemon says where it listens");
         let http = http_client();
-        let base = format!("http://127.0.0.1:{port}");
         post_hook_when_up(&http, &base, first, &serde_json::json!({})).await;
         Self {
             dir,
