@@ -139,7 +139,12 @@ fn load(
         Some(Ok(recipe)) => claimed_by(recipe).contains(key),
     });
 
-    let conflicts = every_conflict(&loaded);
+    // Offline only: a daemon reports conflicts on the newcomer alone, below.
+    let conflicts = if blame == Blame::Both {
+        every_conflict(&loaded)
+    } else {
+        Vec::new()
+    };
 
     let mut set = RecipeSet::default();
     for (file, recipe) in loaded {
