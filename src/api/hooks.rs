@@ -120,14 +120,15 @@ async fn handle(
         Trigger::Webhook {
             verify: Some(verifier), ..
         } => {
-            let scope = Scope::Recipe(recipe.id.as_str().into());
+            // Made only where it is asked: a verified delivery needs none.
+            let scope = || Scope::Recipe(recipe.id.as_str().into());
             // A guessable credential is not even compared while its guesser is
             // locked out; a signature is: it cannot be guessed, and the real
             // provider may share the attacker's address (a proxy).
             if verifier.is_guessable() {
                 state
                     .limits
-                    .locked(client, &scope)
+                    .locked(client, &scope())
                     .map_err(IntoResponse::into_response)?;
             }
             match verifier.check(&headers, &body, received_at.timestamp()) {
@@ -137,7 +138,7 @@ async fn handle(
                     // Guessing secrets spends this recipe's failure budget.
                     state
                         .limits
-                        .failed(client, &scope)
+                        .failed(client, &scope())
                         .map_err(IntoResponse::into_response)?;
                     return Err(Problem::new(StatusCode::UNAUTHORIZED, "the request could not be verified").into());
                 }

@@ -48,6 +48,13 @@ pub enum OverBudget {
     Bytes(usize),
 }
 
+/// A helper that went over the budget fails the render with the budget's words.
+impl From<OverBudget> for handlebars::RenderError {
+    fn from(over: OverBudget) -> Self {
+        handlebars::RenderErrorReason::Other(over.to_string()).into()
+    }
+}
+
 impl OverBudget {
     /// The budget's name in metrics: `work` or `bytes`.
     pub fn name(self) -> &'static str {

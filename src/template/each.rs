@@ -58,8 +58,7 @@ impl HelperDef for Each {
         render_context.push_block(block);
         let base_path = value.context_path();
         for (position, (key, item)) in entries.enumerate() {
-            budget::spend_work(per_iteration)
-                .map_err(|over| RenderError::from(RenderErrorReason::Other(over.to_string())))?;
+            budget::spend_work(per_iteration)?;
             if let Some(block) = render_context.block_mut() {
                 block.set_local_var("first", to_json(position == 0));
                 block.set_local_var("last", to_json(position + 1 == count));

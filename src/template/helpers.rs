@@ -131,18 +131,17 @@ impl HelperDef for ValueHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let args: Vec<&Value> = helper.params().iter().map(|param| param.value()).collect();
-        let over = |over: budget::OverBudget| RenderError::from(RenderErrorReason::Other(over.to_string()));
         // A call costs a unit, and what it will allocate is paid before it does:
         // `replace` can make a megabyte of a kilobyte, twice over.
-        budget::spend_work(1).map_err(over)?;
+        budget::spend_work(1)?;
         let estimated = allocation(self.name, &args);
-        budget::spend_allocation(estimated.unwrap_or(0)).map_err(over)?;
+        budget::spend_allocation(estimated.unwrap_or(0))?;
         let result = (self.function)(&args).map_err(|message| {
             RenderError::from(RenderErrorReason::Other(format!("helper `{}`: {message}", self.name)))
         })?;
         if estimated.is_none() {
             // At most a few times its arguments' size: paid once it is known.
-            budget::spend_allocation(budget::size_of(&result)).map_err(over)?;
+            budget::spend_allocation(budget::size_of(&result))?;
         }
         Ok(ScopedJson::Derived(result))
     }
