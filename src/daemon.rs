@@ -16,7 +16,8 @@ use crate::api::server::ConnectionLimits;
 use crate::api::{self, ApiTokens, AppState, HookLimitSettings, HookLimits};
 use crate::engine::Engine;
 use crate::observe::Metrics;
-use crate::recipe::reload::{Change, merge};
+use crate::recipe::reload::Change;
+use crate::recipe::watch::ChangeFeed;
 use crate::recipe::watch::{FolderWatch, watch_folder};
 use crate::recipe::{self, Environment, LiveRecipes, RecipeSet};
 use crate::store::{self, Durability, Store};
@@ -162,6 +163,7 @@ impl Daemon {
         let destinations = Destinations::new(settings.destinations)?;
         let metrics = Metrics::new();
         metrics.start_upkeep();
+        metrics.recipe_files_parsed(recipes.current().parsed());
         let templates = Arc::new(Templates::with_budget(settings.render_budget));
         let engine = Engine::new(
             store.clone(),
@@ -188,15 +190,15 @@ impl Daemon {
         let reload = match watch_folder(&settings.recipes) {
             Ok((watch, changes)) => {
                 let (stop, stopped) = watch::channel(false);
-                let task = tokio::spawn(reload_on_change(
-                    store.clone(),
-                    settings.recipes.clone(),
-                    settings.environment.clone(),
-                    recipes.clone(),
-                    timers.clone(),
-                    changes,
-                    stopped,
-                ));
+                let reloader = Reloader {
+                    store: store.clone(),
+                    folder: settings.recipes.clone(),
+                    environment: settings.environment.clone(),
+                    recipes: recipes.clone(),
+                    timers: timers.clone(),
+                    metrics: metrics.clone(),
+                };
+                let task = tokio::spawn(reloader.run(changes, stopped));
                 Some(Reload {
                     _watch: watch,
                     stop,
@@ -292,49 +294,69 @@ impl Daemon {
     }
 }
 
-/// Reloads the recipes folder on each signal of its watch: the merged set is
-/// swapped in at once, then the schedule and poll tasks follow it.
-async fn reload_on_change(
+/// What the reload task works with.
+struct Reloader {
     store: Store,
     folder: PathBuf,
     environment: Environment,
     recipes: LiveRecipes,
     timers: Arc<tokio::sync::Mutex<Timers>>,
-    mut changes: tokio::sync::mpsc::Receiver<()>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            signal = changes.recv() => if signal.is_none() { return },
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-        let (folder, environment) = (folder.clone(), environment.clone());
-        // Files unchanged since the set in force are not parsed again.
-        let previous = recipes.current();
-        let loaded = tokio::task::spawn_blocking(move || recipe::reload_folder(&folder, &environment, &previous)).await;
-        let fresh = match loaded {
-            Ok(Ok(fresh)) => fresh,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot read the recipes folder; keeping the recipes in force");
-                continue;
+    metrics: Metrics,
+}
+
+impl Reloader {
+    /// Reloads the changed recipe files on each burst of the folder's watch: the
+    /// new set is swapped in at once, then the schedule and poll tasks of the
+    /// changed recipes follow it.
+    async fn run(self, feed: ChangeFeed, mut stop: watch::Receiver<bool>) {
+        let Self {
+            store,
+            folder,
+            environment,
+            recipes,
+            timers,
+            metrics,
+        } = self;
+        loop {
+            let changed = tokio::select! {
+                changed = feed.next() => changed,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            let (folder, environment) = (folder.clone(), environment.clone());
+            let previous = recipes.current();
+            let loaded =
+                tokio::task::spawn_blocking(move || recipe::reload_folder(&folder, &environment, &previous, &changed))
+                    .await;
+            let reloaded = match loaded {
+                Ok(Ok(reloaded)) => reloaded,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "cannot read the recipes folder; keeping the recipes in force");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the reload failed; keeping the recipes in force");
+                    continue;
+                }
+            };
+            metrics.recipe_files_parsed(reloaded.set.parsed());
+            let touched = reloaded
+                .changes
+                .iter()
+                .filter_map(Change::recipe)
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            for change in &reloaded.changes {
+                log_change(change);
             }
-            Err(error) => {
-                tracing::error!(%error, "the reload failed; keeping the recipes in force");
-                continue;
+            if !reloaded.claims.is_empty()
+                && let Err(error) = store.update_recipe_claims(&reloaded.claims).await
+            {
+                // Kept in memory: this process still enforces them.
+                tracing::warn!(%error, "cannot store which files own recipe ids and paths; a restart may forget new claims");
             }
-        };
-        let (merged, changed) = merge(&recipes.current(), fresh);
-        for change in &changed {
-            log_change(change);
+            recipes.replace(reloaded.set);
+            timers.lock().await.follow(&recipes.current(), touched).await;
         }
-        if merged.claims() != recipes.current().claims()
-            && let Err(error) = store.save_recipe_claims(merged.claims()).await
-        {
-            // Kept in memory: this process still enforces them.
-            tracing::warn!(%error, "cannot store which files own recipe ids and paths; a restart may forget new claims");
-        }
-        recipes.replace(merged);
-        timers.lock().await.sync(&recipes.current()).await;
     }
 }
 

@@ -128,6 +128,13 @@ impl Metrics {
             .absolute(refused_commits);
     }
 
+    /// Recipe files read and parsed by the loads of the recipes folder (a
+    /// reload parses only the files that changed).
+    pub fn recipe_files_parsed(&self, files: usize) {
+        self.counter("ferry_recipe_files_parsed_total", Vec::new())
+            .increment(files as u64);
+    }
+
     /// A slow connection closed because the slow places were full.
     pub fn connection_shed(&self) {
         self.counter("ferry_connections_shed_total", Vec::new()).increment(1);

@@ -33,7 +33,7 @@ fn the_guides_recipes_load() {
     }
     assert!(written >= 5, "the guide's recipes were found: {written}");
     let set = load_folder(dir.path(), &Environment::default()).expect("load");
-    let problems: Vec<String> = set.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = set.problems().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(set.len(), written);
 }

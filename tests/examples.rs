@@ -13,9 +13,9 @@ use support::{Setup, TestDaemon, poll_until};
 async fn hello_posts_to_greeted_and_both_runs_succeed() {
     let ferry = examples_daemon(&[]).await;
     assert!(
-        ferry.daemon.recipes().problems().is_empty(),
+        !ferry.daemon.recipes().has_problems(),
         "{:?}",
-        ferry.daemon.recipes().problems()
+        ferry.daemon.recipes().problems().collect::<Vec<_>>()
     );
 
     let (status, answer) = ferry.post_hook("hello", &json!({"name": "Ada"})).await;

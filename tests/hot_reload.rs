@@ -231,3 +231,69 @@ async fn a_run_queued_before_a_reload_records_the_version_it_ran_with() {
             .ends_with("/v2")
     );
 }
+
+fn files_parsed(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ferry_recipe_files_parsed_total "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+async fn metrics_text(ferry: &TestDaemon) -> String {
+    ferry
+        .http
+        .get(format!("{}/metrics", ferry.base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test]
+async fn a_reload_parses_only_the_file_that_changed() {
+    const MANY: usize = 300;
+    let texts: Vec<(String, String)> = (0..MANY)
+        .map(|n| {
+            (
+                format!("r{n:03}.yaml"),
+                format!("trigger: {{webhook: {{}}}}\nsteps: [{{log: 'recipe {n}'}}]\n"),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let ferry = TestDaemon::start(&files).await;
+    let recipes = ferry.dir.path().join("recipes");
+    assert_eq!(files_parsed(&metrics_text(&ferry).await), Some(MANY as u64));
+
+    // An edit in place.
+    let before = version(&ferry, "r123").await.expect("loaded");
+    std::fs::write(recipes.join("r123.yaml"), greeter("edited")).expect("edit");
+    poll_until("the edit to load", || async {
+        version(&ferry, "r123").await.filter(|version| *version != before)
+    })
+    .await;
+    assert_eq!(files_parsed(&metrics_text(&ferry).await), Some(MANY as u64 + 1));
+
+    // An editor's save: a hidden temporary file renamed over the recipe.
+    let before = version(&ferry, "r200").await.expect("loaded");
+    std::fs::write(
+        recipes.join(".r200.yaml.tmp"),
+        "trigger: {webhook: {}}\nsteps: [{log: saved}]\n",
+    )
+    .expect("write");
+    std::fs::rename(recipes.join(".r200.yaml.tmp"), recipes.join("r200.yaml")).expect("rename");
+    poll_until("the save to load", || async {
+        version(&ferry, "r200").await.filter(|version| *version != before)
+    })
+    .await;
+    assert_eq!(files_parsed(&metrics_text(&ferry).await), Some(MANY as u64 + 2));
+    let (status, answer) = ferry.post_hook("greet", &json!({"n": 5})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, answer) = ferry.post_hook("r200", &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+}

@@ -25,7 +25,7 @@ async fn a_broken_recipe_beside_a_good_one_leaves_the_good_one_serving() {
     let recipes = ferry.daemon.recipes();
     assert_eq!(recipes.len(), 1);
     assert!(recipes.get("good").is_some());
-    let problems: Vec<String> = recipes.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = recipes.problems().map(ToString::to_string).collect();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].ends_with(
@@ -61,7 +61,7 @@ async fn a_duplicate_webhook_path_is_reported_at_the_later_file() {
     let recipes = ferry.daemon.recipes();
     assert!(recipes.get("a-first").is_some());
     assert!(recipes.get("b-second").is_none());
-    let problem = recipes.problems()[0].to_string();
+    let problem = recipes.problems().next().expect("a problem").to_string();
     assert!(problem.contains("b-second.yaml"), "{problem}");
     assert!(
         problem.contains("webhook path `shared` belongs to a-first.yaml"),

@@ -105,7 +105,6 @@ fn find_recipe(wanted: &str, folder: &Path, environment: &crate::recipe::Environ
     }
     let failed: Vec<_> = set
         .problems()
-        .iter()
         .filter(|problem| problem.file.file_stem().and_then(|stem| stem.to_str()) == Some(wanted))
         .cloned()
         .collect();

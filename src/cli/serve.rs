@@ -101,7 +101,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for warning in recipes.recipes().flat_map(|recipe| recipe.warnings.iter()) {
         eprintln!("warning: {warning}");
     }
-    if recipes.is_empty() && recipes.problems().is_empty() {
+    if recipes.is_empty() && !recipes.has_problems() {
         eprintln!("warning: no recipes found");
     }
     println!(

@@ -8,7 +8,6 @@
 //! A claim lasts while its file exists and either still declares it or does not
 //! load at all (a broken file keeps what it had); removing the file frees it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a file can claim.
@@ -51,41 +50,84 @@ impl ClaimKind {
 pub type ClaimKey = (ClaimKind, String);
 
 /// Who owns each id and path: the owner's file name in the recipes folder.
+///
+/// Persistent maps: a reload copies the claims in O(1) and changes what one
+/// file claims in O(log n), so touching one file of 10 000 costs what one
+/// file costs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Claims(BTreeMap<ClaimKey, String>);
+pub struct Claims {
+    owners: imbl::OrdMap<ClaimKey, String>,
+    /// The same, by file: what each file owns (one id, at most one path).
+    by_file: imbl::OrdMap<String, Vec<ClaimKey>>,
+}
 
 impl Claims {
     pub fn new(owners: impl IntoIterator<Item = (ClaimKey, String)>) -> Self {
-        Self(owners.into_iter().collect())
+        let mut claims = Self::default();
+        for (key, file) in owners {
+            claims.insert(key, file);
+        }
+        claims
     }
 
     /// The file that owns a name, if any.
     pub fn owner(&self, kind: ClaimKind, name: &str) -> Option<&str> {
-        self.0.get(&(kind, name.to_owned())).map(String::as_str)
+        self.owners.get(&(kind, name.to_owned())).map(String::as_str)
+    }
+
+    /// What a file owns.
+    pub fn of_file(&self, file: &str) -> &[ClaimKey] {
+        self.by_file.get(file).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The files that own something.
+    pub fn files(&self) -> impl Iterator<Item = &String> {
+        self.by_file.keys()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&ClaimKey, &String)> {
-        self.0.iter()
+        self.owners.iter()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.owners.is_empty()
     }
 
     pub(super) fn insert(&mut self, key: ClaimKey, file: String) {
-        self.0.insert(key, file);
+        if let Some(before) = self.owners.insert(key.clone(), file.clone()) {
+            self.forget_owner(&before, &key);
+        }
+        self.by_file.entry(file).or_default().push(key);
     }
 
-    /// The claims that still stand for the files of a fresh load: a file's claim
-    /// lasts while the file exists and still declares the name, or did not load.
-    pub(super) fn standing(&self, still_claims: impl Fn(&str, &ClaimKey) -> bool) -> Self {
-        Self(
-            self.0
-                .iter()
-                .filter(|(key, file)| still_claims(file, key))
-                .map(|(key, file)| (key.clone(), file.clone()))
-                .collect(),
-        )
+    pub(super) fn remove(&mut self, key: &ClaimKey) {
+        if let Some(file) = self.owners.remove(key) {
+            self.forget_owner(&file, key);
+        }
+    }
+
+    fn forget_owner(&mut self, file: &str, key: &ClaimKey) {
+        if let Some(keys) = self.by_file.get_mut(file) {
+            keys.retain(|owned| owned != key);
+            if keys.is_empty() {
+                self.by_file.remove(file);
+            }
+        }
+    }
+}
+
+/// How a load changed the claims: what to store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimChanges {
+    /// Names newly owned, with their owner file.
+    pub taken: Vec<(ClaimKey, String)>,
+    /// Names nobody owns any more.
+    pub freed: Vec<ClaimKey>,
+}
+
+impl ClaimChanges {
+    pub fn is_empty(&self) -> bool {
+        self.taken.is_empty() && self.freed.is_empty()
     }
 }
 

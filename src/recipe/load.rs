@@ -9,36 +9,74 @@ use std::sync::Arc;
 use serde_saphyr::{MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
-use super::claims::{self, ClaimKey, ClaimKind, Claims};
+use super::claims::{self, ClaimKey, ClaimKind};
 use super::config::RecipeFile;
 use super::keys::{self, Node, unknown_keys};
 use super::validate::validate;
 use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger, env};
 use crate::redact::Redactor;
 
-/// Loads every recipe in `folder` on its own, as `ferry check` does: with no
-/// claims remembered, file-name order decides who owns an id or a path, and a
-/// conflict is a problem of both files. Problems are collected in the set, never
-/// returned as an error: one broken file must not stop the others. Only a folder
-/// that cannot be listed is an error.
+/// Loads every recipe in `folder` on its own, as `ferry check`, `ferry run` and
+/// `ferry test` do: with no claims remembered, file-name order decides who owns
+/// an id or a path, and a conflict is a problem of both files (whichever is
+/// first where it is deployed, one of them will not load). Problems are
+/// collected in the set, never returned as an error: one broken file must not
+/// stop the others. Only a folder that cannot be listed is an error. The daemon
+/// loads with its claims instead (`reload.rs`).
 pub fn load_folder(folder: &Path, environment: &Environment) -> std::io::Result<RecipeSet> {
-    load(folder, environment, &Claims::default(), Blame::Both, None)
+    let loaded: Vec<(PathBuf, Outcome)> = recipe_files(folder)?
+        .into_iter()
+        .map(|file| {
+            let recipe = read_and_load(&file, environment);
+            (file, recipe)
+        })
+        .collect();
+    let conflicts = every_conflict(&loaded);
+    let mut set = RecipeSet {
+        parsed: loaded.len(),
+        ..RecipeSet::default()
+    };
+    for (file, recipe) in loaded {
+        let recipe = match recipe {
+            Ok(recipe) => recipe,
+            Err(problems) => {
+                set.problems.entry(file).or_default().extend(problems);
+                continue;
+            }
+        };
+        let name = claims::file_name(&file);
+        let wanted = claimed_by(&recipe);
+        // The first file in name order keeps a name; the conflict is reported below.
+        if wanted.iter().any(|key| set.claims.owner(key.0, &key.1).is_some()) {
+            continue;
+        }
+        for key in wanted {
+            set.claims.insert(key, name.clone());
+        }
+        set.serve(recipe);
+    }
+    for conflict in conflicts {
+        set.problems.entry(conflict.file.clone()).or_default().push(conflict);
+    }
+    Ok(set)
 }
 
-/// Loads every recipe in `folder` as the daemon does: the ids and paths in
-/// `claims` stay with their owners (see `claims.rs`), a file that claims a taken
-/// one fails to load, and the set carries the claims that stand after this load.
-pub fn load_folder_claimed(folder: &Path, environment: &Environment, claims: &Claims) -> std::io::Result<RecipeSet> {
-    load(folder, environment, claims, Blame::Newcomer, None)
+/// The recipe files of a folder, in name order.
+pub(super) fn recipe_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(folder)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| is_recipe_name(path) && path.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
-/// Loads the folder again after a change, as the daemon does: a file whose
-/// size, times and inode are those of the previous load is not read or parsed
-/// again — its outcome is reused — so touching one file of 10 000 parses one.
-/// The identity rules are applied to every file as in a first load, with the
-/// previous load's claims.
-pub fn reload_folder(folder: &Path, environment: &Environment, previous: &RecipeSet) -> std::io::Result<RecipeSet> {
-    load(folder, environment, previous.claims(), Blame::Newcomer, Some(previous))
+/// Reads a file and loads its recipe.
+pub(super) fn read_and_load(file: &Path, environment: &Environment) -> Outcome {
+    fs::read_to_string(file)
+        .map_err(|error| vec![Diagnostic::new(file, None, format!("cannot read the file: {error}"))])
+        .and_then(|text| load_source(file, &text, environment))
+        .map(Arc::new)
 }
 
 /// What tells a file's versions apart without reading it.
@@ -51,9 +89,10 @@ pub(super) struct FileStamp {
 }
 
 impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
+    /// `None` when the path is not a regular file (gone, or a folder).
+    pub(super) fn of(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt as _;
-        let metadata = fs::metadata(path).ok()?;
+        let metadata = fs::metadata(path).ok().filter(fs::Metadata::is_file)?;
         Some(Self {
             modified: metadata.modified().ok(),
             len: metadata.len(),
@@ -67,134 +106,13 @@ impl FileStamp {
 }
 
 /// A file's recipe, or why it did not load.
-type Outcome = Result<Arc<Recipe>, Vec<Diagnostic>>;
+pub(super) type Outcome = Result<Arc<Recipe>, Vec<Diagnostic>>;
 
 /// One file's outcome in a load, kept for the next.
 #[derive(Debug, Clone)]
 pub(super) struct FileLoad {
-    stamp: FileStamp,
-    outcome: Outcome,
-}
-
-/// Which files a conflict over an id or a path is reported on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Blame {
-    /// Offline: both, since either may be the one to change.
-    Both,
-    /// The daemon: the file that came later; the owner keeps serving.
-    Newcomer,
-}
-
-fn load(
-    folder: &Path,
-    environment: &Environment,
-    claims: &Claims,
-    blame: Blame,
-    previous: Option<&RecipeSet>,
-) -> std::io::Result<RecipeSet> {
-    let mut files: Vec<PathBuf> = fs::read_dir(folder)?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| is_recipe_file(path))
-        .collect();
-    files.sort();
-
-    let mut parsed = 0;
-    let mut file_loads = BTreeMap::new();
-    let loaded: Vec<(PathBuf, Outcome)> = files
-        .into_iter()
-        .map(|file| {
-            let stamp = FileStamp::of(&file);
-            let unchanged = previous
-                .and_then(|previous| previous.files.get(&file))
-                .filter(|before| stamp.is_some_and(|stamp| stamp == before.stamp));
-            let recipe = match unchanged {
-                Some(before) => before.outcome.clone(),
-                None => {
-                    parsed += 1;
-                    fs::read_to_string(&file)
-                        .map_err(|error| vec![Diagnostic::new(&file, None, format!("cannot read the file: {error}"))])
-                        .and_then(|text| load_source(&file, &text, environment))
-                        .map(Arc::new)
-                }
-            };
-            if let Some(stamp) = stamp {
-                file_loads.insert(
-                    file.clone(),
-                    FileLoad {
-                        stamp,
-                        outcome: recipe.clone(),
-                    },
-                );
-            }
-            (file, recipe)
-        })
-        .collect();
-    let by_name: BTreeMap<String, &Outcome> = loaded
-        .iter()
-        .map(|(file, recipe)| (claims::file_name(file), recipe))
-        .collect();
-    let mut owners = claims.standing(|file, key| match by_name.get(file) {
-        None => false,
-        Some(Err(_)) => true,
-        Some(Ok(recipe)) => claimed_by(recipe).contains(key),
-    });
-
-    // Offline only: a daemon reports conflicts on the newcomer alone, below.
-    let conflicts = if blame == Blame::Both {
-        every_conflict(&loaded)
-    } else {
-        Vec::new()
-    };
-
-    let mut set = RecipeSet::default();
-    for (file, recipe) in loaded {
-        let recipe = match recipe {
-            Ok(recipe) => recipe,
-            Err(problems) => {
-                set.problems.extend(problems);
-                continue;
-            }
-        };
-        let name = claims::file_name(&file);
-        let taken: Vec<(ClaimKey, String)> = claimed_by(&recipe)
-            .into_iter()
-            .filter_map(|key| {
-                let owner = owners.owner(key.0, &key.1)?;
-                (owner != name).then(|| (key.clone(), owner.to_owned()))
-            })
-            .collect();
-        if taken.is_empty() {
-            for key in claimed_by(&recipe) {
-                owners.insert(key, name.clone());
-            }
-            if let Trigger::Webhook { path, .. } = &recipe.trigger {
-                set.hooks.insert(path.clone(), recipe.id.clone());
-            }
-            set.recipes.insert(recipe.id.clone(), recipe);
-            continue;
-        }
-        if blame == Blame::Newcomer {
-            for ((kind, claimed), owner) in taken {
-                set.problems.push(Diagnostic::at(
-                    &file,
-                    claim_position(&recipe, kind),
-                    format!(
-                        "{} `{claimed}` belongs to {owner}, which claimed it first; {name} cannot use it (rename it here, or remove {owner} to free it)",
-                        kind.describe()
-                    ),
-                ));
-            }
-        }
-    }
-    if blame == Blame::Both {
-        set.problems.extend(conflicts);
-        // Reported file by file, in the order each file's were found.
-        set.problems.sort_by(|left, right| left.file.cmp(&right.file));
-    }
-    set.claims = owners;
-    set.files = file_loads;
-    set.parsed = parsed;
-    Ok(set)
+    pub(super) stamp: FileStamp,
+    pub(super) outcome: Outcome,
 }
 
 /// Offline, every id or path that several files declare is a problem of each of
@@ -229,7 +147,7 @@ fn every_conflict(loaded: &[(PathBuf, Outcome)]) -> Vec<Diagnostic> {
     problems
 }
 
-fn claim_position(recipe: &Recipe, kind: ClaimKind) -> super::Position {
+pub(super) fn claim_position(recipe: &Recipe, kind: ClaimKind) -> super::Position {
     match kind {
         ClaimKind::Id => recipe.id_at,
         ClaimKind::Path => recipe.trigger_at,
@@ -237,7 +155,7 @@ fn claim_position(recipe: &Recipe, kind: ClaimKind) -> super::Position {
 }
 
 /// The id and the webhook path a recipe claims.
-fn claimed_by(recipe: &Recipe) -> Vec<ClaimKey> {
+pub(super) fn claimed_by(recipe: &Recipe) -> Vec<ClaimKey> {
     let mut keys = vec![(ClaimKind::Id, recipe.id.clone())];
     if let Trigger::Webhook { path, .. } = &recipe.trigger {
         keys.push((ClaimKind::Path, path.clone()));
@@ -268,7 +186,7 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
             report
                 .warnings
                 .extend(set.recipes().flat_map(|recipe| recipe.warnings.iter().cloned()));
-            report.problems.extend(set.problems);
+            report.problems.extend(set.problems().cloned());
         } else if path.is_file() {
             let folder = match path.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -277,7 +195,7 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
             let set = load_folder(folder, environment)
                 .map_err(|error| format!("cannot read the folder {}: {error}", folder.display()))?;
             let same_file = |other: &Path| other.file_name() == path.file_name();
-            if !is_recipe_file(path) {
+            if !is_recipe_name(path) {
                 // Named explicitly, so checked even with another extension.
                 match fs::read_to_string(path) {
                     Ok(text) => match load_source(path, &text, environment) {
@@ -304,17 +222,15 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
                         warning
                     }));
             }
-            report
-                .problems
-                .extend(
-                    set.problems
-                        .into_iter()
-                        .filter(|problem| same_file(&problem.file))
-                        .map(|mut problem| {
-                            problem.file = path.clone();
-                            problem
-                        }),
-                );
+            report.problems.extend(
+                set.problems()
+                    .filter(|problem| same_file(&problem.file))
+                    .map(|problem| {
+                        let mut problem = problem.clone();
+                        problem.file = path.clone();
+                        problem
+                    }),
+            );
         } else {
             return Err(format!("{} does not exist", path.display()));
         }
@@ -375,12 +291,12 @@ fn parse_and_validate(file: &Path, text: &str, environment: &Environment) -> Res
     Ok(recipe)
 }
 
-fn is_recipe_file(path: &Path) -> bool {
+/// Whether a path names a recipe file (not a recipe test, not hidden).
+pub(super) fn is_recipe_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
         return false;
     };
-    path.is_file()
-        && (name.ends_with(".yaml") || name.ends_with(".yml"))
+    (name.ends_with(".yaml") || name.ends_with(".yml"))
         && !name.ends_with(".test.yaml")
         && !name.ends_with(".test.yml")
         && !name.starts_with('.')
@@ -570,82 +486,5 @@ mod tests {
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("recipes/demo.yaml:3:"), "{}", found[0]);
-    }
-
-    #[test]
-    fn a_claim_lasts_while_its_file_exists_and_still_declares_it_or_does_not_load() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
-        let hook = "trigger: {webhook: {path: shared}}\nsteps: [{log: ok}]\n";
-        write("b-owner.yaml", hook);
-        write("a-newcomer.yaml", hook);
-        let claims = Claims::new([((ClaimKind::Path, "shared".to_owned()), "b-owner.yaml".to_owned())]);
-        let loaded = |claims: &Claims| load_folder_claimed(dir.path(), &Environment::default(), claims).expect("load");
-
-        let set = loaded(&claims);
-        assert!(set.get("b-owner").is_some() && set.get("a-newcomer").is_none());
-        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("b-owner.yaml"));
-        assert_eq!(set.claims().owner(ClaimKind::Id, "b-owner"), Some("b-owner.yaml"));
-
-        // Broken, the owner keeps what it had.
-        write("b-owner.yaml", "trigger: {webhook: {path: shared}}\nstepz: []\n");
-        let set = loaded(&claims);
-        assert!(set.get("a-newcomer").is_none(), "a broken owner keeps its path");
-        // Moved to another path, it lets this one go.
-        write(
-            "b-owner.yaml",
-            "trigger: {webhook: {path: elsewhere}}\nsteps: [{log: ok}]\n",
-        );
-        let set = loaded(&claims);
-        assert!(set.get("a-newcomer").is_some() && set.get("b-owner").is_some());
-        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("a-newcomer.yaml"));
-        // Removed, it frees everything.
-        write("b-owner.yaml", hook);
-        std::fs::remove_file(dir.path().join("b-owner.yaml")).expect("remove");
-        let set = loaded(&claims);
-        assert_eq!(set.claims().owner(ClaimKind::Path, "shared"), Some("a-newcomer.yaml"));
-        assert_eq!(set.claims().owner(ClaimKind::Id, "b-owner"), None);
-    }
-
-    #[test]
-    fn a_reload_parses_only_the_files_that_changed() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let hook = |n: usize| format!("trigger: {{webhook: {{}}}}\nsteps: [{{log: 'recipe {n}'}}]\n");
-        for n in 0..50 {
-            std::fs::write(dir.path().join(format!("r{n:02}.yaml")), hook(n)).expect("write");
-        }
-        let environment = Environment::default();
-        let first = load_folder_claimed(dir.path(), &environment, &Claims::default()).expect("load");
-        assert_eq!((first.len(), first.parsed()), (50, 50));
-        let again = reload_folder(dir.path(), &environment, &first).expect("reload");
-        assert_eq!((again.len(), again.parsed()), (50, 0), "nothing changed");
-        assert!(Arc::ptr_eq(
-            again.get("r07").expect("r07"),
-            first.get("r07").expect("r07")
-        ));
-
-        std::fs::write(dir.path().join("r07.yaml"), hook(1007)).expect("edit");
-        let edited = reload_folder(dir.path(), &environment, &again).expect("reload");
-        assert_eq!((edited.len(), edited.parsed()), (50, 1), "one file changed");
-        assert_ne!(
-            edited.get("r07").expect("r07").version,
-            first.get("r07").expect("r07").version
-        );
-
-        // A new file is parsed, and the identity rules still hold for it.
-        std::fs::write(
-            dir.path().join("a-thief.yaml"),
-            "id: r07\ntrigger: {webhook: {path: thief}}\nsteps: [{log: x}]\n",
-        )
-        .expect("write");
-        let added = reload_folder(dir.path(), &environment, &edited).expect("reload");
-        assert_eq!(added.parsed(), 1);
-        assert!(
-            added
-                .problems()
-                .iter()
-                .any(|problem| problem.message.contains("belongs to r07.yaml"))
-        );
-        assert_eq!(added.get("r07").expect("r07").file, dir.path().join("r07.yaml"));
     }
 }

@@ -25,12 +25,13 @@ use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
 use crate::trigger::verify::Verifier;
 
-pub use claims::{ClaimKind, Claims};
+pub use claims::{ClaimChanges, ClaimKind, Claims};
 pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
 pub use env::{Environment, Secret};
-pub use load::{CheckReport, check_paths, load_folder, load_folder_claimed, load_source, reload_folder};
+pub use load::{CheckReport, check_paths, load_folder, load_source};
 pub use rate::{Rate, RecipeRate};
+pub use reload::{Changed, Reloaded, load_folder_claimed, reload_folder};
 pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
 
 /// A recipe's `concurrency` when it sets none: the engine's worker limit, so a
@@ -283,16 +284,23 @@ pub enum AuthTemplate {
 }
 
 /// Every recipe of the folder that loaded, and the problems of those that did not.
-#[derive(Debug, Default)]
+///
+/// The maps are persistent (`imbl`): a reload starts from a copy of the set in
+/// force in O(1) and changes only what the changed files touch.
+#[derive(Debug, Default, Clone)]
 pub struct RecipeSet {
-    recipes: BTreeMap<String, Arc<Recipe>>,
-    hooks: BTreeMap<String, String>,
-    problems: Vec<Diagnostic>,
+    recipes: imbl::OrdMap<String, Arc<Recipe>>,
+    hooks: imbl::OrdMap<String, String>,
+    /// By file, in the order each file's were found.
+    problems: imbl::OrdMap<PathBuf, Vec<Diagnostic>>,
     /// Who owns each id and webhook path after this load.
     claims: Claims,
     /// Each file's outcome, for the next load to reuse when the file is unchanged.
-    files: BTreeMap<PathBuf, load::FileLoad>,
-    /// How many files this load read and parsed.
+    files: imbl::OrdMap<PathBuf, load::FileLoad>,
+    /// Files that loaded but declare an id or a path another file owns: tried
+    /// again when a name is freed.
+    refused: imbl::OrdSet<PathBuf>,
+    /// How many files the load that made this set read and parsed.
     parsed: usize,
 }
 
@@ -322,7 +330,7 @@ impl RecipeSet {
     }
 
     /// How many files the load that made this set read and parsed (a reload
-    /// reuses unchanged files).
+    /// parses only the files that changed).
     pub fn parsed(&self) -> usize {
         self.parsed
     }
@@ -332,9 +340,14 @@ impl RecipeSet {
         &self.claims
     }
 
-    /// Why the recipes that are not here failed to load.
-    pub fn problems(&self) -> &[Diagnostic] {
-        &self.problems
+    /// Why the recipes that are not here failed to load, file by file.
+    pub fn problems(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.problems.values().flatten()
+    }
+
+    /// Whether any file failed to load.
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
     }
 
     /// Every recipe of the folder by id, loaded or not, in id order: a loaded
@@ -362,7 +375,7 @@ impl RecipeSet {
     /// The files that did not load, by the id their name gives, with their problems.
     pub fn failed(&self) -> BTreeMap<String, Vec<&Diagnostic>> {
         let mut failed: BTreeMap<String, Vec<&Diagnostic>> = BTreeMap::new();
-        for problem in &self.problems {
+        for problem in self.problems() {
             let id = problem
                 .file
                 .file_stem()

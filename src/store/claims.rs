@@ -3,7 +3,7 @@
 
 use super::writer::Op;
 use super::{Error, Store};
-use crate::recipe::{ClaimKind, Claims};
+use crate::recipe::{ClaimChanges, ClaimKind, Claims};
 
 /// One stored claim: kind, name, owner file.
 pub(super) type ClaimRow = (String, String, String);
@@ -19,20 +19,64 @@ impl Store {
         })))
     }
 
-    /// Replaces the stored claims with these.
+    /// Replaces the stored claims with these (at start, after the first load).
     pub async fn save_recipe_claims(&self, claims: &Claims) -> Result<(), Error> {
         let rows: Vec<ClaimRow> = claims
             .iter()
             .map(|((kind, name), file)| (kind.as_str().to_owned(), name.clone(), file.clone()))
             .collect();
-        self.writer.write(|reply| Op::SaveClaims(rows, reply)).await
+        self.writer
+            .write(|reply| Op::SaveClaims(ClaimWrite::Replace(rows), reply))
+            .await
+    }
+
+    /// Stores what a reload changed in the claims.
+    pub async fn update_recipe_claims(&self, changes: &ClaimChanges) -> Result<(), Error> {
+        let freed = changes
+            .freed
+            .iter()
+            .map(|(kind, name)| (kind.as_str().to_owned(), name.clone()))
+            .collect();
+        let taken = changes
+            .taken
+            .iter()
+            .map(|((kind, name), file)| (kind.as_str().to_owned(), name.clone(), file.clone()))
+            .collect();
+        self.writer
+            .write(|reply| Op::SaveClaims(ClaimWrite::Change { freed, taken }, reply))
+            .await
     }
 }
 
+/// A write of the claims.
+#[derive(Debug)]
+pub(super) enum ClaimWrite {
+    /// All of them.
+    Replace(Vec<ClaimRow>),
+    /// Names freed (kind, name), then names taken.
+    Change {
+        freed: Vec<(String, String)>,
+        taken: Vec<ClaimRow>,
+    },
+}
+
 /// Inside the writer's transaction.
-pub(super) fn replace(connection: &rusqlite::Connection, rows: &[ClaimRow]) -> rusqlite::Result<()> {
-    connection.prepare_cached("DELETE FROM recipe_claims")?.execute([])?;
-    let mut insert = connection.prepare_cached("INSERT INTO recipe_claims (kind, name, file) VALUES (?1, ?2, ?3)")?;
+pub(super) fn write(connection: &rusqlite::Connection, write: &ClaimWrite) -> rusqlite::Result<()> {
+    let rows = match write {
+        ClaimWrite::Replace(rows) => {
+            connection.prepare_cached("DELETE FROM recipe_claims")?.execute([])?;
+            rows
+        }
+        ClaimWrite::Change { freed, taken } => {
+            let mut delete = connection.prepare_cached("DELETE FROM recipe_claims WHERE kind = ?1 AND name = ?2")?;
+            for (kind, name) in freed {
+                delete.execute(rusqlite::params![kind, name])?;
+            }
+            taken
+        }
+    };
+    let mut insert =
+        connection.prepare_cached("INSERT OR REPLACE INTO recipe_claims (kind, name, file) VALUES (?1, ?2, ?3)")?;
     for (kind, name, file) in rows {
         insert.execute(rusqlite::params![kind, name, file])?;
     }

@@ -111,7 +111,7 @@ pub(super) enum Op {
     /// Deletes up to this many finished runs that ended before this time.
     Prune(String, u32, Reply<u64>),
     /// Replaces the recipe claims.
-    SaveClaims(Vec<super::claims::ClaimRow>, Reply<()>),
+    SaveClaims(super::claims::ClaimWrite, Reply<()>),
     /// Writes the probe row (see `Store::write_failure`).
     Probe(Reply<()>),
 }

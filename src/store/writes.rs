@@ -217,7 +217,7 @@ fn apply(statements: &mut Statements, ops: &[Op]) -> rusqlite::Result<Outcomes> 
             Op::Prune(before, limit, _) => outcomes
                 .pruned
                 .push(super::retention::prune(connection, before, *limit)?),
-            Op::SaveClaims(rows, _) => super::claims::replace(connection, rows)?,
+            Op::SaveClaims(write, _) => super::claims::write(connection, write)?,
             Op::Probe(_) => {
                 connection
                     .prepare_cached(

@@ -61,34 +61,35 @@ impl Timers {
     /// stops finishes first (a tick under way is cut before its write, so the
     /// mark stays and the new task ticks that time instead).
     pub async fn sync(&mut self, recipes: &RecipeSet) {
-        let wanted: HashMap<&str, &Arc<Recipe>> = recipes
-            .recipes()
-            .filter(|recipe| recipe.enabled && recipe.trigger.schedule().is_some())
-            .map(|recipe| (recipe.id.as_str(), recipe))
-            .collect();
-        let outdated: Vec<String> = self
+        let ids: Vec<String> = self
             .running
-            .iter()
-            .filter(|(id, running)| {
-                wanted
-                    .get(id.as_str())
-                    .is_none_or(|recipe| recipe.version != running.version)
-            })
-            .map(|(id, _)| id.clone())
+            .keys()
+            .cloned()
+            .chain(recipes.recipes().map(|recipe| recipe.id.clone()))
             .collect();
-        for id in outdated {
+        self.follow(recipes, ids).await;
+    }
+
+    /// As `sync`, for the recipes a reload changed only: the cost of a reload
+    /// follows what changed, not how many recipes there are.
+    pub async fn follow(&mut self, recipes: &RecipeSet, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            let wanted = recipes
+                .get(&id)
+                .filter(|recipe| recipe.enabled && recipe.trigger.schedule().is_some());
+            if let Some(running) = self.running.get(&id)
+                && wanted.is_some_and(|recipe| recipe.version == running.version)
+            {
+                continue;
+            }
             if let Some(running) = self.running.remove(&id) {
                 running.finish().await;
             }
-        }
-        for (id, recipe) in wanted {
-            if self.running.contains_key(id) {
-                continue;
-            }
+            let Some(recipe) = wanted else { continue };
             let (stop, stopped) = watch::channel(false);
             let task = tokio::spawn(run(self.context.clone(), Arc::clone(recipe), stopped));
             self.running.insert(
-                id.to_owned(),
+                id,
                 Running {
                     version: recipe.version.clone(),
                     stop,
