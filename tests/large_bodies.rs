@@ -18,17 +18,13 @@ const WAL_MIB: u64 = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_keep_memory_and_the_wal_bounded() {
-    let ChildDaemon {
-        dir,
-        daemon,
-        http,
-        base,
-    } = ChildDaemon::start(
+    let child = ChildDaemon::start(
         &[("big.yaml", "trigger: {webhook: {}}\nsteps: [{log: stored}]\n")],
         "big",
     )
     .await;
 
+    let (dir, daemon, http, base) = (&child.dir, &child.daemon, &child.http, &child.base);
     // The WAL's size, sampled while the bodies arrive.
     let wal = dir.path().join("ferry.db-wal");
     let largest_wal = Arc::new(AtomicU64::new(0));

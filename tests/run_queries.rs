@@ -1,9 +1,11 @@
 //! Run listings read their page, not the table: the query plan of every
 //! listing filter searches an index, walks a partial index that holds only the
 //! runs of its status, or — for the unfiltered and `succeeded` listings, which a
-//! page fills at once — walks the primary key newest first. Never a sort.
+//! page fills at once — walks the primary key newest first. Never a sort. The
+//! per-recipe counts, the queue figures and the newest run of each recipe are
+//! row reads too, and their cost does not grow with the table.
 
-use ferry::store::{RunFilter, RunStatus, Store, runs_page_sql};
+use ferry::store::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, RunFilter, RunStatus, Store, runs_page_sql};
 use rusqlite::Connection;
 
 /// Every combination of filters a listing can have.
@@ -199,5 +201,132 @@ async fn a_page_costs_the_same_at_ten_thousand_and_at_two_hundred_thousand_runs(
         );
     }
     println!("VM steps per page at 10 000 runs {small:?}, at 200 000 {large:?}");
+    store.close().await;
+}
+
+/// The other reads of the API and the status page, with their parameters.
+fn other_reads() -> Vec<(&'static str, &'static str, Vec<String>)> {
+    vec![
+        ("run counts", RUN_COUNTS_SQL, vec!["other".to_owned()]),
+        ("queue figures", QUEUE_STATS_SQL, Vec::new()),
+        (
+            "newest runs",
+            LAST_RUNS_SQL,
+            vec![r#"["hook","other","none"]"#.to_owned()],
+        ),
+    ]
+}
+
+fn plan_of(connection: &Connection, sql: &str, binds: &[String]) -> Vec<String> {
+    let mut statement = connection
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("the statement prepares");
+    let values: Vec<&dyn rusqlite::ToSql> = binds.iter().map(|bind| bind as &dyn rusqlite::ToSql).collect();
+    statement
+        .query_map(values.as_slice(), |row| row.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("plan rows")
+}
+
+fn steps_for(connection: &Connection, sql: &str, binds: &[String]) -> i32 {
+    let mut statement = connection.prepare(sql).expect("prepare");
+    let values: Vec<&dyn rusqlite::ToSql> = binds.iter().map(|bind| bind as &dyn rusqlite::ToSql).collect();
+    let rows = statement
+        .query_map(values.as_slice(), |_| Ok(()))
+        .expect("query")
+        .count();
+    assert!(rows > 0, "{sql} found nothing");
+    statement.get_status(rusqlite::StatementStatus::VmStep)
+}
+
+#[tokio::test]
+async fn counts_queue_figures_and_newest_runs_cost_the_same_at_any_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ferry.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()), Default::default())
+        .await
+        .expect("store");
+    let mut connection = Connection::open(&path).expect("open");
+    for (what, sql, binds) in other_reads() {
+        for line in plan_of(&connection, sql, &binds) {
+            // `run_counts` holds a row per recipe and status, not per run.
+            let scans_a_table = line.starts_with("SCAN runs") || line.starts_with("SCAN steps");
+            assert!(!scans_a_table, "{what}: {line}\n{sql}");
+        }
+    }
+    let start = 1_764_547_200;
+    add_runs(&mut connection, start, 10_000);
+    let small: Vec<i32> = other_reads()
+        .iter()
+        .map(|(_, sql, binds)| steps_for(&connection, sql, binds))
+        .collect();
+    add_runs(&mut connection, start + 10_000, 190_000);
+    let large: Vec<i32> = other_reads()
+        .iter()
+        .map(|(_, sql, binds)| steps_for(&connection, sql, binds))
+        .collect();
+    for (((what, ..), small), large) in other_reads().iter().zip(&small).zip(&large) {
+        assert!(
+            f64::from(*large) <= 2.0 * f64::from(*small).max(100.0),
+            "{what}: {small} VM steps at 10 000 runs, {large} at 200 000"
+        );
+    }
+    println!("VM steps at 10 000 runs {small:?}, at 200 000 {large:?}");
+    store.close().await;
+}
+
+/// The kept counts are those of the table, through inserts, status changes and
+/// deletes.
+#[tokio::test]
+async fn the_kept_counts_follow_every_change_of_the_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ferry.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()), Default::default())
+        .await
+        .expect("store");
+    let mut connection = Connection::open(&path).expect("open");
+    let differences = |connection: &Connection| -> Vec<(String, String, i64, i64)> {
+        let mut statement = connection
+            .prepare(
+                "SELECT recipe, status, counted, kept FROM (
+                     SELECT recipe, status, COUNT(*) AS counted,
+                            (SELECT runs FROM run_counts k WHERE k.recipe = r.recipe AND k.status = r.status) AS kept
+                     FROM runs r GROUP BY recipe, status)
+                 WHERE kept IS NOT counted
+                 UNION ALL
+                 SELECT recipe, status, 0, runs FROM run_counts k
+                 WHERE runs <> 0 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.recipe = k.recipe AND r.status = k.status)",
+            )
+            .expect("prepare");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    add_runs(&mut connection, 1_764_547_200, 1_000);
+    assert_eq!(differences(&connection), Vec::new());
+    connection
+        .execute(
+            "UPDATE runs SET status = 'retrying' WHERE status = 'failed' AND recipe = 'other'",
+            [],
+        )
+        .expect("update");
+    connection
+        .execute("UPDATE runs SET error = 'x' WHERE status = 'skipped'", [])
+        .expect("an update that leaves the status");
+    connection
+        .execute("DELETE FROM runs WHERE rowid % 7 = 0", [])
+        .expect("delete");
+    assert_eq!(differences(&connection), Vec::new());
+    let (status, counted): (String, i64) = connection
+        .query_row(
+            "SELECT status, runs FROM run_counts WHERE recipe = 'other' AND status = 'retrying'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("retrying counted");
+    assert!(counted > 0, "{status} {counted}");
     store.close().await;
 }

@@ -21,7 +21,7 @@ async fn a_valid_webhook_is_acknowledged_while_a_thousand_connections_drip_their
     // The test holds over a thousand sockets itself.
     let files = ferry::api::connections::raise_open_file_limit().unwrap_or(0);
     assert!(files > DRIPPERS as u64 + 100, "the open-file limit is {files}");
-    let ChildDaemon { daemon, http, base, .. } = ChildDaemon::start(
+    let child = ChildDaemon::start(
         &[(
             "hook.yaml",
             "trigger: {webhook: {}}\nsteps: [{log: 'got {{payload.n}}'}]\n",
@@ -29,6 +29,7 @@ async fn a_valid_webhook_is_acknowledged_while_a_thousand_connections_drip_their
         "hook",
     )
     .await;
+    let (http, base) = (&child.http, &child.base);
     let port: u16 = base
         .rsplit(':')
         .next()
@@ -70,7 +71,7 @@ async fn a_valid_webhook_is_acknowledged_while_a_thousand_connections_drip_their
         .json()
         .await
         .expect("answer");
-    let run = support::wait_for_success(&http, &base, answer["run_id"].as_str().expect("run_id")).await;
+    let run = support::wait_for_success(http, base, answer["run_id"].as_str().expect("run_id")).await;
     assert_eq!(run["steps"][0]["attempts"][0]["request"]["log"], "got 1");
 
     stop.store(true, Ordering::SeqCst);
@@ -85,5 +86,5 @@ async fn a_valid_webhook_is_acknowledged_while_a_thousand_connections_drip_their
     }
     assert_eq!(open, DRIPPERS, "dripping connections were closed");
     drop(drippers);
-    drop(daemon);
+    drop(child);
 }

@@ -17,7 +17,7 @@ pub use records::{
     AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter,
     RunStatus, RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
 };
-pub use sqlite::{Store, Unrecorded, runs_page_sql};
+pub use sqlite::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, Store, Unrecorded, runs_page_sql};
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
 pub use timestamp::timestamp;
 

@@ -24,8 +24,12 @@ use crate::trigger::Event;
 /// The database of runs.
 #[derive(Clone)]
 pub struct Store {
-    /// Readers.
+    /// Readers for the engine and the store's upkeep (due runs, checkpoints,
+    /// retention, health).
     pub(super) pool: SqlitePool,
+    /// Readers for the API and the status page, apart: however many clients
+    /// list runs at once, they wait for these and leave `pool` to the engine.
+    pub(super) reads: SqlitePool,
     /// The task that owns the one writing connection.
     pub(super) writer: Writer,
     /// Whether its last commit worked.
@@ -33,6 +37,31 @@ pub struct Store {
     /// The database file, for the free space beside it.
     file: std::path::PathBuf,
 }
+
+/// The queue's depth: summed from the kept counts (one row per recipe), and
+/// the oldest queued run: the first in the index of unfinished runs (ids grow
+/// with the time they are made, at or just after the run was received).
+pub const QUEUE_STATS_SQL: &str = "SELECT (SELECT COALESCE(SUM(runs), 0) FROM run_counts WHERE status = 'queued'),
+        (SELECT COALESCE(SUM(runs), 0) FROM run_counts WHERE status = 'retrying'),
+        (SELECT received_at FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1)";
+
+/// A recipe's runs by status, as the triggers keep them.
+pub const RUN_COUNTS_SQL: &str = "SELECT status, runs FROM run_counts WHERE recipe = ?1 AND runs > 0";
+
+/// The newest run of each recipe in a JSON array of ids: one index seek each.
+pub const LAST_RUNS_SQL: &str =
+    "SELECT runs.id, runs.recipe, runs.recipe_version, runs.trigger, runs.status, runs.replay_of,
+            runs.received_at, runs.started_at, runs.finished_at, runs.next_attempt_at, runs.error
+     FROM json_each(?1) AS wanted
+     JOIN runs ON runs.id = (SELECT newest.id FROM runs AS newest
+                             WHERE newest.recipe = wanted.value ORDER BY newest.id DESC LIMIT 1)";
+
+/// Connections of the engine's readers.
+const ENGINE_READERS: u32 = 4;
+
+/// Connections of the API's readers: on two cores, more would only queue on the
+/// CPU beside the engine.
+const API_READERS: u32 = 3;
 
 impl Store {
     /// Opens (creating if missing) the database at `url` and applies migrations.
@@ -89,7 +118,12 @@ impl Store {
         ));
         let file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(ENGINE_READERS)
+            .connect_with(options.clone())
+            .await
+            .map_err(Error::Open)?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(API_READERS)
             .connect_with(options)
             .await
             .map_err(Error::Open)?;
@@ -101,6 +135,7 @@ impl Store {
         super::checkpoint::start(pool.clone(), writer.clone(), commits, database_file, wal.into());
         Ok(Self {
             pool,
+            reads,
             writer,
             health,
             file,
@@ -136,6 +171,7 @@ impl Store {
 
     /// Closes every connection; SQLite then checkpoints the WAL into the file.
     pub async fn close(&self) {
+        self.reads.close().await;
         self.pool.close().await;
         self.writer.close().await;
     }
@@ -147,16 +183,12 @@ impl Store {
     }
 
     /// How many runs wait, and how long the oldest queued one has waited.
+    /// Counted by triggers (`run_counts`, migration 0012): a few row reads
+    /// however long the queue is; the oldest is the first entry of the
+    /// unfinished runs' index.
     pub async fn queue_stats(&self) -> Result<QueueStats, Error> {
-        let (queued, retrying, oldest): (i64, i64, Option<String>) = sqlx::query_as(
-            // One lookup per status: the partial index of unfinished runs serves
-            // `status = 'queued'`, not `status IN (…)`.
-            "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'),
-                    (SELECT COUNT(*) FROM runs WHERE status = 'retrying'),
-                    (SELECT MIN(received_at) FROM runs WHERE status = 'queued')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (queued, retrying, oldest): (i64, i64, Option<String>) =
+            sqlx::query_as(QUEUE_STATS_SQL).fetch_one(&self.pool).await?;
         let oldest_queued_age = oldest
             .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
             .and_then(|time| (Utc::now() - time.to_utc()).to_std().ok());
@@ -325,7 +357,7 @@ impl Store {
         for bind in binds {
             query = query.bind(bind);
         }
-        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
+        let rows = query.bind(filter.limit).fetch_all(&self.reads).await?;
         rows.into_iter().map(SummaryRow::into_summary).collect()
     }
 
@@ -334,28 +366,22 @@ impl Store {
     /// more than the seeks with thousands of recipes).
     pub async fn last_runs(&self, recipes: &[&str]) -> Result<HashMap<String, RunSummary>, Error> {
         let wanted = serde_json::to_string(recipes).map_err(|error| Error::Corrupt(error.to_string()))?;
-        let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT runs.id, runs.recipe, runs.recipe_version, runs.trigger, runs.status, runs.replay_of,
-                    runs.received_at, runs.started_at, runs.finished_at, runs.next_attempt_at, runs.error
-             FROM json_each(?1) AS wanted
-             JOIN runs ON runs.id = (SELECT newest.id FROM runs AS newest
-                                     WHERE newest.recipe = wanted.value ORDER BY newest.id DESC LIMIT 1)",
-        )
-        .bind(wanted)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<SummaryRow> = sqlx::query_as(LAST_RUNS_SQL)
+            .bind(wanted)
+            .fetch_all(&self.reads)
+            .await?;
         rows.into_iter()
             .map(|row| row.into_summary().map(|summary| (summary.recipe.clone(), summary)))
             .collect()
     }
 
-    /// How many runs of a recipe are in each status.
+    /// How many runs of a recipe are in each status: the counts the triggers
+    /// keep (migration 0012), not a count of the table.
     pub async fn run_counts(&self, recipe: &str) -> Result<Vec<(RunStatus, u64)>, Error> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM runs WHERE recipe = ?1 GROUP BY status")
-                .bind(recipe)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(RUN_COUNTS_SQL)
+            .bind(recipe)
+            .fetch_all(&self.reads)
+            .await?;
         rows.into_iter()
             .map(|(status, count)| {
                 Ok((
@@ -374,7 +400,7 @@ impl Store {
              FROM runs WHERE id = ?1",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -382,14 +408,14 @@ impl Store {
         let steps: Vec<StepRow> =
             sqlx::query_as("SELECT position, step_id, status FROM steps WHERE run_id = ?1 ORDER BY position")
                 .bind(run_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reads)
                 .await?;
         let attempts: Vec<AttemptRow> = sqlx::query_as(
             "SELECT position, n, started_at, duration_ms, request, response, error
              FROM attempts WHERE run_id = ?1 ORDER BY position, n",
         )
         .bind(run_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
 
         let mut documents = Vec::with_capacity(steps.len());

@@ -113,7 +113,7 @@ impl Store {
              FROM trigger_state WHERE recipe = ?1",
         )
         .bind(recipe)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         Ok(row.map(state_of).unwrap_or_default())
     }

@@ -250,6 +250,15 @@ pub struct ChildDaemon {
     pub base: String,
 }
 
+impl Drop for ChildDaemon {
+    /// A failing test shows what the daemon complained of.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the daemon's log, without INFO lines:\n{}", self.log_problems());
+        }
+    }
+}
+
 impl ChildDaemon {
     pub async fn start(recipes: &[(&str, &str)], first: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -293,6 +302,16 @@ impl ChildDaemon {
         }
     }
 
+    /// The daemon's log lines that are not INFO (warnings, errors).
+    pub fn log_problems(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ferry.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| !line.contains(" INFO ") && !line.contains(" DEBUG "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The daemon's log lines at error, to say why a test failed.
     pub fn complaints(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ferry.log"))
@@ -311,20 +330,27 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// Polls a daemon (in-process or a child process) at `base` until run `run_id`
-/// has succeeded, and gives its document.
+/// has succeeded, and gives its document; on time-out says the last answer.
 pub async fn wait_for_success(http: &reqwest::Client, base: &str, run_id: &str) -> Value {
-    poll_until(&format!("run {run_id} to succeed"), || async {
-        let run: Value = http
-            .get(format!("{base}/api/v1/runs/{run_id}"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (run["status"] == "succeeded").then_some(run)
-    })
-    .await
+    let start = Instant::now();
+    loop {
+        let last = match http.get(format!("{base}/api/v1/runs/{run_id}")).send().await {
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(run) if run["status"] == "succeeded" => return run,
+                    _ => format!("{status} {text}"),
+                }
+            }
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for run {run_id} to succeed; the last answer: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Posts `body` to a child daemon's `/hooks/{path}` until it is up and answers
