@@ -113,7 +113,7 @@ async fn run() {
         ),
         (
             "a page deep in the past",
-            format!("/api/v1/runs?before={}", run_id(middle)),
+            format!("/api/v1/runs?cursor={}", cursor_before(middle)),
         ),
         ("one run", format!("/api/v1/runs/{}", run_id(middle))),
         ("recipes", "/api/v1/recipes".to_owned()),
@@ -211,6 +211,14 @@ fn fill(database: &std::path::Path, count: i64) {
 fn run_id(second: i64) -> String {
     let millis = second * 1000;
     format!("{:08x}-{:04x}-7000-8000-{:012x}", millis >> 16, millis & 0xffff, second)
+}
+
+/// The cursor of the page that starts before the run received at `second`, as
+/// a client that paged down to it holds (the API's cursors are base64url JSON).
+fn cursor_before(second: i64) -> String {
+    use base64::Engine as _;
+    let cursor = json!({"before": run_id(second), "recipe": null, "status": null, "since": null, "until": null});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor.to_string())
 }
 
 fn time(second: i64) -> String {

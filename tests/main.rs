@@ -51,6 +51,7 @@ mod slow_clients;
 mod ssrf_cases;
 mod status_page;
 mod step_failure;
+mod stored_input;
 mod template_cases;
 mod verify;
 mod webhook;

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod claims;
+mod packed;
 mod records;
 pub mod retention;
 pub mod space;

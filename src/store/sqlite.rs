@@ -261,9 +261,9 @@ impl Store {
             .into_iter()
             .map(|row| {
                 Ok(ClaimedRun {
-                    payload: parse_json(&row.payload)?,
-                    headers: parse_json(&row.headers)?,
-                    query: parse_json(&row.query)?,
+                    payload: parse_stored(&row.payload)?,
+                    headers: parse_stored(&row.headers)?,
+                    query: parse_stored(&row.query)?,
                     steps: steps.remove(&row.id).unwrap_or_default(),
                     id: row.id,
                     recipe: row.recipe,
@@ -433,9 +433,9 @@ impl Store {
         }
         Ok(Some(RunDocument {
             summary: row.summary.into_summary()?,
-            payload: parse_json(&row.payload)?,
-            headers: parse_json(&row.headers)?,
-            query: parse_json(&row.query)?,
+            payload: parse_stored(&row.payload)?,
+            headers: parse_stored(&row.headers)?,
+            query: parse_stored(&row.query)?,
             steps: documents,
         }))
     }
@@ -474,6 +474,11 @@ fn open_writer(path: &std::path::Path, durability: Durability) -> Result<rusqlit
     // Every statement of the writer, prepared once.
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
+}
+
+/// A stored document, compressed or not.
+fn parse_stored(bytes: &[u8]) -> Result<Value, Error> {
+    parse_json(&super::packed::unpack(bytes)?)
 }
 
 fn parse_json(text: &str) -> Result<Value, Error> {
@@ -518,9 +523,10 @@ impl SummaryRow {
 struct DocumentRow {
     #[sqlx(flatten)]
     summary: SummaryRow,
-    payload: String,
-    headers: String,
-    query: String,
+    /// As stored (see `packed.rs`).
+    payload: Vec<u8>,
+    headers: Vec<u8>,
+    query: Vec<u8>,
 }
 
 fn step_state(row: StepStateRow) -> Result<StepState, Error> {

@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
+use super::packed::{Packed, stored_bytes};
 use super::records::{Enqueued, Start};
 use super::ticks::{TickOutcome, apply_tick};
 use super::writer::Op;
@@ -18,9 +19,9 @@ pub(super) struct NewRun {
     pub recipe_version: String,
     pub trigger: &'static str,
     pub received_at: String,
-    pub payload: String,
-    pub headers: String,
-    pub query: String,
+    pub payload: Packed,
+    pub headers: Packed,
+    pub query: Packed,
     pub dedup_key: Option<String>,
     pub replay_of: Option<String>,
     pub status: &'static str,
@@ -28,7 +29,7 @@ pub(super) struct NewRun {
 }
 
 impl NewRun {
-    /// Serialises an event (in the caller's task, not the writer's).
+    /// Serialises and packs an event (in the caller's task, not the writer's).
     pub(super) fn from_event(event: &Event, start: Start) -> Self {
         let received_at = super::timestamp(event.received_at);
         let (status, started_at) = match start {
@@ -41,12 +42,14 @@ impl NewRun {
             recipe_version: event.recipe_version.clone(),
             trigger: event.trigger,
             received_at,
-            payload: event
-                .payload_text
-                .clone()
-                .unwrap_or_else(|| crate::json::text(&event.payload)),
-            headers: crate::json::text(&event.headers),
-            query: crate::json::text(&event.query),
+            payload: Packed::new(
+                event
+                    .payload_text
+                    .clone()
+                    .unwrap_or_else(|| crate::json::text(&event.payload)),
+            ),
+            headers: Packed::new(crate::json::text(&event.headers)),
+            query: Packed::new(crate::json::text(&event.query)),
             dedup_key: event.dedup_key.clone(),
             replay_of: event.replay_of.clone(),
             status,
@@ -111,9 +114,10 @@ pub(super) struct ClaimedRow {
     pub recipe_version: String,
     pub trigger: String,
     pub received_at: String,
-    pub payload: String,
-    pub headers: String,
-    pub query: String,
+    /// As stored (see `packed.rs`).
+    pub payload: Vec<u8>,
+    pub headers: Vec<u8>,
+    pub query: Vec<u8>,
 }
 
 pub(super) struct StepStateRow {
@@ -348,9 +352,9 @@ fn claimed_row(row: &Row) -> rusqlite::Result<ClaimedRow> {
         recipe_version: row.get(2)?,
         trigger: row.get(3)?,
         received_at: row.get(4)?,
-        payload: row.get(5)?,
-        headers: row.get(6)?,
-        query: row.get(7)?,
+        payload: row.get_ref(5).and_then(|value| Ok(stored_bytes(value)?))?,
+        headers: row.get_ref(6).and_then(|value| Ok(stored_bytes(value)?))?,
+        query: row.get_ref(7).and_then(|value| Ok(stored_bytes(value)?))?,
     })
 }
 
