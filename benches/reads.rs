@@ -4,8 +4,9 @@
 //! Fills a database with `READS_RUNS` runs (default 1 000 000; written straight
 //! into the `runs` table in large transactions, as the writer would leave them:
 //! one a second apart, a 600-byte payload each, 1 in 100 failed, 1 in 200
-//! skipped, the first 100 of recipe `rare` and the rest of `hook`), starts Ferry
-//! on it in-process, and then:
+//! skipped, the first 100 of recipe `rare` and the rest of `hook`), writes
+//! `READS_RECIPES` more recipes (default 10 000, without runs) beside those two,
+//! starts Ferry on it in-process, and then:
 //!
 //! 1. times each read of the API and the status page `READS_SAMPLES` times (50)
 //!    one after another, and prints p50 / p99;
@@ -49,6 +50,7 @@ async fn run() {
     let seconds: u64 = setting("READS_SECONDS", 6);
     let clients: usize = setting("READS_CLIENTS", 16);
     let client_rate: f64 = setting("READS_CLIENT_RATE", 20.0);
+    let more_recipes: usize = setting("READS_RECIPES", 10_000);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let database = dir.path().join("ferry.db");
@@ -94,7 +96,20 @@ async fn run() {
         )
         .expect("recipe");
     }
+    for n in 0..more_recipes {
+        std::fs::write(
+            recipes.join(format!("r{n:05}.yaml")),
+            format!("description: recipe {n}\ntrigger: {{webhook: {{}}}}\nsteps: [{{log: 'recipe {n} {{{{payload.n}}}}'}}]\n"),
+        )
+        .expect("recipe");
+    }
+    let starting = Instant::now();
     let daemon = Daemon::start(settings(recipes, url)).await.expect("ferry starts");
+    println!(
+        "{} recipes loaded at start in {:.1} s",
+        more_recipes + 2,
+        starting.elapsed().as_secs_f64()
+    );
     let base = format!("http://{}", daemon.local_addr());
     let http = reqwest::Client::new();
 
@@ -116,7 +131,8 @@ async fn run() {
             format!("/api/v1/runs?cursor={}", cursor_before(middle)),
         ),
         ("one run", format!("/api/v1/runs/{}", run_id(middle))),
-        ("recipes", "/api/v1/recipes".to_owned()),
+        ("every recipe", "/api/v1/recipes".to_owned()),
+        ("a page of recipes", "/api/v1/recipes?limit=100".to_owned()),
         ("a recipe with its counts", "/api/v1/recipes/hook".to_owned()),
         ("status page", "/".to_owned()),
     ];

@@ -63,3 +63,70 @@ async fn recipes_are_listed_with_load_errors_and_last_runs() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(problem["status"], 404);
 }
+
+#[tokio::test]
+async fn recipes_are_listed_a_page_at_a_time_with_a_cursor() {
+    let hook = "trigger: {webhook: {}}\nsteps: [{log: ok}]\n";
+    let ferry = TestDaemon::start(&[
+        ("a.yaml", hook),
+        ("b.yaml", hook),
+        ("c.yaml", "trigger: {webhook: {}}\nstepz: []\n"),
+        ("d.yaml", hook),
+        ("e.yaml", hook),
+    ])
+    .await;
+    let (status, _) = ferry.post_hook("d", &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let (status, every) = ferry.get_json("/api/v1/recipes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        every["next_cursor"],
+        serde_json::Value::Null,
+        "without `limit`, every recipe at once"
+    );
+    let all: Vec<String> = every["recipes"]
+        .as_array()
+        .expect("recipes")
+        .iter()
+        .map(|recipe| recipe["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(all, ["a", "b", "c", "d", "e"]);
+
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/recipes?limit=2".to_owned();
+    for _ in 0..5 {
+        let (status, page) = ferry.get_json(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let recipes = page["recipes"].as_array().expect("recipes");
+        assert!(recipes.len() <= 2, "{page}");
+        for recipe in recipes {
+            paged.push(recipe["id"].as_str().expect("id").to_owned());
+            if recipe["id"] == "d" {
+                assert!(recipe["last_run"]["id"].is_string(), "{recipe}");
+            }
+            if recipe["id"] == "c" {
+                assert_eq!(recipe["loaded"], false, "{recipe}");
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/recipes?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "the pages hold every recipe once, in order");
+
+    for (query, says) in [
+        ("limit=0", "`limit`"),
+        ("limit=1001", "`limit`"),
+        ("cursor=%%%", "`cursor`"),
+        ("page=2", "unknown query parameter `page`"),
+    ] {
+        let (status, problem) = ferry.get_json(&format!("/api/v1/recipes?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains(says),
+            "{query}: {problem}"
+        );
+    }
+}

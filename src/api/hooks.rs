@@ -22,6 +22,7 @@ use crate::engine::RunEnd;
 use crate::recipe::{Recipe, Respond, Trigger};
 use crate::redact::{REDACTED, Redactor, is_sensitive_header};
 use crate::store::{Enqueued, RunStatus};
+use crate::template::PayloadReads;
 use crate::trigger::{Event, webhook};
 
 /// What `Retry-After` says when webhooks are refused for a while.
@@ -153,7 +154,16 @@ async fn handle(
     }
 
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
-    let parsed = webhook::parse_body(content_type, &body).map_err(|error| Problem::bad_request(error.to_string()))?;
+    // The recipe's secrets are looked for in the whole payload before it is
+    // stored; otherwise only what its templates read is built.
+    let all = PayloadReads::all();
+    let reads = if recipe.redactor.is_empty() {
+        &recipe.payload_reads
+    } else {
+        &all
+    };
+    let parsed =
+        webhook::parse_body(content_type, &body, reads).map_err(|error| Problem::bad_request(error.to_string()))?;
     // The parsed payload and its text are what is kept: the raw bytes go now.
     drop(body);
     let (payload, payload_text) = stored_payload(&recipe.redactor, parsed.payload, parsed.json_text);

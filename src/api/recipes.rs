@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,7 +21,13 @@ const NEXT_FIRES: usize = 5;
 #[derive(Serialize, ToSchema)]
 pub(super) struct RecipeList {
     recipes: Vec<RecipeListItem>,
+    /// With `limit`: pass as `cursor` for the next page; `null` on the last (and
+    /// always without `limit`).
+    next_cursor: Option<String>,
 }
+
+/// The most recipes one page holds.
+const MAX_LIMIT: usize = 1000;
 
 /// One recipe in the list.
 #[derive(Serialize, ToSchema)]
@@ -78,14 +86,34 @@ pub(super) struct TriggerDocument {
 }
 
 #[utoipa::path(get, path = "/api/v1/recipes", tag = "recipes",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000; without it, every recipe"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
     responses(
-        (status = 200, description = "Every recipe, by id", body = RecipeList),
+        (status = 200, description = "Every recipe (or a page of them), by id", body = RecipeList),
+        (status = 400, description = "A bad `limit` or `cursor`", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeList>, Problem> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<RecipeList>, Problem> {
+    let page = Page::parse(query.as_deref())?;
     let recipes = state.recipes.current();
-    let listing = recipes.listing();
+    let mut listing = recipes.listing();
+    if let Some(after) = &page.after {
+        listing.retain(|entry| entry.id > *after);
+    }
+    let more = page.limit.is_some_and(|limit| listing.len() > limit);
+    if let Some(limit) = page.limit {
+        listing.truncate(limit);
+    }
+    let next_cursor = more
+        .then(|| listing.last().map(|entry| URL_SAFE_NO_PAD.encode(entry.id.as_bytes())))
+        .flatten();
+    // The newest run of the listed recipes only: a page costs a page.
     let ids: Vec<&str> = listing.iter().map(|entry| entry.id.as_str()).collect();
     let mut last_runs = state.store.last_runs(&ids).await.map_err(Problem::internal)?;
     let listed = listing
@@ -100,7 +128,56 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Json<RecipeLis
             id: entry.id,
         })
         .collect();
-    Ok(Json(RecipeList { recipes: listed }))
+    Ok(Json(RecipeList {
+        recipes: listed,
+        next_cursor,
+    }))
+}
+
+/// Which recipes a listing holds: those after the cursor's id, at most `limit`.
+struct Page {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+impl Page {
+    fn parse(query: Option<&str>) -> Result<Self, Problem> {
+        let mut page = Page {
+            limit: None,
+            after: None,
+        };
+        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match name.as_ref() {
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                        .ok_or_else(|| {
+                            Problem::bad_request(format!(
+                                "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`"
+                            ))
+                        })?;
+                    page.limit = Some(limit);
+                }
+                // The last id of the previous page, base64url: opaque to clients.
+                "cursor" => {
+                    let after = URL_SAFE_NO_PAD
+                        .decode(value.as_bytes())
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .ok_or_else(|| Problem::bad_request("`cursor` is not a cursor this API gave out"))?;
+                    page.after = Some(after);
+                }
+                other => {
+                    return Err(Problem::bad_request(format!(
+                        "unknown query parameter `{other}`; expected `limit` or `cursor`"
+                    )));
+                }
+            }
+        }
+        Ok(page)
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/recipes/{id}", tag = "recipes",

@@ -56,6 +56,9 @@ pub struct Recipe {
     pub when: Option<Template>,
     pub steps: Vec<Step>,
     pub concurrency: u32,
+    /// What its templates read of a payload: a webhook's body is parsed into
+    /// that much (see `template::PayloadReads`).
+    pub payload_reads: crate::template::PayloadReads,
     /// Replaces the values this recipe took from the environment.
     pub redactor: Redactor,
     /// Where the id is written (the file start when it comes from the file name).

@@ -7,6 +7,7 @@ use handlebars::{Path, PathSeg};
 
 use super::Template;
 use super::helpers::{BLOCK_HELPERS, HELPERS, is_helper};
+use super::reads::PayloadReads;
 
 /// The names a recipe's `when` and step templates may start a path with.
 pub const ROOTS: &[&str] = &["payload", "headers", "query", "trigger", "steps", "ferry"];
@@ -67,9 +68,23 @@ pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec
         earlier_steps,
         problems: Vec::new(),
         called: Vec::new(),
+        payload: PayloadReads::default(),
     };
     checker.elements(&template.compiled.elements, 0);
     checker.problems
+}
+
+/// What a template reads of the payload (see `reads.rs`).
+pub fn payload_reads(template: &Template) -> PayloadReads {
+    let mut checker = Checker {
+        roots: ROOTS,
+        earlier_steps: &[],
+        problems: Vec::new(),
+        called: Vec::new(),
+        payload: PayloadReads::default(),
+    };
+    checker.elements(&template.compiled.elements, 0);
+    checker.payload
 }
 
 /// The names of the helpers a compiled template calls (known ones only).
@@ -79,6 +94,7 @@ pub(super) fn helpers_called(compiled: &handlebars::Template) -> Vec<String> {
         earlier_steps: &[],
         problems: Vec::new(),
         called: Vec::new(),
+        payload: PayloadReads::default(),
     };
     checker.elements(&compiled.elements, 0);
     checker.called
@@ -89,6 +105,8 @@ struct Checker<'a> {
     earlier_steps: &'a [&'a str],
     problems: Vec<TemplateProblem>,
     called: Vec<String>,
+    /// The payload paths read at the top (outside `each`/`with`, or through `@root`).
+    payload: PayloadReads,
 }
 
 impl Checker<'_> {
@@ -206,6 +224,11 @@ impl Checker<'_> {
         if level > 0 {
             return;
         }
+        // A segment that is not a plain name (`..` mid-path): what it reaches
+        // cannot be told, so the whole payload is read.
+        if rest.iter().any(|segment| !matches!(segment, PathSeg::Named(_))) {
+            self.payload = PayloadReads::all();
+        }
         let names: Vec<&str> = rest
             .iter()
             .filter_map(|segment| match segment {
@@ -217,6 +240,12 @@ impl Checker<'_> {
             ["this", tail @ ..] => tail,
             all => all,
         };
+        match names {
+            // `{{this}}`: the whole context.
+            [] => self.payload = PayloadReads::all(),
+            ["payload", below @ ..] => self.payload.read(below),
+            _ => {}
+        }
         let Some(root) = names.first() else {
             return;
         };
@@ -284,6 +313,42 @@ mod tests {
             .into_iter()
             .map(|problem| problem.message)
             .collect()
+    }
+
+    fn reads(source: &str) -> PayloadReads {
+        payload_reads(&Template::compile(source).expect("parses"))
+    }
+
+    fn reading(paths: &[&[&str]]) -> PayloadReads {
+        let mut reads = PayloadReads::default();
+        for path in paths {
+            reads.read(path);
+        }
+        reads
+    }
+
+    #[test]
+    fn the_payload_paths_a_template_reads_are_found() {
+        assert_eq!(
+            reads("{{payload.repository.full_name}} by {{upper payload.pusher.name}} {{headers.x}}"),
+            reading(&[&["repository", "full_name"], &["pusher", "name"]])
+        );
+        assert_eq!(
+            reads("{{#each payload.commits}}{{id}} {{../payload.ref}} {{@root.payload.after}}{{/each}}"),
+            reading(&[&["commits"], &["ref"], &["after"]])
+        );
+        assert_eq!(reads("{{#if (eq payload.a.b 1)}}x{{/if}}"), reading(&[&["a", "b"]]));
+        assert_eq!(reads("{{steps.first.body}} {{now}}"), PayloadReads::default());
+        for whole in [
+            "{{json payload}}",
+            "{{payload}}",
+            "{{lookup payload \"key\"}}",
+            "{{this}}",
+            "{{#with payload}}{{a}}{{/with}}",
+            "{{#each payload.items}}{{../this}}{{/each}}",
+        ] {
+            assert!(reads(whole).is_all(), "{whole}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod budget;
 mod check;
 mod each;
 mod helpers;
+mod reads;
 mod truthy;
 
 use std::fmt;
@@ -19,8 +20,9 @@ use handlebars::{Context, Handlebars, RenderContext, Renderable};
 use serde_json::Value;
 
 pub use budget::{OverBudget, RenderBudget};
-pub use check::{ROOTS, TemplateProblem, check, did_you_mean};
+pub use check::{ROOTS, TemplateProblem, check, did_you_mean, payload_reads};
 pub use helpers::helper_names;
+pub use reads::PayloadReads;
 pub use truthy::{is_truthy_text, is_truthy_value};
 
 /// Why a template could not be compiled or rendered.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::Event;
 use crate::recipe::{Recipe, Trigger};
-use crate::template::Templates;
+use crate::template::{PayloadReads, Templates};
 
 /// A body that cannot become a payload.
 #[derive(Debug, thiserror::Error)]
@@ -36,14 +36,15 @@ impl From<Value> for Body {
 /// The payload of a request body, by its content type: JSON stays JSON; a form
 /// becomes an object of strings (a form whose only field is `payload` holding JSON,
 /// as GitHub and Slack send, becomes that JSON); anything else is text. An empty
-/// body is `null`.
-pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Body, BodyError> {
+/// body is `null`. JSON is built only as far as `reads` says the recipe's
+/// templates read it (the text is kept whole for the store).
+pub fn parse_body(content_type: Option<&str>, body: &[u8], reads: &PayloadReads) -> Result<Body, BodyError> {
     if body.is_empty() {
         return Ok(Value::Null.into());
     }
     let media_type = content_type.map(crate::headers::media_type).unwrap_or_default();
     if crate::headers::is_json(&media_type) {
-        let payload = serde_json::from_slice(body).map_err(|error| BodyError::InvalidJson {
+        let payload = reads.parse(body).map_err(|error| BodyError::InvalidJson {
             content_type: media_type,
             reason: error.to_string(),
         })?;
@@ -57,7 +58,7 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Body, BodyE
         let mut fields = form_fields(body);
         if let [(name, value)] = fields.as_slice()
             && name == "payload"
-            && let Ok(payload) = serde_json::from_str::<Value>(value)
+            && let Ok(payload) = reads.parse(value.as_bytes())
         {
             return Ok(Body {
                 payload,
@@ -128,33 +129,54 @@ mod tests {
     #[test]
     fn json_form_and_text_bodies() {
         assert_eq!(
-            parse_body(Some("application/json; charset=utf-8"), br#"{"a":1}"#)
-                .unwrap()
-                .payload,
+            parse_body(
+                Some("application/json; charset=utf-8"),
+                br#"{"a":1}"#,
+                &PayloadReads::all()
+            )
+            .unwrap()
+            .payload,
             json!({"a": 1})
         );
         assert_eq!(
-            parse_body(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y")
-                .unwrap()
-                .payload,
+            parse_body(
+                Some("application/x-www-form-urlencoded"),
+                b"a=1&b=x+y",
+                &PayloadReads::all()
+            )
+            .unwrap()
+            .payload,
             json!({"a": "1", "b": "x y"})
         );
         assert_eq!(
-            parse_body(Some("application/x-www-form-urlencoded"), b"payload=%7B%22k%22%3A2%7D")
-                .unwrap()
-                .payload,
+            parse_body(
+                Some("application/x-www-form-urlencoded"),
+                b"payload=%7B%22k%22%3A2%7D",
+                &PayloadReads::all()
+            )
+            .unwrap()
+            .payload,
             json!({"k": 2})
         );
         assert_eq!(
-            parse_body(Some("text/plain"), b"hello").unwrap().payload,
+            parse_body(Some("text/plain"), b"hello", &PayloadReads::all())
+                .unwrap()
+                .payload,
             json!("hello")
         );
-        assert_eq!(parse_body(None, b"").unwrap().payload, json!(null));
+        assert_eq!(
+            parse_body(None, b"", &PayloadReads::all()).unwrap().payload,
+            json!(null)
+        );
     }
 
     #[test]
     fn the_json_text_of_a_payload_is_kept_as_it_came() {
-        let kept = |content_type, body: &[u8]| parse_body(Some(content_type), body).unwrap().json_text;
+        let kept = |content_type, body: &[u8]| {
+            parse_body(Some(content_type), body, &PayloadReads::all())
+                .unwrap()
+                .json_text
+        };
         assert_eq!(
             kept("application/json", b"{ \"a\": [1, 2] }\n").as_deref(),
             Some("{ \"a\": [1, 2] }\n")
@@ -170,7 +192,7 @@ mod tests {
 
     #[test]
     fn json_that_is_not_json_is_an_error() {
-        let error = parse_body(Some("application/json"), b"{oops").unwrap_err();
+        let error = parse_body(Some("application/json"), b"{oops", &PayloadReads::default()).unwrap_err();
         assert!(error.to_string().contains("not valid JSON"), "{error}");
     }
 }

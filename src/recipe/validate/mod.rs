@@ -12,7 +12,7 @@ use super::{
     Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, RetryPolicy, Step, parse_duration,
 };
 use crate::redact::Redactor;
-use crate::template::{ROOTS, Template, ValueTemplate, check};
+use crate::template::{PayloadReads, ROOTS, Template, ValueTemplate, check, payload_reads};
 
 mod trigger;
 
@@ -27,6 +27,8 @@ struct Checker<'a> {
     warnings: Vec<Diagnostic>,
     /// Ids of the steps that run before the templates being checked.
     earlier_steps: Vec<String>,
+    /// What the templates checked so far read of the payload.
+    payload: PayloadReads,
 }
 
 impl Checker<'_> {
@@ -66,6 +68,7 @@ impl Checker<'_> {
     fn checked(&mut self, template: Template, location: Location, what: &str) -> Option<Template> {
         let earlier: Vec<&str> = self.earlier_steps.iter().map(String::as_str).collect();
         let problems = check(&template, self.roots, &earlier);
+        self.payload.merge(&payload_reads(&template));
         let clean = problems.is_empty();
         for problem in problems {
             self.problems.push(
@@ -91,6 +94,7 @@ pub(super) fn validate(
         warnings: Vec::new(),
         roots: ROOTS,
         earlier_steps: Vec::new(),
+        payload: PayloadReads::default(),
     };
 
     let id = match &parsed.id {
@@ -151,7 +155,7 @@ pub(super) fn validate(
     let Some(trigger) = trigger else {
         return Err(vec![Diagnostic::new(file, None, "the trigger is not valid")]);
     };
-    let warnings = checker.warnings;
+    let warnings = std::mem::take(&mut checker.warnings);
     Ok(Recipe {
         warnings,
         metrics: crate::observe::RecipeMetrics::new(&id),
@@ -168,6 +172,7 @@ pub(super) fn validate(
         when,
         steps,
         concurrency: parsed.concurrency,
+        payload_reads: checker.payload,
     })
 }
 
