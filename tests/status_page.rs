@@ -187,3 +187,45 @@ async fn pages_need_the_token_cookie_when_tokens_are_set() {
     assert_eq!(wrong_method.headers()["allow"], "GET, HEAD");
     assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn the_front_page_lists_recipes_a_hundred_at_a_time() {
+    let texts: Vec<(String, String)> = (0..150)
+        .map(|n| {
+            (
+                format!("r{n:03}.yaml"),
+                "trigger: {webhook: {}}\nsteps: [{log: ok}]\n".to_owned(),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let ferry = TestDaemon::start(&files).await;
+    let page = |path: String| {
+        let http = ferry.http.clone();
+        let url = format!("{}{path}", ferry.base);
+        async move { http.get(url).send().await.expect("page").text().await.expect("html") }
+    };
+    let rows = |html: &str| html.matches("<a href=\"/?recipe=r").count();
+
+    let first = page("/".to_owned()).await;
+    assert_eq!(rows(&first), 100, "a hundred recipes on the first page");
+    assert!(first.contains("/?recipe=r000") && first.contains("/?recipe=r099") && !first.contains("/?recipe=r100"));
+    assert!(
+        first.contains("<input name=\"recipe\""),
+        "past a page, the run filter is a text field"
+    );
+    let more = first
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|link| link.contains("recipes_after"))
+        .expect("a link to more recipes")
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&");
+    let second = page(more).await;
+    assert_eq!(rows(&second), 50, "{second}");
+    assert!(second.contains("/?recipe=r100") && second.contains("/?recipe=r149"));
+    assert!(!second.contains("recipes_after"), "the last page links to no more");
+}

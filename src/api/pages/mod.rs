@@ -83,15 +83,35 @@ pub(super) async fn index(State(state): State<AppState>, RawQuery(query): RawQue
     }
     let mut recipe_filter = None;
     let mut status_filter = None;
+    let mut recipes_after = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "recipe" if !value.is_empty() => recipe_filter = Some(value.into_owned()),
             "status" if !value.is_empty() => status_filter = value.parse::<RunStatus>().ok(),
+            "recipes_after" if !value.is_empty() => recipes_after = Some(value.into_owned()),
             _ => {}
         }
     }
     let recipes = state.recipes.current();
-    let listing = recipes.listing();
+    let mut listing = recipes.listing();
+    let every_recipe = listing.len();
+    // A page of recipes, so that 10 000 of them cost what 100 do.
+    if let Some(after) = &recipes_after {
+        listing.retain(|entry| entry.id > *after);
+    }
+    let more_recipes = (listing.len() > RECIPES_PER_PAGE).then(|| {
+        let last = &listing[RECIPES_PER_PAGE - 1].id;
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        link.append_pair("recipes_after", last);
+        if let Some(recipe) = &recipe_filter {
+            link.append_pair("recipe", recipe);
+        }
+        if let Some(status) = status_filter {
+            link.append_pair("status", status.as_str());
+        }
+        format!("/?{}", link.finish())
+    });
+    listing.truncate(RECIPES_PER_PAGE);
     let ids: Vec<&str> = listing.iter().map(|entry| entry.id.as_str()).collect();
     let mut last_runs = state.store.last_runs(&ids).await.unwrap_or_default();
     let listed: Vec<Value> = listing
@@ -128,22 +148,34 @@ pub(super) async fn index(State(state): State<AppState>, RawQuery(query): RawQue
                 .into_response();
         }
     };
-    let recipe_options: Vec<Value> = listed
-        .iter()
-        .map(|recipe| json!({"value": recipe["id"], "selected": recipe_filter.as_deref() == recipe["id"].as_str()}))
-        .collect();
+    // Every recipe is an option while they fit one page; beyond, the filter is
+    // a text field.
+    let recipe_options: Vec<Value> = if every_recipe <= RECIPES_PER_PAGE {
+        listed
+            .iter()
+            .map(|recipe| json!({"value": recipe["id"], "selected": recipe_filter.as_deref() == recipe["id"].as_str()}))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let status_options: Vec<Value> = RunStatus::ALL
         .iter()
         .map(|status| json!({"value": status.as_str(), "selected": Some(*status) == status_filter}))
         .collect();
     let data = json!({
         "recipes": listed,
+        "more_recipes": more_recipes,
+        "recipe_select": every_recipe <= RECIPES_PER_PAGE,
+        "recipe_filter": recipe_filter,
         "runs": runs,
         "recipe_options": recipe_options,
         "status_options": status_options,
     });
     page(StatusCode::OK, "Status", "index", &data)
 }
+
+/// Recipes on one status page.
+const RECIPES_PER_PAGE: usize = 100;
 
 /// `GET /runs/{id}`.
 pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
