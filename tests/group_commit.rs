@@ -138,12 +138,12 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     let stored = event("relay", None);
     store.enqueue(&stored, Start::Queued).await.expect("stored");
 
-    let claimed = store.claim(vec![stored.run_id.clone()]).await.expect("claim");
+    let claimed = store.claim(vec![stored.run_id.clone()], whole).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert!(claimed[0].steps.is_empty(), "a fresh run has no steps");
     assert!(
         store
-            .claim(vec![stored.run_id.clone()])
+            .claim(vec![stored.run_id.clone()], whole)
             .await
             .expect("claim")
             .is_empty(),
@@ -182,7 +182,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
 
     let due = store.due(Utc::now(), 10).await.expect("due");
     assert_eq!(due, vec![(stored.run_id.clone(), "relay".to_owned())]);
-    let resumed = store.claim(vec![stored.run_id.clone()]).await.expect("claim");
+    let resumed = store.claim(vec![stored.run_id.clone()], whole).await.expect("claim");
     let steps = &resumed[0].steps;
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0].status, StepStatus::Succeeded);
@@ -261,4 +261,9 @@ async fn under_a_steady_load_the_wal_starts_over_instead_of_growing() {
         .map(|(_, count)| count)
         .sum::<u64>();
     assert_eq!(stored, written, "every write is stored across the WAL's restarts");
+}
+
+/// A claimed run's payload, parsed whole.
+fn whole(_recipe: &str, text: &str) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_str(text)
 }

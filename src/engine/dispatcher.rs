@@ -152,7 +152,12 @@ async fn claim_ready(engine: &Arc<Engine>) -> Result<bool, crate::store::Error> 
     }
     let left_waiting = chosen.len() < seen;
     // Slots taken for runs that could not be claimed go back as `slots` drops.
-    let runs = engine.store.claim(chosen).await?;
+    // Built as far as each recipe's templates read it, as a fresh run's is.
+    let parse_payload = |recipe: &str, text: &str| match recipes.get(recipe) {
+        Some(recipe) => recipe.payload_reads.parse(text.as_bytes()),
+        None => serde_json::from_str(text),
+    };
+    let runs = engine.store.claim(chosen, parse_payload).await?;
     if !left_waiting && seen < CLAIM_BATCH as usize {
         // Every due run is taken: new runs may skip the queue again.
         engine.backlog.cleared_at(mark);

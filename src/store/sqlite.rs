@@ -243,8 +243,14 @@ impl Store {
     }
 
     /// Moves the given runs to `running` if they are still due, and returns those
-    /// it took with what they need to run or resume.
-    pub async fn claim(&self, run_ids: Vec<String>) -> Result<Vec<ClaimedRun>, Error> {
+    /// it took with what they need to run or resume. `parse_payload` builds a
+    /// run's payload from its stored text, given its recipe (as far as the
+    /// recipe's templates read it).
+    pub async fn claim(
+        &self,
+        run_ids: Vec<String>,
+        parse_payload: impl Fn(&str, &str) -> serde_json::Result<Value>,
+    ) -> Result<Vec<ClaimedRun>, Error> {
         if run_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -260,8 +266,11 @@ impl Store {
         rows.runs
             .into_iter()
             .map(|row| {
+                let payload = parse_payload(&row.recipe, &super::packed::unpack(&row.payload)?).map_err(|error| {
+                    Error::Corrupt(format!("a stored JSON document does not parse: {error}"))
+                })?;
                 Ok(ClaimedRun {
-                    payload: parse_stored(&row.payload)?,
+                    payload,
                     headers: parse_stored(&row.headers)?,
                     query: parse_stored(&row.query)?,
                     steps: steps.remove(&row.id).unwrap_or_default(),
