@@ -104,7 +104,10 @@ async fn a_database_from_before_the_rebuild_keeps_its_runs_and_its_rules() {
     // The waiting retry is still due, and still resumes with its stored request.
     let due = store.due(Utc::now(), 10).await.expect("due");
     assert_eq!(due, vec![(RETRYING.to_owned(), "hello".to_owned())]);
-    let claimed = store.claim(vec![RETRYING.to_owned()], |_, text| serde_json::from_str(text)).await.expect("claim");
+    let claimed = store
+        .claim(vec![RETRYING.to_owned()], |_, text| serde_json::from_str(text))
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].steps.len(), 1);
     assert_eq!(claimed[0].steps[0].request, Some(json!({"method": "POST"})));

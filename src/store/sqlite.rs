@@ -266,9 +266,8 @@ impl Store {
         rows.runs
             .into_iter()
             .map(|row| {
-                let payload = parse_payload(&row.recipe, &super::packed::unpack(&row.payload)?).map_err(|error| {
-                    Error::Corrupt(format!("a stored JSON document does not parse: {error}"))
-                })?;
+                let payload = parse_payload(&row.recipe, &super::packed::unpack(&row.payload)?)
+                    .map_err(|error| Error::Corrupt(format!("a stored JSON document does not parse: {error}")))?;
                 Ok(ClaimedRun {
                     payload,
                     headers: parse_stored(&row.headers)?,
