@@ -18,6 +18,9 @@
 //!
 //! Every loop is bounded in time and count; everything stays on 127.0.0.1.
 
+// Tests and benchmarks stop at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -34,6 +34,9 @@
 //! delivered rate from the first request to the last delivery, and the drain: how
 //! long deliveries went on after the load stopped.
 
+// Tests and benchmarks stop at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

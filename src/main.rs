@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// glibc's malloc took about a fifth of the daemon's CPU under webhook load
+/// glibc's malloc took a large share of the daemon's CPU under webhook load
 /// (`perf`, docs/benchmarks.md): many small, short-lived allocations freed on
 /// other threads than the one that made them. mimalloc's per-thread heaps do
 /// that far more cheaply.

@@ -166,7 +166,7 @@ fn outcome(succeeded: bool) -> &'static str {
 
 /// A loaded recipe's series, each registered with the daemon's recorder at its
 /// first use and kept: looking a series up by its labels at every run and
-/// attempt cost about 1 % of a webhook's instructions. A recipe is loaded before
+/// attempt was a visible share of a webhook's instructions. A recipe is loaded before
 /// the daemon's engine exists, so the recorder comes with each use.
 pub struct RecipeMetrics {
     recipe: String,

@@ -44,8 +44,8 @@ impl Destinations {
         let proxied = proxy_in_environment();
         if !proxied {
             // reqwest matches every request against the environment's proxies,
-            // even when there are none: 5k instructions per delivery (callgrind,
-            // relay benchmark). Without any, the client does not look.
+            // even when there are none, at every delivery (counted with callgrind).
+            // Without any, the client does not look.
             builder = builder.no_proxy();
         }
         if policy.deny_private {

@@ -2,9 +2,9 @@
 //!
 //! Plain `http://` requests go straight through hyper's pooled client when no
 //! proxy and no destination policy applies: reqwest's layers above hyper (its
-//! redirect and proxy machinery, a second parse of the URL for the answer) cost
-//! about 23k instructions per request, 7 % of a webhook's whole cost in the relay
-//! benchmark (docs/benchmarks.md). Everything else — HTTPS, a proxy from the
+//! redirect and proxy machinery, a second parse of the URL for the answer) were a
+//! measurable share of a webhook's whole cost in the relay benchmark
+//! (docs/benchmarks.md). Everything else — HTTPS, a proxy from the
 //! environment, the private-address policy's resolver, credentials in the URL —
 //! goes through reqwest, which does those.
 

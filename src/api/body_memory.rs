@@ -9,8 +9,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The default of `FERRY_MAX_BODY_MEMORY`: 32 MiB. A body in memory costs
 /// about four times its size on the way to the store (its bytes, its parsed
-/// payload, its JSON text, the writer's copy): 256 concurrent 1 MiB webhooks
-/// peaked at 240 MiB with this, 355 MiB with 64 MiB.
+/// payload, its JSON text, the writer's copy), so the budget is well below
+/// what the daemon may hold (docs/benchmarks.md has the peaks measured).
 pub const DEFAULT_BODY_MEMORY: usize = 32 * 1024 * 1024;
 
 /// Permits are KiB: a budget of gigabytes stays within a semaphore's range.

@@ -67,9 +67,9 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        // What a connection buffers of what it reads: hyper's default of ~400 KiB
-        // took 100 MB for 256 uploads at once; headers and body frames fit well
-        // within 64 KiB (a body is taken frame by frame, see `hooks.rs`).
+        // What a connection buffers of what it reads: hyper's default is several
+        // times larger and added up under many uploads at once; headers and body
+        // frames fit well within 64 KiB (a body is taken frame by frame, see `hooks.rs`).
         .max_buf_size(READ_BUFFER)
         // A client that closes its sending side after the request still gets
         // the answer (a truncated body's 400 included).

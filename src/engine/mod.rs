@@ -30,7 +30,7 @@ pub use completions::{Completions, RunEnd};
 
 /// Most runs in flight at once across all recipes. A run in flight mostly waits
 /// (for its commits, for its destination), so this is set by memory, not cores:
-/// at 64 the benchmark's runs queued faster than they ran, at 256 they keep up.
+/// a smaller limit let the relay benchmark's runs queue faster than they ran.
 pub const DEFAULT_WORKER_LIMIT: usize = crate::recipe::DEFAULT_CONCURRENCY as usize;
 
 /// Everything a run needs, shared by the dispatcher and its runners.
@@ -106,7 +106,7 @@ impl Engine {
     }
 
     /// Runs a render that may take its whole work budget (templates with loops,
-    /// ~30 ms at the default) off the async workers, one per core at a time:
+    /// tens of milliseconds at the default) off the async workers, one per core at a time:
     /// webhooks and other runs go on meanwhile, and the memory such renders hold
     /// is a few budgets, not one per run in flight. A one-thread runtime (the
     /// short-lived commands) renders in place.
@@ -132,7 +132,7 @@ impl Engine {
         }
         // Boxed: a runner's future is several kilobytes, and the task moves what
         // it is given whole a few times on its way in and out; a box moves as a
-        // pointer (about 4k fewer instructions of memcpy per webhook, callgrind).
+        // pointer (fewer bytes copied per webhook, counted with callgrind).
         runners.spawn(Box::pin(runner));
     }
 

@@ -8,8 +8,8 @@
 //!
 //! Under a steady load that alone never catches up: the writer commits while the
 //! copy runs, so the WAL is never wholly copied, is never reused from its start,
-//! and grows by every commit (1.2 GB in six seconds of the relay benchmark, paid
-//! in file-system block allocation on every write). So every second, after a
+//! and grows by every commit (by gigabytes under the relay benchmark, paid in
+//! file-system block allocation on every write). So every second, after a
 //! few background copies, the writer copies the frames committed since, between
 //! two of its batches, and waits for the readers still on the WAL (a `RESTART`
 //! checkpoint); its next commit starts the WAL from the beginning
@@ -29,24 +29,24 @@ use sqlx::SqlitePool;
 use super::writer::Writer;
 
 /// How often the WAL is copied into the database file, when something was
-/// committed. Small, frequent checkpoints: at 500 ms the relay benchmark's p99
-/// acknowledgement was 39–41 ms, at 100 ms 25–27 ms (the p50 did not move).
+/// committed. Small, frequent checkpoints: rarer ones lengthened the relay
+/// benchmark's p99 acknowledgement (the p50 did not move).
 const EVERY: Duration = Duration::from_millis(100);
 
 /// How often the writer copies the last frames so that the WAL starts over. It
-/// holds the writes of that moment back while it syncs: under the relay
-/// benchmark's load 5–9 ms every second, now that this task syncs first (30–50
-/// ms before, most of it the database file's `fsync`; 120–135 ms when every 5 s).
-/// At that load the WAL reaches about 60 MB in a second.
+/// holds the writes of that moment back while it syncs: a few milliseconds
+/// every second, now that this task syncs first (several times longer before,
+/// most of it the database file's `fsync`; longer still when rarer).
 const RESTART_EVERY: Duration = Duration::from_secs(1);
 
 /// A WAL this large starts over at once, not at the next second: large webhook
 /// bodies write hundreds of megabytes a second, and a WAL that grows to gigabytes
-/// takes the disk with it (2.49 GB under 256 concurrent 1 MiB bodies).
+/// takes the disk with it (as it did under many concurrent 1 MiB bodies).
 const RESTART_AT_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Copies in a row before the writer's: each copies what was committed during
-/// the one before, leaving the writer less (under load a copy takes 20–40 ms).
+/// the one before, leaving the writer less (under load a copy takes tens of
+/// milliseconds).
 const PASSES_BEFORE_RESTART: usize = 3;
 
 /// A copy this quick left little behind it: no need for another.
@@ -85,8 +85,8 @@ pub(super) fn start(
             checkpointed = committed;
             if restart {
                 // The copies so far wrote pages of the database file that nothing
-                // synced: the writer's restart would wait for all of them (32–45 ms
-                // under the relay benchmark's load, 3 ms after this).
+                // synced: the writer's restart would wait for all of them (ten
+                // times longer under the relay benchmark's load than after this).
                 let synced = tokio::task::spawn_blocking(|| database_file.sync_data()).await;
                 if let Ok(Err(error)) = synced {
                     tracing::warn!(%error, "syncing the database file; the writer's restart syncs it");

@@ -3,9 +3,9 @@
 //!
 //! A large payload is paid for in bytes written twice (to the WAL, then by the
 //! checkpoint into the file) by the one writer thread that every webhook waits
-//! for: the 7.3 KB GitHub push compresses to 2.2 KB. lz4 rather than zstd
-//! because the CPU is what is scarce: 5 µs per 7.3 KB against zstd level 1's
-//! 28 µs (3.3× smaller against 4.6×). The compression runs in the caller's task,
+//! for, and JSON compresses well. lz4 rather than zstd because the CPU is what
+//! is scarce: zstd's fastest level is several times slower for a little more
+//! (docs/benchmarks.md). The compression runs in the caller's task,
 //! not on the writer's thread.
 //!
 //! A compressed document is a BLOB: a zero byte (never the start of JSON text),

@@ -14,7 +14,7 @@ use super::{Store, timestamp};
 /// Runs deleted per write: small enough that a batch takes milliseconds.
 pub(super) const BATCH: u32 = 200;
 
-/// Free pages kept for new rows rather than returned (16 KiB pages: 4 MiB).
+/// Free pages kept for new rows rather than returned to the file system.
 const KEPT_FREE_PAGES: i64 = 256;
 
 /// Deletes up to `limit` finished runs that ended before `before`, with their

@@ -73,8 +73,8 @@ impl Store {
             .map_err(Error::Open)?
             .create_if_missing(true)
             // A commit writes each page it touched whole, and every batch touches
-            // the last page of each table and index: 4 KiB pages wrote 10 KB of WAL
-            // per webhook where 16 KiB pages wrote 24 KB. It takes effect when the
+            // the last page of each table and index: small pages write less WAL
+            // per webhook than large ones. It takes effect when the
             // file is created.
             .page_size(4096)
             // Pruned runs' pages can be given back to the file system (see

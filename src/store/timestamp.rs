@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 /// (`2026-12-06T18:00:00.123Z`): fixed width, so text order is time order.
 ///
 /// Written digit by digit into a fixed template: a webhook writes four of them,
-/// and chrono's general formatter took nearly twice the instructions. Times
+/// and chrono's general formatter took many more instructions. Times
 /// that do not fit the template (years outside 0–9999, a leap second) are left
 /// to chrono.
 pub fn timestamp(time: DateTime<Utc>) -> String {

@@ -220,10 +220,9 @@ fn serve(
         if after.is_none() && (2..GATHER_BELOW).contains(&batch.len()) {
             // Writes come from several callers at once: giving the CPU up once
             // lets the ones on their way share this commit. In the relay
-            // benchmark it halved the WAL written per webhook (9.3 to 5.4 KB) and
-            // took the p99 acknowledgement from 24 to 16 ms; sleeping 200 µs
-            // instead gained less (7.7 KB) and overslept by milliseconds when the
-            // CPUs were busy.
+            // benchmark it nearly halved the WAL written per webhook and
+            // shortened the p99 acknowledgement; a short sleep instead gained
+            // less and overslept by milliseconds when the CPUs were busy.
             std::thread::yield_now();
             if let Ok(next) = receiver.try_recv() {
                 after = gather(next, receiver, &mut batch);

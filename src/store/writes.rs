@@ -155,8 +155,8 @@ const CHANGE_RUN: &str =
 
 /// The writer's connection with the statements of every webhook, prepared once
 /// for the writer's life. Taken from rusqlite's statement cache instead, each
-/// cost a hash of its SQL and a reinsertion: about 5k instructions per webhook
-/// (callgrind, relay benchmark). Rarer writes use the cache.
+/// cost a hash of its SQL and a reinsertion per webhook (counted with
+/// callgrind). Rarer writes use the cache.
 pub(super) struct Statements<'c> {
     pub connection: &'c Connection,
     begin: Statement<'c>,
