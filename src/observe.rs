@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder as _};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder as _, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 use crate::store::FinalStatus;
@@ -18,6 +18,101 @@ const STEP_DURATION_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /// How often recorded durations are folded into their histograms, scraped or not.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// What each series is: `/metrics` prints it as the series' `# HELP`.
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every series Ferry records, with its help text and unit.
+const SERIES: &[(Kind, &str, Option<Unit>, &str)] = &[
+    (
+        Kind::Counter,
+        "ferry_runs_total",
+        None,
+        "Runs that ended, by recipe and final status.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_step_attempts_total",
+        None,
+        "Step attempts, by recipe and outcome.",
+    ),
+    (
+        Kind::Histogram,
+        "ferry_step_duration_seconds",
+        Some(Unit::Seconds),
+        "How long each step attempt took, by recipe.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_poll_failures_total",
+        None,
+        "Polls whose source did not answer, or not with items, by recipe.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_webhook_requests_total",
+        None,
+        "Webhook requests, by outcome.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_renders_over_budget_total",
+        None,
+        "Renders stopped by FERRY_RENDER_MAX_WORK or FERRY_RENDER_MAX_BYTES, by recipe and budget.",
+    ),
+    (
+        Kind::Gauge,
+        "ferry_disk_free_bytes",
+        Some(Unit::Bytes),
+        "Free bytes on the volume beside the database.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_store_write_failures_total",
+        None,
+        "Commits the storage refused since the daemon started.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_recipe_files_parsed_total",
+        None,
+        "Recipe files read and parsed by loads and reloads of the recipes folder.",
+    ),
+    (
+        Kind::Counter,
+        "ferry_connections_shed_total",
+        None,
+        "Slow connections closed because the places for slow clients were full.",
+    ),
+    (
+        Kind::Gauge,
+        "ferry_webhook_body_bytes_held",
+        Some(Unit::Bytes),
+        "Webhook body bytes held in memory until stored (FERRY_MAX_BODY_MEMORY).",
+    ),
+    (
+        Kind::Gauge,
+        "ferry_queue_depth",
+        None,
+        "Runs queued, waiting for a slot.",
+    ),
+    (
+        Kind::Gauge,
+        "ferry_runs_retrying",
+        None,
+        "Runs waiting for their next attempt.",
+    ),
+    (
+        Kind::Gauge,
+        "ferry_oldest_queued_seconds",
+        Some(Unit::Seconds),
+        "Age of the oldest queued run; 0 when none waits.",
+    ),
+];
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
@@ -47,6 +142,14 @@ impl Metrics {
                 PrometheusBuilder::new().build_recorder()
             }
         };
+        for (kind, name, unit, help) in SERIES {
+            let (key, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+            match kind {
+                Kind::Counter => recorder.describe_counter(key, *unit, help),
+                Kind::Gauge => recorder.describe_gauge(key, *unit, help),
+                Kind::Histogram => recorder.describe_histogram(key, *unit, help),
+            }
+        }
         Self {
             recorder: Arc::new(recorder),
         }
@@ -234,5 +337,42 @@ impl std::fmt::Debug for RecipeMetrics {
             .debug_struct("RecipeMetrics")
             .field("recipe", &self.recipe)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every series this file records has help text: a name written in a
+    /// `counter`/`gauge` call but missing from [`SERIES`] would reach `/metrics`
+    /// without `# HELP` (promtool's complaint).
+    #[test]
+    fn every_series_recorded_here_is_described() {
+        let source = include_str!("observe.rs");
+        let described: Vec<&str> = SERIES.iter().map(|(_, name, _, _)| *name).collect();
+        let recorded: Vec<&str> = source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|text| text.starts_with("ferry_") && !text.contains(' '))
+            .collect();
+        assert!(recorded.len() >= described.len(), "{recorded:?}");
+        for name in recorded {
+            assert!(described.contains(&name), "`{name}` has no help text in SERIES");
+        }
+    }
+
+    #[test]
+    fn the_rendered_text_has_help_for_each_series() {
+        let metrics = Metrics::new();
+        metrics.hook("accepted");
+        metrics.queue(1, 0, None);
+        let text = metrics.render();
+        assert!(
+            text.contains("# HELP ferry_webhook_requests_total Webhook requests, by outcome."),
+            "{text}"
+        );
+        assert!(text.contains("# HELP ferry_oldest_queued_seconds "), "{text}");
     }
 }

@@ -38,7 +38,7 @@ pub(super) struct Accepted {
 
 #[utoipa::path(post, path = "/hooks/{path}", tag = "webhooks",
     params(("path" = String, Path, description = "The recipe's webhook path")),
-    request_body(content = Object, description = "JSON, form-urlencoded or text", content_type = "application/json"),
+    request_body(content = Option<Value>, description = "Any JSON value (an object, an array, `true`, a number…), form-urlencoded or text; an empty body is `{}`", content_type = "application/json"),
     responses(
         (status = 202, description = "Stored durably; the run is queued", body = Accepted),
         (status = 200, description = "A repeated delivery (same dedup key): no new run; or, with `respond: wait`, the last step's status and body", body = Duplicate),

@@ -21,7 +21,7 @@ pub(super) struct Started {
 
 #[utoipa::path(post, path = "/api/v1/recipes/{id}/runs", tag = "recipes",
     params(("id" = String, Path, description = "Recipe id")),
-    request_body(content = Object, description = "The run's payload (JSON; an empty body is `{}`)", content_type = "application/json"),
+    request_body(content = Option<Value>, description = "The run's payload: any JSON value; an empty or absent body is `{}`", content_type = "application/json"),
     responses(
         (status = 202, description = "Stored; the run is queued. Its trigger is `manual`", body = Started),
         (status = 400, description = "The body is not JSON", body = ProblemDocument, content_type = "application/problem+json"),

@@ -74,8 +74,8 @@ pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Pro
     params(
         ("id" = String, Path, description = "Recipe id"),
         ("status" = Option<RunStatus>, Query, description = "Which runs to replay (default `failed`)"),
-        ("since" = Option<String>, Query, description = "Received at or after (RFC 3339)"),
-        ("until" = Option<String>, Query, description = "Received before (RFC 3339)"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Received at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, format = DateTime, description = "Received before (RFC 3339)"),
     ),
     responses(
         (status = 202, description = "One new run per matching run (at most 1000), each with `replay_of`", body = BulkReplayed),

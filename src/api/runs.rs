@@ -2,9 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
@@ -17,7 +15,8 @@ const MAX_LIMIT: u32 = 500;
 #[derive(Serialize, ToSchema)]
 pub(super) struct RunsPage {
     runs: Vec<RunSummary>,
-    /// Pass as `cursor` (with the same filters) for the next page; `null` on the last.
+    /// The id of this page's last run, to pass as `cursor` (with the same
+    /// filters) for the next page; `null` on the last.
     next_cursor: Option<String>,
 }
 
@@ -25,10 +24,10 @@ pub(super) struct RunsPage {
     params(
         ("recipe" = Option<String>, Query, description = "Only this recipe's runs"),
         ("status" = Option<RunStatus>, Query, description = "Only runs in this status"),
-        ("since" = Option<String>, Query, description = "Received at or after (RFC 3339)"),
-        ("until" = Option<String>, Query, description = "Received before (RFC 3339)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 500 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Received at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, format = DateTime, description = "Received before (RFC 3339)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size, 1 to 500 (default 50)"),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "`next_cursor` of the previous page: runs older than this run id"),
     ),
     responses(
         (status = 200, description = "Newest first", body = RunsPage),
@@ -41,7 +40,7 @@ pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuer
     let runs = state.store.runs_page(&filter).await.map_err(Problem::internal)?;
     // A full page may have a next one.
     let next_cursor = (runs.len() == filter.limit as usize)
-        .then(|| runs.last().map(|run| Cursor::after(&filter, &run.id).encode()))
+        .then(|| runs.last().map(|run| run.id.clone()))
         .flatten();
     Ok(Json(RunsPage { runs, next_cursor }))
 }
@@ -77,7 +76,6 @@ pub(super) fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
         limit: DEFAULT_LIMIT,
         ..RunFilter::default()
     };
-    let mut cursor = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let value = value.into_owned();
         match name.as_ref() {
@@ -101,21 +99,13 @@ pub(super) fn parse_filter(query: Option<&str>) -> Result<RunFilter, Problem> {
                         ))
                     })?;
             }
-            "cursor" => cursor = Some(Cursor::decode(&value)?),
+            "cursor" => filter.before = Some(parse_cursor(&value)?),
             other => {
                 return Err(Problem::bad_request(format!(
                     "unknown query parameter `{other}`; expected `recipe`, `status`, `since`, `until`, `limit` or `cursor`"
                 )));
             }
         }
-    }
-    if let Some(cursor) = cursor {
-        if !cursor.matches(&filter) {
-            return Err(Problem::bad_request(
-                "`cursor` was made with other filters; repeat the `recipe`, `status`, `since` and `until` of the first page",
-            ));
-        }
-        filter.before = Some(cursor.before);
     }
     Ok(filter)
 }
@@ -131,45 +121,11 @@ fn parse_time(name: &str, value: &str) -> Result<String, Problem> {
         })
 }
 
-/// Where the next page starts, and the filters it belongs to. Opaque to clients:
-/// base64url of a small JSON document.
-#[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
-    before: String,
-    recipe: Option<String>,
-    status: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-}
-
-impl Cursor {
-    fn after(filter: &RunFilter, last_id: &str) -> Self {
-        Self {
-            before: last_id.to_owned(),
-            recipe: filter.recipe.clone(),
-            status: filter.status.map(|status| status.as_str().to_owned()),
-            since: filter.since.clone(),
-            until: filter.until.clone(),
-        }
-    }
-
-    fn matches(&self, filter: &RunFilter) -> bool {
-        self.recipe == filter.recipe
-            && self.status.as_deref() == filter.status.map(RunStatus::as_str)
-            && self.since == filter.since
-            && self.until == filter.until
-    }
-
-    fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
-    }
-
-    fn decode(text: &str) -> Result<Self, Problem> {
-        URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| Problem::bad_request("`cursor` is not a cursor this API gave out"))
-    }
+/// `cursor`: the id of the last run of the previous page; the page holds the
+/// runs before it. A position, not a token: any run id is one, under any filters,
+/// as Stripe's `starting_after` is.
+fn parse_cursor(value: &str) -> Result<String, Problem> {
+    uuid::Uuid::parse_str(value)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| Problem::bad_request(format!("`cursor` must be a run id (a UUID), not `{value}`")))
 }

@@ -1,5 +1,5 @@
 //! What a user writes: the serde types of a recipe file, key for key as
-//! `shared/spec/recipes.md` describes them.
+//! `docs/recipes.md` describes them.
 //!
 //! These types only say what is *syntactically* allowed. [`super::validate`] turns
 //! them into the runtime [`super::Recipe`], checking what types cannot express

@@ -255,8 +255,9 @@ pub struct AttemptRecord {
     pub n: u32,
     pub started_at: String,
     pub duration_ms: u64,
-    /// The request as sent: `method`, `url`, `headers`, `body`.
-    #[schema(value_type = Object)]
+    /// The request as sent: `method`, `url`, `headers`, `body`; `null` when no
+    /// request could be built (the step's templates failed).
+    #[schema(value_type = Option<Object>)]
     pub request: Value,
     /// `status`, `headers`, `body`, `truncated`; `null` when no answer came.
     #[schema(value_type = Option<Object>)]
@@ -293,7 +294,8 @@ pub struct StepDocument {
 pub struct RunDocument {
     #[serde(flatten)]
     pub summary: RunSummary,
-    #[schema(value_type = Object)]
+    /// The trigger input: any JSON value a webhook sent, `{}` for none.
+    #[schema(value_type = Value)]
     pub payload: Value,
     #[schema(value_type = Object)]
     pub headers: Value,
