@@ -6,7 +6,7 @@
 use crate::support;
 
 use serde_json::json;
-use support::browser::{Browser, installed};
+use support::browser::{Browser, installed, processes_in_group};
 use support::{Setup, Sink, TestDaemon, poll_until};
 
 fn browser_or_skip() -> Option<(&'static str, &'static str)> {
@@ -112,6 +112,16 @@ async fn a_failed_run_is_found_from_the_front_page_and_replayed_in_the_browser()
         browser.goto(&format!("{}/runs/{failed}", ferry.base)).await;
         std::fs::write(&path, browser.screenshot().await).expect("write the screenshot");
     }
+
+    // The browser ends with the test: the driver and every Chromium process.
+    let group = browser.process_group();
+    let running = processes_in_group(group);
+    assert!(running.len() >= 2, "the driver and Chromium share a group: {running:?}");
+    drop(browser);
+    poll_until("the browser's processes to end", || async {
+        processes_in_group(group).is_empty().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! over HTTP on 127.0.0.1), with the reqwest client the tests already use: the
 //! few commands a page test needs, without a WebDriver crate and its TLS stack.
 
+use std::io::{Read as _, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -10,10 +12,12 @@ use serde_json::{Value, json};
 /// The element key of the W3C protocol.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A browser session; the driver process ends with it.
+/// A browser session; the driver and every browser process it started end with
+/// it, also when the test fails.
 pub struct Browser {
     driver: Child,
     http: reqwest::Client,
+    /// `http://127.0.0.1:PORT/session/ID`.
     session: String,
 }
 
@@ -29,6 +33,9 @@ impl Browser {
         let port = super::free_address().port();
         let driver = Command::new(driver)
             .arg(format!("--port={port}"))
+            // A group of its own: Chromium's processes are the driver's children
+            // and grandchildren, and a kill of the driver alone leaves them running.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -154,9 +161,62 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The process group of the driver and the browser it started.
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
+    }
+
+    /// Ends the WebDriver session (the driver quits Chromium) with a plain
+    /// blocking request: a drop cannot wait for the async client.
+    fn quit_session(&self) {
+        let Some((address, path)) = self
+            .session
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            return;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request =
+            format!("DELETE /{path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.quit_session();
+        // Whatever is still running of the group goes too.
+        if let Some(group) = rustix::process::Pid::from_raw(self.driver.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.driver.wait();
     }
+}
+
+/// Processes alive in a process group (Linux `/proc`), zombies aside.
+pub fn processes_in_group(group: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the command's closing parenthesis: state, ppid, pgrp.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.first() != Some(&"Z") && fields.get(2).and_then(|group| group.parse::<u32>().ok()) == Some(group)
+        })
+        .collect()
 }
