@@ -28,7 +28,9 @@ async fn private_destinations_are_refused_when_the_policy_is_on() {
         "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}/in', json: {{a: 1}}}}\n    retry: {{attempts: 3, backoff: 10ms}}\n",
         sink.url
     );
-    let by_name = format!("trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: 'http://localhost:{port}/in'}}\n");
+    let by_name = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: 'http://localhost:{port}/in'}}\n    retry: {{attempts: 3, backoff: 10ms}}\n"
+    );
     let ferry = TestDaemon::start_with(
         &[("address.yaml", &by_address), ("name.yaml", &by_name)],
         Setup {
@@ -47,6 +49,12 @@ async fn private_destinations_are_refused_when_the_policy_is_on() {
 
     let run = run_of(&ferry, "name").await;
     assert_eq!(run["status"], "failed", "{run:#}");
+    let attempts = run["steps"][0]["attempts"].as_array().expect("attempts");
+    assert_eq!(
+        attempts.len(),
+        1,
+        "a refusal found among the client's error causes is not retried either"
+    );
     let error = run["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("`localhost` resolves to") && error.contains("is not a public address"),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use super::error::{AttemptError, Refused};
 use super::sender::{Body, BoxError, PlainHttp};
 
 /// What destinations are allowed.
@@ -77,9 +78,12 @@ impl Destinations {
     /// Refuses a URL this policy does not allow before any connection: a scheme
     /// other than http(s), or a literal address that is not public. Names are
     /// checked when they are resolved.
-    pub fn check(&self, url: &Url) -> Result<(), String> {
+    pub fn check(&self, url: &Url) -> Result<(), AttemptError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("`{}:` URLs are not allowed; use http or https", url.scheme()));
+            return Err(AttemptError::Build(format!(
+                "`{}:` URLs are not allowed; use http or https",
+                url.scheme()
+            )));
         }
         if !self.policy.deny_private {
             return Ok(());
@@ -88,12 +92,16 @@ impl Destinations {
             Some(url::Host::Ipv4(address)) => IpAddr::V4(address),
             Some(url::Host::Ipv6(address)) => IpAddr::V6(address),
             Some(url::Host::Domain(_)) => return Ok(()),
-            None => return Err("the URL has no host".to_owned()),
+            None => return Err(AttemptError::Build("the URL has no host".to_owned())),
         };
         if is_public(address) {
             Ok(())
         } else {
-            Err(blocked(address))
+            Err(Refused {
+                address,
+                resolved_from: None,
+            }
+            .into())
         }
     }
 }
@@ -113,14 +121,6 @@ fn proxy_in_environment() -> bool {
     .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
-/// Ends every refusal's message, so that a refusal that comes back through
-/// reqwest's error chain is still known as one.
-pub(super) const REFUSED: &str = "is not a public address (FERRY_DENY_PRIVATE_DESTINATIONS)";
-
-fn blocked(address: IpAddr) -> String {
-    format!("destination {address} {REFUSED}")
-}
-
 /// A resolver that answers only when every address of a name is public.
 struct PublicOnly;
 
@@ -130,7 +130,13 @@ impl Resolve for PublicOnly {
             let host = name.as_str().to_owned();
             let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let ips: Vec<IpAddr> = addresses.iter().map(SocketAddr::ip).collect();
-            check_resolved(&host, &ips)?;
+            check_resolved(&host, &ips).map_err(|error| -> BoxError {
+                match error {
+                    // Typed, so that it is known again among reqwest's causes.
+                    AttemptError::Refused(refused) => Box::new(refused),
+                    other => other.to_string().into(),
+                }
+            })?;
             let addresses: Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
         })
@@ -140,12 +146,16 @@ impl Resolve for PublicOnly {
 /// Refuses a name unless every address it resolves to is public. One private
 /// answer among public ones is a rebinding attempt: the name is refused rather
 /// than narrowed to its public answers.
-pub fn check_resolved(host: &str, addresses: &[IpAddr]) -> Result<(), String> {
+pub fn check_resolved(host: &str, addresses: &[IpAddr]) -> Result<(), AttemptError> {
     if let Some(private) = addresses.iter().find(|address| !is_public(**address)) {
-        return Err(format!("`{host}` resolves to {private}: {}", blocked(*private)));
+        return Err(Refused {
+            address: *private,
+            resolved_from: Some(host.to_owned()),
+        }
+        .into());
     }
     if addresses.is_empty() {
-        return Err(format!("`{host}` resolves to no address"));
+        return Err(AttemptError::Transport(format!("`{host}` resolves to no address")));
     }
     Ok(())
 }

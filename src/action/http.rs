@@ -6,7 +6,7 @@ use http_body_util::BodyExt;
 use hyper::body::Bytes;
 
 use super::sender::BoxError;
-use super::{Destinations, Outcome};
+use super::{AttemptError, Destinations, Outcome, Refused};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -138,7 +138,7 @@ const MAX_REDIRECTS: usize = 5;
 pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout: Duration) -> Outcome {
     let Built { mut url, headers, body } = match build(destinations, request) {
         Ok(built) => built,
-        Err(error) => return Outcome::fatal(error),
+        Err(error) => return Outcome::failed(error),
     };
     let answer = tokio::time::timeout(timeout, async {
         // Only a GET follows redirects; credentials stay with the host they
@@ -155,7 +155,10 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
                 break;
             };
             if let Err(error) = destinations.check(&next) {
-                return Ok(Err(format!("redirect not followed: {error}")));
+                return Ok(Err(match error {
+                    AttemptError::Build(message) => AttemptError::Build(format!("redirect not followed: {message}")),
+                    refused => refused,
+                }));
             }
             url = next;
             response = destinations
@@ -177,12 +180,11 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
                 continue;
             };
             if bytes.len() + chunk.len() > MAX_RESPONSE_BODY {
-                return Ok(Err(format!(
-                    "the answer of {} {} is larger than {} MiB",
-                    request.method,
-                    crate::redact::without_userinfo(&request.url),
-                    MAX_RESPONSE_BODY / (1024 * 1024)
-                )));
+                return Ok(Err(AttemptError::TooLarge {
+                    method: request.method.to_string(),
+                    url: crate::redact::without_userinfo(&request.url).into_owned(),
+                    limit_mib: MAX_RESPONSE_BODY / (1024 * 1024),
+                }));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -198,24 +200,14 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
     .await;
 
     match answer {
-        Err(_) => Outcome::Failed {
-            response: None,
-            error: format!("no answer within {} ms", timeout.as_millis()),
-            retryable: true,
-            retry_after: None,
+        Err(_) => Outcome::failed(AttemptError::Timeout(timeout)),
+        // A destination the policy refuses stays refused, also when the refusal
+        // came back through the client as a connection error's cause.
+        Ok(Err(error)) => match refusal_among_causes(&*error) {
+            Some(refused) => Outcome::failed(refused.clone()),
+            None => Outcome::failed(AttemptError::Transport(describe(&*error))),
         },
-        Ok(Err(error)) => {
-            let error = describe(&*error);
-            // A destination the policy refuses stays refused: no retry.
-            let retryable = !error.contains(super::destination::REFUSED);
-            Outcome::Failed {
-                response: None,
-                error,
-                retryable,
-                retry_after: None,
-            }
-        }
-        Ok(Ok(Err(refused))) => Outcome::fatal(refused),
+        Ok(Ok(Err(error))) => Outcome::failed(error),
         Ok(Ok(Ok(response))) => classify(request, response),
     }
 }
@@ -239,7 +231,6 @@ pub fn classify(request: &HttpRequest, response: HttpResponse) -> Outcome {
         crate::redact::without_userinfo(&request.url)
     )
     .replace("  ", " ");
-    let retryable = response.status == 429 || response.status >= 500;
     let retry_after = match response.status {
         429 | 503 => response
             .headers
@@ -249,11 +240,25 @@ pub fn classify(request: &HttpRequest, response: HttpResponse) -> Outcome {
         _ => None,
     };
     Outcome::Failed {
+        error: AttemptError::Status {
+            status: response.status,
+            message: error,
+            retry_after,
+        },
         response: Some(response),
-        error,
-        retryable,
-        retry_after,
     }
+}
+
+/// The policy's refusal, if it is the error or one of its causes.
+fn refusal_among_causes<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Refused> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(refused) = error.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// Where a redirect answer points, resolved against the URL it came from.
@@ -277,22 +282,25 @@ struct Built {
     body: Option<Bytes>,
 }
 
-fn build(destinations: &Destinations, request: &HttpRequest) -> Result<Built, String> {
+fn build(destinations: &Destinations, request: &HttpRequest) -> Result<Built, AttemptError> {
     let url = match &request.parsed_url {
         Some(url) => url.clone(),
         None => reqwest::Url::parse(&request.url)
-            .map_err(|error| format!("`{}` is not a valid URL: {error}", request.url))?,
+            .map_err(|error| AttemptError::Build(format!("`{}` is not a valid URL: {error}", request.url)))?,
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{}` is not an http or https URL", request.url));
+        return Err(AttemptError::Build(format!(
+            "`{}` is not an http or https URL",
+            request.url
+        )));
     }
     destinations.check(&url)?;
     let mut headers = HeaderMap::new();
     for (name, value) in &request.headers {
-        let name =
-            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
-        let value =
-            HeaderValue::from_str(value).map_err(|_| format!("the value of header `{name}` is not valid in HTTP"))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| AttemptError::Build(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| AttemptError::Build(format!("the value of header `{name}` is not valid in HTTP")))?;
         headers.append(name, value);
     }
     let body = match &request.body {

@@ -2,14 +2,14 @@
 //! nothing of recipes' syntax or of the store.
 
 pub mod destination;
+mod error;
 pub mod http;
 pub mod log;
 mod retry_after;
 mod sender;
 
-use std::time::Duration;
-
 pub use destination::{DestinationPolicy, Destinations};
+pub use error::{AttemptError, Refused};
 pub use http::{HttpRequest, HttpResponse, JsonBody, RequestBody};
 pub use retry_after::parse_retry_after;
 
@@ -18,25 +18,20 @@ pub use retry_after::parse_retry_after;
 pub enum Outcome {
     /// The step did its job; `response` is there for `http`.
     Succeeded { response: Option<HttpResponse> },
-    /// The attempt failed; `response` is there when an answer came.
+    /// The attempt failed; `response` is there when an answer came. The error
+    /// says whether another attempt may succeed.
     Failed {
         response: Option<HttpResponse>,
-        error: String,
-        /// Whether another attempt may succeed: connection errors, timeouts, 429, 5xx.
-        retryable: bool,
-        /// What the destination asked for with `Retry-After` (on 429 and 503).
-        retry_after: Option<Duration>,
+        error: AttemptError,
     },
 }
 
 impl Outcome {
-    /// A failure that no retry will mend (a bad URL, a template error).
-    pub fn fatal(error: String) -> Self {
+    /// A failure without an answer.
+    pub fn failed(error: impl Into<AttemptError>) -> Self {
         Outcome::Failed {
             response: None,
-            error,
-            retryable: false,
-            retry_after: None,
+            error: error.into(),
         }
     }
 }

@@ -195,7 +195,7 @@ async fn take_turn(
     let duration = started.elapsed();
     let (response, error) = match outcome {
         Outcome::Succeeded { response } => (response, None),
-        Outcome::Failed { response, error, .. } => (response, Some(error)),
+        Outcome::Failed { response, error } => (response, Some(error.to_string())),
     };
     let result = match (&response, &error) {
         (Some(response), None) => step_result(response),

@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 
 use super::record::{RequestRecord, ResponseRecord};
 use super::{Engine, RunEnd, backoff, render};
-use crate::action::{self, HttpRequest, HttpResponse, Outcome};
+use crate::action::{self, AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{Action, Recipe, Step};
 use crate::store::{
     self, AttemptWrite, ClaimedRun, FinalStatus, RunChange, RunWrite, StepState, StepStatus, StepWrite,
@@ -313,7 +313,7 @@ async fn run_step(
             }
             Err(error) => (
                 crate::json::text(&Value::Null),
-                Outcome::fatal(error.to_string()),
+                Outcome::failed(AttemptError::Step(error.to_string())),
                 Value::Null,
                 None,
             ),
@@ -327,14 +327,13 @@ async fn run_step(
 
     let (response, failure) = match &outcome {
         Outcome::Succeeded { response } => (response.as_ref(), None),
-        Outcome::Failed {
-            response,
-            error,
-            retryable,
-            retry_after,
-        } => (
+        Outcome::Failed { response, error } => (
             response.as_ref(),
-            Some((recipe.redactor.text(error).into_owned(), *retryable, *retry_after)),
+            Some((
+                recipe.redactor.text(&error.to_string()).into_owned(),
+                error.retryable(),
+                error.retry_after(),
+            )),
         ),
     };
     let attempt = AttemptWrite {

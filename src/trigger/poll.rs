@@ -65,7 +65,7 @@ async fn fetch_items(
             response: Some(response),
         } => response,
         Outcome::Succeeded { response: None } => return Err("the source gave no answer".to_owned()),
-        Outcome::Failed { error, .. } => return Err(error),
+        Outcome::Failed { error, .. } => return Err(error.to_string()),
     };
     let body = answer_json(&request, response)?;
     let items = keyed_items(context.templates, poll, body)?;
