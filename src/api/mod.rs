@@ -89,7 +89,7 @@ impl AppState {
             .engine
             .accept(event)
             .await
-            .map_err(|error| Problem::store_error(&error))?
+            ?
         {
             crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => Ok(run_id),
         }

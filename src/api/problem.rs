@@ -77,6 +77,14 @@ impl Problem {
     }
 }
 
+/// A store error answers for itself: `503` with `Retry-After` when the storage
+/// refuses for now (a full disk, a shutdown), `500` otherwise.
+impl From<crate::store::Error> for Problem {
+    fn from(error: crate::store::Error) -> Self {
+        Self::store_error(&error)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");

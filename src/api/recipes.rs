@@ -111,7 +111,7 @@ pub(super) async fn list(
     let next_cursor = more.then(|| listing.last().map(|entry| entry.id.clone())).flatten();
     // The newest run of the listed recipes only: a page costs a page.
     let ids: Vec<&str> = listing.iter().map(|entry| entry.id.as_str()).collect();
-    let mut last_runs = state.store.last_runs(&ids).await.map_err(Problem::internal)?;
+    let mut last_runs = state.store.last_runs(&ids).await?;
     let listed = listing
         .into_iter()
         .map(|entry| RecipeListItem {
@@ -185,11 +185,11 @@ pub(super) async fn show(State(app): State<AppState>, Path(id): Path<String>) ->
         .ok_or_else(|| Problem::not_found(format!("there is no loaded recipe `{id}`")))?;
     let schedule = recipe.trigger.schedule();
     let state = match schedule {
-        Some(_) => store.trigger_state(&id).await.map_err(Problem::internal)?,
+        Some(_) => store.trigger_state(&id).await?,
         None => TriggerState::default(),
     };
     let mut runs: BTreeMap<&'static str, u64> = RunStatus::ALL.iter().map(|status| (status.as_str(), 0)).collect();
-    for (status, count) in store.run_counts(&id).await.map_err(Problem::internal)? {
+    for (status, count) in store.run_counts(&id).await? {
         runs.insert(status.as_str(), count);
     }
     Ok(Json(RecipeDocument {

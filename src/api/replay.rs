@@ -58,7 +58,7 @@ pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Pro
         .store
         .run(id)
         .await
-        .map_err(Problem::internal)?
+        ?
         .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
     let recipes = state.recipes.current();
     let recipe = recipes.get(&original.summary.recipe).ok_or_else(|| {
@@ -108,7 +108,7 @@ pub(super) async fn replay_recipe(
     let mut originals = Vec::new();
     let mut truncated = false;
     loop {
-        let page = state.store.runs_page(&filter).await.map_err(Problem::internal)?;
+        let page = state.store.runs_page(&filter).await?;
         let full = page.len() == filter.limit as usize;
         filter.before = page.last().map(|run| run.id.clone());
         originals.extend(page.into_iter().map(|run| run.id));
@@ -124,7 +124,7 @@ pub(super) async fn replay_recipe(
     originals.reverse();
     let mut run_ids = Vec::with_capacity(originals.len());
     for original in originals {
-        if let Some(run) = state.store.run(&original).await.map_err(Problem::internal)? {
+        if let Some(run) = state.store.run(&original).await? {
             run_ids.push(state.start_run(replay_of(&run, recipe)).await?);
         }
     }

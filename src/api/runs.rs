@@ -37,7 +37,7 @@ pub(super) struct RunsPage {
     security(("bearer" = [])))]
 pub(super) async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<RunsPage>, Problem> {
     let filter = parse_filter(query.as_deref())?;
-    let runs = state.store.runs_page(&filter).await.map_err(Problem::internal)?;
+    let runs = state.store.runs_page(&filter).await?;
     // A full page may have a next one.
     let next_cursor = (runs.len() == filter.limit as usize)
         .then(|| runs.last().map(|run| run.id.clone()))
@@ -58,7 +58,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
         .store
         .run(&id)
         .await
-        .map_err(Problem::internal)?
+        ?
         .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
     // The trigger input is stored as received (replay needs it); what is shown is
     // redacted with the secrets of the recipe as it is now.
