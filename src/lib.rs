@@ -4,19 +4,25 @@
 //!
 //! The modules follow an event's path: `recipe` → `trigger` → `engine` (with
 //! `template` and `action`) → `store` → `api`; `cli` parses commands and `daemon`
-//! wires the parts together.
+//! wires the parts together. The words they share sit below them all: `event`,
+//! `status`, `timestamp`, `verify`, `redact`, `headers`, `json`. No two modules
+//! import each other (`tests/module_graph.rs` checks it).
 
 pub mod action;
 pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod engine;
+pub mod event;
 pub mod headers;
 mod json;
 pub mod observe;
 pub mod recipe;
 pub mod recipe_test;
 pub mod redact;
+pub mod status;
 pub mod store;
 pub mod template;
+pub mod timestamp;
 pub mod trigger;
+pub mod verify;

@@ -14,7 +14,12 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::recipe::Secret;
+/// A value that came from the environment, and the variable it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub name: String,
+    pub value: String,
+}
 
 /// Shorter secrets are not searched for in free text.
 pub const MIN_SEARCHED_LENGTH: usize = 6;

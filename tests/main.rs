@@ -32,6 +32,7 @@ mod leaks;
 mod lockout;
 mod metrics;
 mod migrations;
+mod module_graph;
 mod openapi;
 mod poll;
 mod poll_keys;

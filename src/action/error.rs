@@ -77,6 +77,18 @@ pub struct Refused {
     pub resolved_from: Option<String>,
 }
 
+/// An error with its causes, which hold the useful part ("connection refused").
+pub(super) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,7 +205,7 @@ pub async fn execute(destinations: &Destinations, request: &HttpRequest, timeout
         // came back through the client as a connection error's cause.
         Ok(Err(error)) => match refusal_among_causes(&*error) {
             Some(refused) => Outcome::failed(refused.clone()),
-            None => Outcome::failed(AttemptError::Transport(describe(&*error))),
+            None => Outcome::failed(AttemptError::Transport(super::error::describe(&*error))),
         },
         Ok(Ok(Err(error))) => Outcome::failed(error),
         Ok(Ok(Ok(response))) => classify(request, response),
@@ -309,18 +309,6 @@ fn build(destinations: &Destinations, request: &HttpRequest) -> Result<Built, At
         None => None,
     };
     Ok(Built { url, headers, body })
-}
-
-/// An error with its causes, which hold the useful part ("connection refused").
-pub(super) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 fn parse_body(text: &str, is_json: bool) -> Value {

@@ -87,7 +87,7 @@ impl PlainHttp {
             .client
             .request(request)
             .await
-            .map_err(|error| format!("error sending request: {}", super::http::describe(&error)))?;
+            .map_err(|error| format!("error sending request: {}", super::error::describe(&error)))?;
         Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
     }
 }

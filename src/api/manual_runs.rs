@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
-use crate::trigger::Event;
+use crate::event::Event;
 
 /// The answer to a started run.
 #[derive(Serialize, ToSchema)]

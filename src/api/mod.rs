@@ -84,13 +84,8 @@ impl AppState {
     }
 
     /// Stores an event as a run and starts it (or queues it); gives the run id.
-    async fn start_run(&self, event: crate::trigger::Event) -> Result<String, Problem> {
-        match self
-            .engine
-            .accept(event)
-            .await
-            ?
-        {
+    async fn start_run(&self, event: crate::event::Event) -> Result<String, Problem> {
+        match self.engine.accept(event).await? {
             crate::store::Enqueued::New(run_id) | crate::store::Enqueued::Duplicate(run_id) => Ok(run_id),
         }
     }

@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
+use crate::event::Event;
 use crate::recipe::Recipe;
 use crate::store::{RunDocument, RunStatus};
-use crate::trigger::Event;
 
 /// Most runs one bulk replay starts; narrow the time range for more.
 const MAX_BULK: usize = 1000;
@@ -57,8 +57,7 @@ pub(super) async fn replay_one(state: &AppState, id: &str) -> Result<String, Pro
     let original = state
         .store
         .run(id)
-        .await
-        ?
+        .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
     let recipes = state.recipes.current();
     let recipe = recipes.get(&original.summary.recipe).ok_or_else(|| {

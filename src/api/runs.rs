@@ -57,8 +57,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
     let mut run = state
         .store
         .run(&id)
-        .await
-        ?
+        .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run `{id}`")))?;
     // The trigger input is stored as received (replay needs it); what is shown is
     // redacted with the secrets of the recipe as it is now.

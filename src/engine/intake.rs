@@ -10,8 +10,8 @@ use tracing::Instrument as _;
 
 use super::slots::Slot;
 use super::{Engine, runner};
+use crate::event::Event;
 use crate::store::{self, ClaimedRun, Enqueued, Start};
-use crate::trigger::Event;
 
 impl Engine {
     /// Stores an event as a run and starts it (or queues it when its recipe or the

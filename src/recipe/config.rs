@@ -1,7 +1,7 @@
 //! What a user writes: the serde types of a recipe file, key for key as
 //! `docs/recipes.md` describes them.
 //!
-//! These types only say what is *syntactically* allowed. [`super::validate`] turns
+//! These types only say what is *syntactically* allowed. `validate` turns
 //! them into the runtime [`super::Recipe`], checking what types cannot express
 //! (ids, templates, exactly one action per step) with file:line:col positions.
 

@@ -21,6 +21,8 @@ use serde_saphyr::{Location, Spanned};
 use super::config::{AuthConfig, HttpConfig, RecipeFile, TriggerConfig};
 use crate::redact::{BasicPair, MIN_SEARCHED_LENGTH};
 
+use crate::redact::Secret;
+
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
@@ -115,13 +117,6 @@ impl Environment {
 
 /// The setting that lists variables whose values are not secret.
 pub const PLAIN_VARS: &str = "FERRY_PLAIN_VARS";
-
-/// A value that came from the environment, and the variable it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Secret {
-    pub name: String,
-    pub value: String,
-}
 
 /// How a filled string is used next.
 #[derive(Clone, Copy, PartialEq, Eq)]

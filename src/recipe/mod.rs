@@ -23,12 +23,13 @@ use std::time::Duration;
 
 use crate::redact::Redactor;
 use crate::template::{Template, ValueTemplate};
-use crate::trigger::verify::Verifier;
+use crate::verify::Verifier;
 
+pub use crate::redact::Secret;
 pub use claims::{ClaimChanges, ClaimKind, Claims};
 pub use diagnostic::{Diagnostic, Position};
 pub use duration::parse_duration;
-pub use env::{Environment, Secret};
+pub use env::Environment;
 pub use load::{CheckReport, check_paths, load_folder, load_source};
 pub use rate::{Rate, RecipeRate};
 pub use reload::{Changed, Reloaded, load_folder_claimed, reload_folder};

@@ -1,7 +1,6 @@
 //! The recipe claims (which file owns each recipe id and webhook path), kept so
 //! that "first claimed wins" survives restarts.
 
-use super::writer::Op;
 use super::{Error, Store};
 use crate::recipe::{ClaimChanges, ClaimKind, Claims};
 
@@ -25,8 +24,9 @@ impl Store {
             .iter()
             .map(|((kind, name), file)| (kind.as_str().to_owned(), name.clone(), file.clone()))
             .collect();
+        let replace = ClaimWrite::Replace(rows);
         self.writer
-            .write(|reply| Op::SaveClaims(ClaimWrite::Replace(rows), reply))
+            .write(move |statements| write(statements.connection, &replace))
             .await
     }
 
@@ -42,8 +42,9 @@ impl Store {
             .iter()
             .map(|((kind, name), file)| (kind.as_str().to_owned(), name.clone(), file.clone()))
             .collect();
+        let change = ClaimWrite::Change { freed, taken };
         self.writer
-            .write(|reply| Op::SaveClaims(ClaimWrite::Change { freed, taken }, reply))
+            .write(move |statements| write(statements.connection, &change))
             .await
     }
 }

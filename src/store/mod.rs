@@ -4,23 +4,24 @@
 
 mod checkpoint;
 mod claims;
+mod interface;
 mod packed;
-mod records;
 pub mod retention;
+mod run_rows;
 pub mod space;
 mod sqlite;
+mod statements;
 mod ticks;
-mod timestamp;
 mod writer;
-mod writes;
 
-pub use records::{
-    AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, FinalStatus, QueueStats, RunChange, RunDocument, RunFilter,
-    RunStatus, RunSummary, RunWrite, Start, StepDocument, StepState, StepStatus, StepWrite,
+pub use crate::status::{FinalStatus, RunStatus, StepStatus};
+pub use crate::timestamp::timestamp;
+pub use interface::{
+    AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary,
+    RunWrite, Start, StepDocument, StepState, StepWrite,
 };
 pub use sqlite::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, Store, Unrecorded, runs_page_sql};
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
-pub use timestamp::timestamp;
 
 /// How long a connection waits for another process's lock before it fails.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

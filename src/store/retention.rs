@@ -52,7 +52,7 @@ impl Store {
             let before = before.clone();
             let deleted = self
                 .writer
-                .write(|reply| super::writer::Op::Prune(before, BATCH, reply))
+                .write(move |statements| prune(statements.connection, &before, BATCH))
                 .await?;
             pruned += deleted;
             if deleted < u64::from(BATCH) {

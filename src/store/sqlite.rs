@@ -11,15 +11,16 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
-use super::records::{
-    AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunStatus, RunSummary,
-    RunWrite, StepDocument, StepState, StepStatus,
+use super::interface::{
+    AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary, RunWrite,
+    StepDocument, StepState,
 };
-use super::writer::{Op, WriteHealth, WriteState, Writer};
-use super::writes::{AttemptRow as NewAttempt, ChangeRow, Claim, NewRun, RunRows, StepRow as StepUpsert, StepStateRow};
+use super::run_rows::{self, ChangeRow, Claim, NewAttempt, NewRun, RecordWrite, RunRows, StepStateRow, StepUpsert};
+use super::writer::{WriteHealth, WriteState, Writer};
 use super::{Durability, Error, Start, timestamp};
+use crate::event::Event;
 use crate::json::text as json_text;
-use crate::trigger::Event;
+use crate::status::{RunStatus, StepStatus};
 
 /// The database of runs.
 #[derive(Clone)]
@@ -149,7 +150,11 @@ impl Store {
         match self.health.state() {
             WriteState::Working => None,
             WriteState::Refusing(why) => Some(why),
-            WriteState::Unsure => match self.writer.write(Op::Probe).await {
+            WriteState::Unsure => match self
+                .writer
+                .write(|statements| run_rows::probe(statements.connection))
+                .await
+            {
                 Ok(()) => {
                     self.health.recovered();
                     None
@@ -205,7 +210,9 @@ impl Store {
     /// acknowledged.
     pub async fn enqueue(&self, event: &Event, start: Start) -> Result<Enqueued, Error> {
         let run = NewRun::from_event(event, start);
-        self.writer.write(|reply| Op::Enqueue(run, reply)).await
+        self.writer
+            .write(move |statements| run_rows::insert_run(statements.connection, &mut statements.insert_run, &run))
+            .await
     }
 
     /// Runs ready to run, as `(run id, recipe id)`: retrying ones whose next
@@ -258,7 +265,10 @@ impl Store {
             ids: run_ids,
             now: timestamp(Utc::now()),
         };
-        let rows = self.writer.write(|reply| Op::Claim(claim, reply)).await?;
+        let rows = self
+            .writer
+            .write(move |statements| run_rows::claim_runs(statements.connection, &claim))
+            .await?;
         let mut steps: HashMap<String, Vec<StepState>> = HashMap::new();
         for row in rows.steps {
             steps.entry(row.run_id.clone()).or_default().push(step_state(row)?);
@@ -286,7 +296,9 @@ impl Store {
     /// At start: runs left `running` by a process that stopped mid-run are queued
     /// again; they resume at the step that had not finished. Returns how many.
     pub async fn requeue_interrupted(&self) -> Result<u64, Error> {
-        self.writer.write(Op::RequeueInterrupted).await
+        self.writer
+            .write(|statements| run_rows::requeue_interrupted(statements.connection))
+            .await
     }
 
     /// Stores changes to a run: its steps, their attempts, where it goes next.
@@ -350,10 +362,19 @@ impl Store {
     }
 
     async fn record_rows(&self, rows: RunRows) -> Result<(), Unrecorded> {
-        self.writer
-            .record(rows)
-            .await
-            .map_err(|(error, rows)| Unrecorded { error, rows })
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.writer.send(Box::new(RecordWrite { rows, reply })).await;
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((error, rows))) => Err(Unrecorded {
+                error,
+                rows: Some(rows),
+            }),
+            Err(_) => Err(Unrecorded {
+                error: Error::Closed,
+                rows: None,
+            }),
+        }
     }
 
     /// One page of runs, newest first. The statement is made for the filters

@@ -13,10 +13,9 @@ use serde::Serialize;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use super::writer::Op;
-use super::writes::{NewRun, insert_run_cached};
+use super::run_rows::{NewRun, insert_run_cached};
 use super::{Error, Start, Store, timestamp};
-use crate::trigger::Event;
+use crate::event::Event;
 
 /// Item keys a poll keeps at least: this many of the newest…
 const KEEP_SEEN_KEYS: i64 = 10_000;
@@ -137,7 +136,9 @@ impl Store {
                 TickWork::PollFailed(error) => WorkRows::PollFailed(error),
             },
         };
-        self.writer.write(|reply| Op::Tick(rows, reply)).await
+        self.writer
+            .write(move |statements| apply_tick(statements.connection, &rows))
+            .await
     }
 }
 

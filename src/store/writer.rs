@@ -19,9 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
-use super::records::Enqueued;
-use super::ticks::{TickOutcome, TickRows};
-use super::writes::{self, ClaimRows, NewRun, Outcomes, RunRows};
+use super::statements::Statements;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 512;
@@ -100,27 +98,50 @@ impl WriteHealth {
     }
 }
 
-/// One write, with where its outcome goes.
-pub(super) enum Op {
-    Enqueue(NewRun, Reply<Enqueued>),
-    /// A failed record gives its rows back, to be tried again.
-    Record(RunRows, oneshot::Sender<Result<(), (Error, RunRows)>>),
-    Claim(writes::Claim, Reply<ClaimRows>),
-    RequeueInterrupted(Reply<u64>),
-    Tick(TickRows, Reply<TickOutcome>),
-    /// Deletes up to this many finished runs that ended before this time.
-    Prune(String, u32, Reply<u64>),
-    /// Replaces the recipe claims.
-    SaveClaims(super::claims::ClaimWrite, Reply<()>),
-    /// Writes the probe row (see `Store::write_failure`).
-    Probe(Reply<()>),
+/// One write of a batch. The writer knows no feature's rows: each feature
+/// (runs, triggers' ticks, recipe claims, retention) hands it writes of its own.
+pub(super) trait Write: Send {
+    /// Applies the write inside the batch's transaction, keeping its outcome
+    /// until the batch ends. Applied again, alone, if its batch failed.
+    fn apply(&mut self, statements: &mut Statements) -> rusqlite::Result<()>;
+    /// The batch committed: the caller gets its outcome.
+    fn committed(self: Box<Self>);
+    /// The batch failed (or the writer is gone): the caller gets the error.
+    fn failed(self: Box<Self>, error: Error);
 }
 
-// Nearly every message is a write; boxing it to shrink the rare `Close` would
-// cost an allocation per write.
-#[allow(clippy::large_enum_variant)]
+/// A write whose outcome is what its function returns.
+struct Answered<F, T> {
+    apply: F,
+    outcome: Option<T>,
+    reply: Reply<T>,
+}
+
+impl<F, T> Write for Answered<F, T>
+where
+    F: FnMut(&mut Statements) -> rusqlite::Result<T> + Send,
+    T: Send,
+{
+    fn apply(&mut self, statements: &mut Statements) -> rusqlite::Result<()> {
+        self.outcome = Some((self.apply)(statements)?);
+        Ok(())
+    }
+
+    fn committed(self: Box<Self>) {
+        let outcome = self
+            .outcome
+            .ok_or_else(|| Error::Corrupt("the writer lost the outcome of a write".to_owned()));
+        // A caller that stopped waiting (its request was cancelled) is not an error.
+        let _ = self.reply.send(outcome);
+    }
+
+    fn failed(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
 enum Message {
-    Write(Op),
+    Write(Box<dyn Write>),
     /// Checkpoints the last frames of the WAL after the writes queued before it
     /// (see `checkpoint.rs`).
     CatchUp,
@@ -149,31 +170,30 @@ impl Writer {
         Ok(Self { sender })
     }
 
-    /// Sends a write and waits until it is committed (or failed).
-    pub(super) async fn write<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, Error> {
+    /// Sends a write and waits until it is committed (or failed): `apply` runs
+    /// on the writer's thread inside a batch transaction, and again alone if its
+    /// batch failed.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        apply: impl FnMut(&mut Statements) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, Error> {
         let (reply, outcome) = oneshot::channel();
-        self.sender
-            .send(Message::Write(op(reply)))
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.send(Box::new(Answered {
+            apply,
+            outcome: None,
+            reply,
+        }))
+        .await;
         outcome.await.map_err(|_| Error::Closed)?
     }
 
-    /// Sends a run's changes and waits until they are committed; on failure
-    /// the rows come back (unless the writer is gone with them).
-    pub(super) async fn record(&self, rows: RunRows) -> Result<(), (Error, Option<RunRows>)> {
-        let (reply, outcome) = oneshot::channel();
-        if let Err(refused) = self.sender.send(Message::Write(Op::Record(rows, reply))).await {
-            let rows = match refused.0 {
-                Message::Write(Op::Record(rows, _)) => Some(rows),
-                _ => None,
-            };
-            return Err((Error::Closed, rows));
-        }
-        match outcome.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err((error, rows))) => Err((error, Some(rows))),
-            Err(_) => Err((Error::Closed, None)),
+    /// Hands a write over; one the writer can no longer take fails as closed,
+    /// through its own answer.
+    pub(super) async fn send(&self, write: Box<dyn Write>) {
+        if let Err(refused) = self.sender.send(Message::Write(write)).await
+            && let Message::Write(write) = refused.0
+        {
+            write.failed(Error::Closed);
         }
     }
 
@@ -192,7 +212,7 @@ impl Writer {
 }
 
 fn run(connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &AtomicU64, health: &WriteHealth) {
-    let closed = match writes::Statements::prepare(&connection) {
+    let closed = match Statements::prepare(&connection) {
         Ok(mut statements) => serve(&mut statements, &mut receiver, commits, health),
         Err(error) => refuse(&mut receiver, &error),
     };
@@ -209,7 +229,7 @@ fn run(connection: Connection, mut receiver: mpsc::Receiver<Message>, commits: &
 /// Commits the writes as they come until a close (whose sender it gives back)
 /// or until every handle is gone.
 fn serve(
-    statements: &mut writes::Statements,
+    statements: &mut Statements,
     receiver: &mut mpsc::Receiver<Message>,
     commits: &AtomicU64,
     health: &WriteHealth,
@@ -247,10 +267,9 @@ fn refuse(receiver: &mut mpsc::Receiver<Message>, error: &rusqlite::Error) -> Op
     tracing::error!(%error, "the writer cannot prepare its statements; every write fails");
     while let Some(message) = receiver.blocking_recv() {
         match message {
-            Message::Write(op) => fail(
-                op,
-                Error::Write(format!("the writer cannot prepare its statements: {error}")),
-            ),
+            Message::Write(write) => write.failed(Error::Write(format!(
+                "the writer cannot prepare its statements: {error}"
+            ))),
             Message::CatchUp => {}
             Message::Close(done) => return Some(done),
         }
@@ -266,11 +285,11 @@ enum After {
 
 /// Adds `first` and the writes queued behind it to the batch, up to
 /// [`MAX_BATCH`], stopping at a message that must wait for the batch's commit.
-fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Vec<Op>) -> Option<After> {
+fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Vec<Box<dyn Write>>) -> Option<After> {
     let mut next = Some(first);
     while let Some(message) = next.take() {
         match message {
-            Message::Write(op) => batch.push(op),
+            Message::Write(write) => batch.push(write),
             Message::CatchUp => return Some(After::CatchUp),
             Message::Close(done) => return Some(After::Close(done)),
         }
@@ -281,41 +300,52 @@ fn gather(first: Message, receiver: &mut mpsc::Receiver<Message>, batch: &mut Ve
     None
 }
 
-fn commit_batch(statements: &mut writes::Statements, mut batch: Vec<Op>, health: &WriteHealth) {
-    match statements.commit(&batch) {
-        Ok(outcomes) => answer(batch, outcomes),
+/// Applies a batch in one transaction; nothing of it stays when it fails.
+fn apply_all(statements: &mut Statements, batch: &mut [Box<dyn Write>]) -> rusqlite::Result<()> {
+    statements.begin()?;
+    let applied = batch
+        .iter_mut()
+        .try_for_each(|write| write.apply(statements))
+        .and_then(|()| statements.commit());
+    if applied.is_err() {
+        statements.roll_back();
+    }
+    applied
+}
+
+fn commit_batch(statements: &mut Statements, mut batch: Vec<Box<dyn Write>>, health: &WriteHealth) {
+    match apply_all(statements, &mut batch) {
+        Ok(()) => batch.into_iter().for_each(|write| write.committed()),
         Err(error) if super::is_unavailable(&error) => {
             // A full disk or an I/O error would fail each write alone just the
             // same: the whole batch fails, each caller told it may try again.
             health.refused(&error);
             let message = error.to_string();
-            for op in batch {
-                fail(op, Error::Unavailable(message.clone()));
+            for write in batch {
+                write.failed(Error::Unavailable(message.clone()));
             }
         }
         Err(error) if batch.len() == 1 => {
-            if let Some(op) = batch.pop() {
-                fail(op, Error::Sqlite(error));
+            if let Some(write) = batch.pop() {
+                write.failed(Error::Sqlite(error));
             }
         }
         Err(error) if !concerns_one_write(&error) => {
             tracing::error!(%error, writes = batch.len(), "a batch of writes failed");
             let message = error.to_string();
-            for op in batch {
-                fail(op, Error::Write(message.clone()));
+            for write in batch {
+                write.failed(Error::Write(message.clone()));
             }
         }
         Err(error) => {
             tracing::warn!(%error, writes = batch.len(), "a batch of writes failed; trying each alone");
-            for op in batch {
-                let mut alone = vec![op];
-                match statements.commit(&alone) {
-                    Ok(outcomes) => answer(alone, outcomes),
-                    Err(error) => {
-                        if let Some(op) = alone.pop() {
-                            fail(op, Error::Sqlite(error));
-                        }
-                    }
+            for write in batch {
+                let mut alone = [write];
+                let applied = apply_all(statements, &mut alone);
+                let [write] = alone;
+                match applied {
+                    Ok(()) => write.committed(),
+                    Err(error) => write.failed(Error::Sqlite(error)),
                 }
             }
         }
@@ -343,42 +373,8 @@ fn restart_wal(connection: &Connection) {
     }
 }
 
-/// Hands each caller its outcome, in the order `apply` produced them per kind.
-fn answer(ops: Vec<Op>, outcomes: Outcomes) {
-    let mut enqueued = outcomes.enqueued.into_iter();
-    let mut claimed = outcomes.claimed.into_iter();
-    let mut ticks = outcomes.ticks.into_iter();
-    let mut pruned = outcomes.pruned.into_iter();
-    let missing = || Error::Corrupt("the writer lost the outcome of a write".to_owned());
-    for op in ops {
-        // A caller that stopped waiting (its request was cancelled) is not an error.
-        let _ = match op {
-            Op::Enqueue(_, reply) => reply.send(enqueued.next().ok_or_else(missing)).is_ok(),
-            Op::Record(_, reply) => reply.send(Ok(())).is_ok(),
-            Op::Claim(_, reply) => reply.send(claimed.next().ok_or_else(missing)).is_ok(),
-            Op::RequeueInterrupted(reply) => reply.send(Ok(outcomes.requeued)).is_ok(),
-            Op::Tick(_, reply) => reply.send(ticks.next().ok_or_else(missing)).is_ok(),
-            Op::Prune(_, _, reply) => reply.send(pruned.next().ok_or_else(missing)).is_ok(),
-            Op::SaveClaims(_, reply) | Op::Probe(reply) => reply.send(Ok(())).is_ok(),
-        };
-    }
-}
-
 /// Whether an error comes from the content of one write (a broken constraint),
 /// so that the other writes of its batch would commit without it.
 fn concerns_one_write(error: &rusqlite::Error) -> bool {
     error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
-}
-
-fn fail(op: Op, error: Error) {
-    // A caller that stopped waiting is not an error.
-    let _ = match op {
-        Op::Enqueue(_, reply) => reply.send(Err(error)).is_ok(),
-        Op::Record(rows, reply) => reply.send(Err((error, rows))).is_ok(),
-        Op::Claim(_, reply) => reply.send(Err(error)).is_ok(),
-        Op::RequeueInterrupted(reply) => reply.send(Err(error)).is_ok(),
-        Op::Tick(_, reply) => reply.send(Err(error)).is_ok(),
-        Op::Prune(_, _, reply) => reply.send(Err(error)).is_ok(),
-        Op::SaveClaims(_, reply) | Op::Probe(reply) => reply.send(Err(error)).is_ok(),
-    };
 }

@@ -64,7 +64,7 @@ pub const HELPERS: &[(&str, HelperFn)] = &[
     ("replace", replace),
     ("slice", slice),
     ("now", |_| {
-        Ok(Value::String(crate::store::timestamp(chrono::Utc::now())))
+        Ok(Value::String(crate::timestamp::timestamp(chrono::Utc::now())))
     }),
     ("format_time", format_time),
     ("url_encode", |args| {
@@ -374,7 +374,7 @@ fn format_time(args: &[&Value]) -> Result<Value, String> {
     };
     let pattern = text_arg("format_time", args, 1)?;
     match pattern.as_str() {
-        "" | "rfc3339" => return Ok(Value::String(crate::store::timestamp(time))),
+        "" | "rfc3339" => return Ok(Value::String(crate::timestamp::timestamp(time))),
         "unix" => return Ok(Value::Number(Number::from(time.timestamp()))),
         _ => {}
     }

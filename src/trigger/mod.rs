@@ -4,34 +4,8 @@
 mod plan;
 pub mod poll;
 pub mod timers;
-pub mod verify;
 pub mod webhook;
 
 pub use plan::{Plan, plan};
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
-
-/// One occurrence of a trigger: everything a run needs to start.
-#[derive(Debug, Clone)]
-pub struct Event {
-    /// The id the run gets (UUIDv7: sortable by time), chosen before it is stored
-    /// so that a waiting webhook can subscribe to its end first.
-    pub run_id: String,
-    pub recipe: String,
-    pub recipe_version: String,
-    /// The trigger kind: `webhook`, `schedule`, `poll` or `manual`.
-    pub trigger: &'static str,
-    pub payload: Value,
-    /// `payload` as the JSON text it was parsed from, when it was (a webhook's
-    /// JSON body): stored as it is rather than serialised again.
-    pub payload_text: Option<String>,
-    /// Request headers, lower-cased names.
-    pub headers: Map<String, Value>,
-    pub query: Map<String, Value>,
-    pub received_at: DateTime<Utc>,
-    /// A delivery's identity: one run per key and recipe.
-    pub dedup_key: Option<String>,
-    /// The run this one replays (`POST /api/v1/runs/{id}/replay`).
-    pub replay_of: Option<String>,
-}
+pub use crate::event::Event;

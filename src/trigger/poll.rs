@@ -51,12 +51,12 @@ async fn fetch_items(
         "trigger": {
             "recipe": recipe.id,
             "kind": "poll",
-            "scheduled_at": crate::store::timestamp(scheduled_at),
+            "scheduled_at": crate::timestamp::timestamp(scheduled_at),
             "last_success_at": last_success_at,
         },
         "ferry": { "url": context.public_url },
     });
-    let idempotency_key = format!("{}:{}", recipe.id, crate::store::timestamp(scheduled_at));
+    let idempotency_key = format!("{}:{}", recipe.id, crate::timestamp::timestamp(scheduled_at));
     let request =
         crate::engine::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
             .map_err(|error| format!("cannot render the poll request: {error}"))?;

@@ -12,7 +12,7 @@ use crate::recipe::{
     FirstPoll, ItemsPath, Missed, PollTrigger, Position, Rate, RecipeRate, Respond, Schedule, Trigger, parse_duration,
     parse_timezone,
 };
-use crate::trigger::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
+use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,16 +1,19 @@
-//! The SQL of the writer's batches: each write of a batch in turn, one cached
-//! prepared statement per row, inside the batch's one transaction.
+//! The rows of runs as the writer writes them, and the SQL that writes them:
+//! new runs, their steps, attempts and changes, claims, the interrupted runs
+//! queued again at start, and the probe write. Each runs inside the writer's
+//! batch transaction.
 //!
 //! Values arrive already serialised (by the caller's task, not the writer's
 //! thread), and the claim's rows go back unparsed for the same reason.
 
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
+use super::Error;
+use super::interface::{Enqueued, Start};
 use super::packed::{Packed, stored_bytes};
-use super::records::{Enqueued, Start};
-use super::ticks::{TickOutcome, apply_tick};
-use super::writer::Op;
-use crate::trigger::Event;
+use super::statements::{INSERT_RUN, Statements};
+use super::writer::Write;
+use crate::event::Event;
 
 /// A run to insert, with its trigger input as JSON text.
 pub(super) struct NewRun {
@@ -61,16 +64,38 @@ impl NewRun {
 /// Changes to one run, committed together.
 pub(super) struct RunRows {
     pub run_id: String,
-    pub steps: Vec<StepRow>,
-    pub attempts: Vec<AttemptRow>,
+    pub steps: Vec<StepUpsert>,
+    pub attempts: Vec<NewAttempt>,
     pub change: Option<ChangeRow>,
     /// The version of the recipe the run runs with, when it differs from the
     /// one it was queued under (the recipe was reloaded in between).
     pub recipe_version: Option<String>,
 }
 
+/// The write of a run's changes: a failed one gives its rows back, so that the
+/// engine can try them again.
+pub(super) struct RecordWrite {
+    pub rows: RunRows,
+    pub reply: tokio::sync::oneshot::Sender<Result<(), (Error, RunRows)>>,
+}
+
+impl Write for RecordWrite {
+    fn apply(&mut self, statements: &mut Statements) -> rusqlite::Result<()> {
+        record(statements, &self.rows)
+    }
+
+    fn committed(self: Box<Self>) {
+        // A caller that stopped waiting is not an error.
+        let _ = self.reply.send(Ok(()));
+    }
+
+    fn failed(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err((error, self.rows)));
+    }
+}
+
 /// A step's new status; `request` and `result` are kept when `None`.
-pub(super) struct StepRow {
+pub(super) struct StepUpsert {
     pub position: i64,
     pub step_id: String,
     pub status: &'static str,
@@ -78,7 +103,7 @@ pub(super) struct StepRow {
     pub result: Option<String>,
 }
 
-pub(super) struct AttemptRow {
+pub(super) struct NewAttempt {
     pub position: i64,
     pub n: i64,
     pub started_at: String,
@@ -129,112 +154,6 @@ pub(super) struct StepStateRow {
     pub attempts: i64,
 }
 
-/// The outcomes of a batch, per kind in the order of its writes.
-#[derive(Default)]
-pub(super) struct Outcomes {
-    pub enqueued: Vec<Enqueued>,
-    pub claimed: Vec<ClaimRows>,
-    pub requeued: u64,
-    pub ticks: Vec<TickOutcome>,
-    pub pruned: Vec<u64>,
-}
-
-const INSERT_RUN: &str = "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at,
-         payload, headers, query, replay_of)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-const UPSERT_STEP: &str = "INSERT INTO steps (run_id, position, step_id, status, request, result)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status,
-         request = COALESCE(excluded.request, steps.request),
-         result = COALESCE(excluded.result, steps.result)";
-const INSERT_ATTEMPT: &str =
-    "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-const CHANGE_RUN: &str =
-    "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = ?5 WHERE id = ?1";
-
-/// The writer's connection with the statements of every webhook, prepared once
-/// for the writer's life. Taken from rusqlite's statement cache instead, each
-/// cost a hash of its SQL and a reinsertion per webhook (counted with
-/// callgrind). Rarer writes use the cache.
-pub(super) struct Statements<'c> {
-    pub connection: &'c Connection,
-    begin: Statement<'c>,
-    commit: Statement<'c>,
-    rollback: Statement<'c>,
-    insert_run: Statement<'c>,
-    upsert_step: Statement<'c>,
-    insert_attempt: Statement<'c>,
-    change_run: Statement<'c>,
-}
-
-impl<'c> Statements<'c> {
-    pub(super) fn prepare(connection: &'c Connection) -> rusqlite::Result<Self> {
-        Ok(Self {
-            connection,
-            // Immediate: the write lock is taken at the start, so a commit never
-            // fails on a lock a reader's upgrade holds.
-            begin: connection.prepare("BEGIN IMMEDIATE")?,
-            commit: connection.prepare("COMMIT")?,
-            rollback: connection.prepare("ROLLBACK")?,
-            insert_run: connection.prepare(INSERT_RUN)?,
-            upsert_step: connection.prepare(UPSERT_STEP)?,
-            insert_attempt: connection.prepare(INSERT_ATTEMPT)?,
-            change_run: connection.prepare(CHANGE_RUN)?,
-        })
-    }
-
-    /// Applies a batch in one transaction; nothing of it stays when it fails.
-    pub(super) fn commit(&mut self, ops: &[Op]) -> rusqlite::Result<Outcomes> {
-        self.begin.execute([])?;
-        let outcomes = apply(self, ops).and_then(|outcomes| {
-            self.commit.execute([])?;
-            Ok(outcomes)
-        });
-        if outcomes.is_err() && !self.connection.is_autocommit() {
-            // What failed is the caller's to report; a failed rollback leaves
-            // the transaction to SQLite, which ends it on the next BEGIN's error.
-            let _ = self.rollback.execute([]);
-        }
-        outcomes
-    }
-}
-
-/// Applies a batch inside the writer's transaction, each write in the order it came.
-fn apply(statements: &mut Statements, ops: &[Op]) -> rusqlite::Result<Outcomes> {
-    let connection = statements.connection;
-    let mut outcomes = Outcomes::default();
-    for op in ops {
-        match op {
-            Op::Enqueue(run, _) => outcomes
-                .enqueued
-                .push(insert_run(connection, &mut statements.insert_run, run)?),
-            Op::Record(rows, _) => record(statements, rows)?,
-            Op::Claim(claim, _) => outcomes.claimed.push(claim_runs(connection, claim)?),
-            Op::Tick(tick, _) => outcomes.ticks.push(apply_tick(connection, tick)?),
-            Op::RequeueInterrupted(_) => {
-                let requeued = connection
-                    .prepare_cached("UPDATE runs SET status = 'queued' WHERE status = 'running'")?
-                    .execute([])?;
-                outcomes.requeued += requeued as u64;
-            }
-            Op::Prune(before, limit, _) => outcomes
-                .pruned
-                .push(super::retention::prune(connection, before, *limit)?),
-            Op::SaveClaims(write, _) => super::claims::write(connection, write)?,
-            Op::Probe(_) => {
-                connection
-                    .prepare_cached(
-                        "INSERT INTO write_probe (id, at, room) VALUES (1, ?1, zeroblob(65536))
-                         ON CONFLICT (id) DO UPDATE SET at = excluded.at, room = excluded.room",
-                    )?
-                    .execute([super::timestamp(chrono::Utc::now())])?;
-            }
-        }
-    }
-    Ok(outcomes)
-}
-
 /// Inserts a new run with `insert` (a statement of [`INSERT_RUN`]); a run whose
 /// dedup key was taken before (or earlier in this batch) is not inserted and
 /// answers the first run with that key.
@@ -275,7 +194,7 @@ pub(super) fn insert_run_cached(connection: &Connection, run: &NewRun) -> rusqli
 }
 
 /// A run's steps, attempts and change.
-fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::Result<()> {
+pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::Result<()> {
     for step in &rows.steps {
         statements.upsert_step.execute(params![
             rows.run_id,
@@ -318,7 +237,7 @@ fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::Result<()> {
 
 /// Moves the runs that are still due to `running` and reads the steps they have
 /// recorded (none for a run that never started).
-fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Result<ClaimRows> {
+pub(super) fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Result<ClaimRows> {
     let mut claimed = ClaimRows {
         runs: Vec::with_capacity(claim.ids.len()),
         steps: Vec::new(),
@@ -367,4 +286,23 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
         result: row.get(4)?,
         attempts: row.get(5)?,
     })
+}
+
+/// At start: runs left `running` by a process that stopped mid-run are queued again.
+pub(super) fn requeue_interrupted(connection: &Connection) -> rusqlite::Result<u64> {
+    let requeued = connection
+        .prepare_cached("UPDATE runs SET status = 'queued' WHERE status = 'running'")?
+        .execute([])?;
+    Ok(requeued as u64)
+}
+
+/// Writes the probe row: a webhook's size, to learn whether writes work again.
+pub(super) fn probe(connection: &Connection) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO write_probe (id, at, room) VALUES (1, ?1, zeroblob(65536))
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at, room = excluded.room",
+        )?
+        .execute([super::timestamp(chrono::Utc::now())])?;
+    Ok(())
 }
