@@ -3,7 +3,7 @@
 //! below all three.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// One occurrence of a trigger: everything a run needs to start.
 #[derive(Debug, Clone)]
@@ -27,4 +27,14 @@ pub struct Event {
     pub dedup_key: Option<String>,
     /// The run this one replays (`POST /api/v1/runs/{id}/replay`).
     pub replay_of: Option<String>,
+}
+
+/// `trigger` in a run's templates.
+pub fn trigger_context(recipe: &str, kind: &str, received_at: &str, run_id: &str) -> Value {
+    json!({
+        "recipe": recipe,
+        "kind": kind,
+        "received_at": received_at,
+        "run_id": run_id,
+    })
 }

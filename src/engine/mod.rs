@@ -12,6 +12,7 @@ mod intake;
 pub(crate) mod record;
 pub mod rehearse;
 pub(crate) mod render;
+pub(crate) mod run_loop;
 pub(crate) mod runner;
 mod slots;
 

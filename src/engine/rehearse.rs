@@ -1,18 +1,18 @@
 //! A run in the foreground, without the store: what `ferry run` and `ferry test`
-//! do. The steps are rendered exactly as the daemon renders them; only where the
-//! requests go differs ([`Exchange`]). One attempt per step: retries are the
-//! daemon's, and a canned or printed answer would not change between attempts.
+//! do. It is the daemon's run loop (`run_loop.rs`) with another host: where the
+//! requests go is the [`Exchange`], and what happened goes to a report. One
+//! attempt per step: retries are the daemon's, and a canned or printed answer
+//! would not change between attempts.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::render;
-use super::runner::{run_context, step_result};
+use super::run_loop::{self, Host, Progress, RunState};
 use crate::action::{self, Destinations, HttpRequest, HttpResponse, Outcome};
-use crate::recipe::{Action, Recipe};
-use crate::store::FinalStatus;
+use crate::recipe::{Recipe, Step};
+use crate::store::{self, FinalStatus, RunWrite};
 use crate::template::Templates;
 
 /// Where a rehearsal's requests go.
@@ -87,126 +87,117 @@ pub fn empty_answer() -> HttpResponse {
     }
 }
 
-/// Runs `recipe` once on `input`. `on_step` sees each step as its turn ends (so
-/// `ferry run` can print while a slow destination answers).
+/// A rehearsal as the run loop's host: requests go where the [`Exchange`] says,
+/// one attempt per step, and each step's turn goes to the report.
+struct Foreground<'a, 'c> {
+    exchange: &'a Exchange<'a>,
+    steps: Vec<StepTrace>,
+    on_step: &'c mut (dyn FnMut(&StepTrace) + Send),
+}
+
+impl Host for Foreground<'_, '_> {
+    async fn exchange(&mut self, step: &Step, request: &HttpRequest) -> (Outcome, bool) {
+        match self.exchange {
+            Exchange::Network(destinations) => (action::http::execute(destinations, request, step.timeout).await, true),
+            Exchange::DryRun => (action::http::classify(request, empty_answer()), false),
+            Exchange::Canned(answers) => {
+                let answer = answers.get(&step.id).cloned().unwrap_or_else(empty_answer);
+                (action::http::classify(request, answer), false)
+            }
+        }
+    }
+
+    async fn store(&mut self, _write: RunWrite) -> Result<(), store::Error> {
+        // Nothing is stored: the report is the record.
+        Ok(())
+    }
+
+    fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> impl Future<Output = T> + Send {
+        // In place: the foreground runs one run at a time.
+        let rendered = render();
+        async move { rendered }
+    }
+
+    fn retries(&self) -> bool {
+        false
+    }
+
+    fn over_budget(&self, _recipe: &Recipe, _budget: &'static str) {}
+
+    fn attempted(&self, _recipe: &Recipe, _succeeded: bool, _elapsed: Duration) {}
+
+    fn log(&mut self, _run_id: &str, _step: &Step, _line: &str) {}
+
+    fn turn(&mut self, step: &Step, turn: run_loop::Turn<'_>) {
+        let turn = match turn {
+            run_loop::Turn::Skipped => Turn::Skipped,
+            run_loop::Turn::Logged(line) => Turn::Logged(line.to_owned()),
+            run_loop::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
+            run_loop::Turn::Http {
+                request,
+                response,
+                sent,
+                duration,
+                error,
+            } => Turn::Http(Box::new(HttpTurn {
+                request: request.clone(),
+                response: response.cloned(),
+                sent,
+                duration,
+                error: error.map(ToString::to_string),
+            })),
+        };
+        let trace = StepTrace {
+            id: step.id.clone(),
+            turn,
+        };
+        (self.on_step)(&trace);
+        self.steps.push(trace);
+    }
+}
+
+/// Runs `recipe` once on `input`, through the daemon's run loop. `on_step` sees
+/// each step as its turn ends (so `ferry run` can print while a slow
+/// destination answers).
 pub async fn rehearse(
     recipe: &Recipe,
     templates: &Templates,
     public_url: &str,
     input: TriggerInput,
     exchange: &Exchange<'_>,
-    on_step: &mut dyn FnMut(&StepTrace),
+    on_step: &mut (dyn FnMut(&StepTrace) + Send),
 ) -> Rehearsal {
     let run_id = uuid::Uuid::now_v7().to_string();
-    let trigger = json!({
-        "recipe": recipe.id,
-        "kind": input.kind,
-        "received_at": crate::store::timestamp(chrono::Utc::now()),
-        "run_id": run_id,
-    });
-    let mut context = run_context(
+    let received_at = crate::timestamp::timestamp(chrono::Utc::now());
+    let trigger = crate::event::trigger_context(&recipe.id, input.kind, &received_at, &run_id);
+    let context = run_loop::run_context(
         trigger,
         public_url,
         input.payload,
         Value::Object(input.headers),
         Value::Object(input.query),
     );
-    let mut rehearsal = Rehearsal {
-        status: FinalStatus::Succeeded,
-        error: None,
+    let mut host = Foreground {
+        exchange,
         steps: Vec::new(),
+        on_step,
     };
-    if let Some(when) = &recipe.when {
-        match templates.is_true(when, &context) {
-            Ok(true) => {}
-            Ok(false) => {
-                rehearsal.status = FinalStatus::Skipped;
-                return rehearsal;
-            }
-            Err(error) => return failed(rehearsal, format!("`when`: {error}")),
-        }
-    }
-
-    for step in &recipe.steps {
-        let (turn, result) = take_turn(templates, step, &run_id, &context, exchange).await;
-        let trace = StepTrace {
-            id: step.id.clone(),
-            turn,
-        };
-        on_step(&trace);
-        let failure = match &trace.turn {
-            Turn::NotRendered(error) => Some(format!("step `{}`: {error}", step.id)),
-            Turn::Http(http) => http.error.as_ref().map(|error| format!("step `{}`: {error}", step.id)),
-            _ => None,
-        };
-        rehearsal.steps.push(trace);
-        if let Some(error) = failure {
-            return failed(rehearsal, error);
-        }
-        context["steps"][step.id.as_str()] = result;
-    }
-    rehearsal
-}
-
-fn failed(mut rehearsal: Rehearsal, error: String) -> Rehearsal {
-    rehearsal.status = FinalStatus::Failed;
-    rehearsal.error = Some(error);
-    rehearsal
-}
-
-/// One step: its turn, and its `steps.<id>` for the steps after it.
-async fn take_turn(
-    templates: &Templates,
-    step: &crate::recipe::Step,
-    run_id: &str,
-    context: &Value,
-    exchange: &Exchange<'_>,
-) -> (Turn, Value) {
-    if let Some(when) = &step.when {
-        match templates.is_true(when, context) {
-            Ok(true) => {}
-            Ok(false) => return (Turn::Skipped, json!({"skipped": true})),
-            Err(error) => return (Turn::NotRendered(format!("`when`: {error}")), Value::Null),
-        }
-    }
-    let http = match &step.action {
-        Action::Log(template) => {
-            return match templates.render_text(template, context) {
-                Ok(line) => (Turn::Logged(line.clone()), json!({"log": line})),
-                Err(error) => (Turn::NotRendered(error.to_string()), Value::Null),
-            };
-        }
-        Action::Http(http) => http,
+    let state = RunState {
+        run_id: &run_id,
+        context,
+        stored: &[],
     };
-    let idempotency_key = format!("{run_id}.{}", step.id);
-    let request = match render::http_request(templates, http, context, &idempotency_key) {
-        Ok(request) => request,
-        Err(error) => return (Turn::NotRendered(error.to_string()), Value::Null),
+    let mut write = RunWrite::new(&run_id);
+    let progress = run_loop::run_recipe(&mut host, templates, recipe, state, &mut write).await;
+    let (status, error) = match progress {
+        Ok(Progress::Ended(status, _)) => (status, None),
+        // One attempt per step: a rehearsal never waits for a retry.
+        Ok(Progress::WaitsForRetry(_)) => (FinalStatus::Failed, Some("a step asked to be retried".to_owned())),
+        Err(error) => (FinalStatus::Failed, Some(error)),
     };
-    let started = Instant::now();
-    let (outcome, sent) = match exchange {
-        Exchange::Network(destinations) => (action::http::execute(destinations, &request, step.timeout).await, true),
-        Exchange::DryRun => (action::http::classify(&request, empty_answer()), false),
-        Exchange::Canned(answers) => {
-            let answer = answers.get(&step.id).cloned().unwrap_or_else(empty_answer);
-            (action::http::classify(&request, answer), false)
-        }
-    };
-    let duration = started.elapsed();
-    let (response, error) = match outcome {
-        Outcome::Succeeded { response } => (response, None),
-        Outcome::Failed { response, error } => (response, Some(error.to_string())),
-    };
-    let result = match (&response, &error) {
-        (Some(response), None) => step_result(response),
-        _ => Value::Null,
-    };
-    let turn = Turn::Http(Box::new(HttpTurn {
-        request,
-        response,
-        sent,
-        duration,
+    Rehearsal {
+        status,
         error,
-    }));
-    (turn, result)
+        steps: host.steps,
+    }
 }

@@ -91,7 +91,12 @@ pub fn dedup_key(templates: &Templates, recipe: &Recipe, event: &Event) -> Optio
         "payload": event.payload,
         "headers": event.headers,
         "query": event.query,
-        "trigger": {"recipe": recipe.id, "kind": recipe.trigger.kind(), "received_at": crate::timestamp::timestamp(event.received_at)},
+        "trigger": crate::event::trigger_context(
+            &recipe.id,
+            recipe.trigger.kind(),
+            &crate::timestamp::timestamp(event.received_at),
+            &event.run_id,
+        ),
     });
     match templates.render_text(template, &context) {
         Ok(key) if !key.trim().is_empty() => Some(key),
