@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use http_body_util::{BodyExt as _, LengthLimitError};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use std::net::SocketAddr;
@@ -19,11 +19,10 @@ use super::body_memory::{BodyMemory, HeldBytes};
 use super::connections::ConnectionProgress;
 use super::{AppState, Problem, ProblemDocument, Scope, Throttled, metrics};
 use crate::engine::RunEnd;
-use crate::recipe::{Recipe, Respond, Trigger};
-use crate::redact::{REDACTED, Redactor, is_sensitive_header};
+use crate::recipe::{Respond, Trigger};
+use crate::redact::Redactor;
 use crate::store::{Enqueued, RunStatus};
-use crate::template::PayloadReads;
-use crate::trigger::{Event, webhook};
+use crate::trigger::webhook;
 
 /// What `Retry-After` says when webhooks are refused for a while.
 const RETRY_AFTER_SECONDS: u32 = 5;
@@ -38,7 +37,7 @@ pub(super) struct Accepted {
 
 #[utoipa::path(post, path = "/hooks/{path}", tag = "webhooks",
     params(("path" = String, Path, description = "The recipe's webhook path")),
-    request_body(content = Option<Value>, description = "Any JSON value (an object, an array, `true`, a number…), form-urlencoded or text; an empty body is `{}`", content_type = "application/json"),
+    request_body(content = Option<Value>, description = "Any JSON value (an object, an array, `true`, a number…), form-urlencoded or text; an empty body is the payload `null`", content_type = "application/json"),
     responses(
         (status = 202, description = "Stored durably; the run is queued", body = Accepted),
         (status = 200, description = "A repeated delivery (same dedup key): no new run; or, with `respond: wait`, the last step's status and body", body = Duplicate),
@@ -153,42 +152,17 @@ async fn handle(
         return Err(Throttled::recipe(rate.rate, wait).into_response());
     }
 
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
-    // The recipe's secrets are looked for in the whole payload before it is
-    // stored; otherwise only what its templates read is built.
-    let all = PayloadReads::all();
-    let reads = if recipe.redactor.is_empty() {
-        &recipe.payload_reads
-    } else {
-        &all
-    };
-    let parsed =
-        webhook::parse_body(content_type, &body, reads).map_err(|error| Problem::bad_request(error.to_string()))?;
-    // The parsed payload and its text are what is kept: the raw bytes go now.
-    drop(body);
-    let (payload, payload_text) = stored_payload(&recipe.redactor, parsed.payload, parsed.json_text);
-    let mut query = webhook::query_object(query.as_deref());
-    if !recipe.redactor.is_empty() {
-        query
-            .values_mut()
-            .for_each(|value| *value = recipe.redactor.value(value));
-    }
-    let mut event = Event {
-        run_id: uuid::Uuid::now_v7().to_string(),
-        recipe: recipe.id.clone(),
-        recipe_version: recipe.version.clone(),
-        trigger: recipe.trigger.kind(),
-        payload,
-        payload_text,
-        headers: stored_headers(&headers, recipe, &state.redact_headers),
-        query,
+    let delivery = webhook::Delivery {
+        headers: &headers,
+        body: &body,
+        query: query.as_deref(),
         received_at,
-        dedup_key: None,
-        replay_of: None,
+        delivery_id,
     };
-    // Without a `dedup` of its own, a verified provider's delivery id is the key:
-    // a replayed delivery starts nothing.
-    event.dedup_key = webhook::dedup_key(&state.templates, recipe, &event).or(delivery_id);
+    let event = webhook::event(&state.templates, recipe, delivery, &state.redact_headers)
+        .map_err(|error| Problem::bad_request(error.to_string()))?;
+    // The event holds what is kept: the raw bytes go now.
+    drop(body);
     let respond = match recipe.trigger {
         Trigger::Webhook { respond, .. } => respond,
         // Only webhook recipes have a hook path.
@@ -370,45 +344,4 @@ pub(super) struct Duplicate {
     run_id: String,
     /// Always `true`.
     duplicate: bool,
-}
-
-/// The request's headers as stored: the sender's credentials replaced, because
-/// the run keeps its trigger input for replay and shows it through the API.
-/// Replaced whole: credential and signature headers by name, the recipe's
-/// `verify` header whatever its name, and the names `FERRY_REDACT_HEADERS` adds;
-/// any other value has the recipe's secrets redacted.
-fn stored_headers(headers: &HeaderMap, recipe: &Recipe, extra: &[String]) -> Map<String, Value> {
-    let verify_header = match &recipe.trigger {
-        Trigger::Webhook {
-            verify: Some(verifier), ..
-        } => verifier.header_name(),
-        _ => None,
-    };
-    let mut object = crate::headers::to_object(headers);
-    for (name, value) in object.iter_mut() {
-        if is_sensitive_header(name)
-            || verify_header.is_some_and(|header| header.eq_ignore_ascii_case(name))
-            || extra.iter().any(|header| header == name)
-        {
-            *value = Value::String(REDACTED.to_owned());
-        } else if !recipe.redactor.is_empty() {
-            *value = recipe.redactor.value(value);
-        }
-    }
-    object
-}
-
-/// A webhook's payload as stored, with the recipe's secrets redacted: a caller
-/// that sends one (or a destination's echo relayed back) leaves it nowhere. The
-/// JSON text is kept as it came unless something in it was redacted.
-fn stored_payload(redactor: &Redactor, payload: Value, text: Option<String>) -> (Value, Option<String>) {
-    if redactor.is_empty() {
-        return (payload, text);
-    }
-    let redacted = redactor.value(&payload);
-    if redacted == payload {
-        (payload, text)
-    } else {
-        (redacted, None)
-    }
 }

@@ -1,11 +1,76 @@
-//! The webhook trigger: turning an HTTP request into an [`Event`](super::Event)'s
+//! The webhook trigger: a delivery that passed its recipe's `verify` becomes an
+//! [`Event`](super::Event) (see [`event`]); the HTTP door in `api/hooks.rs` does
+//! the rest (limits, the body's size and memory, the answer). Also the body's
 //! `payload`, `headers` and `query`.
 
+use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::Event;
 use crate::recipe::{Recipe, Trigger};
+use crate::redact::{REDACTED, Redactor, is_sensitive_header};
 use crate::template::{PayloadReads, Templates};
+
+/// A request that reached a recipe's webhook and passed its `verify`.
+pub struct Delivery<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The raw query string.
+    pub query: Option<&'a str>,
+    pub received_at: DateTime<Utc>,
+    /// The provider's id of this delivery, when its signature scheme has one.
+    pub delivery_id: Option<String>,
+}
+
+/// The event a delivery starts: its body parsed as far as the recipe's
+/// templates read it, the sender's credentials and the recipe's secrets
+/// redacted, its dedup key. `redact_headers` are the names
+/// `FERRY_REDACT_HEADERS` adds.
+pub fn event(
+    templates: &Templates,
+    recipe: &Recipe,
+    delivery: Delivery<'_>,
+    redact_headers: &[String],
+) -> Result<Event, BodyError> {
+    let content_type = delivery
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    // The recipe's secrets are looked for in the whole payload before it is
+    // stored; otherwise only what its templates read is built.
+    let all = PayloadReads::all();
+    let reads = if recipe.redactor.is_empty() {
+        &recipe.payload_reads
+    } else {
+        &all
+    };
+    let parsed = parse_body(content_type, delivery.body, reads)?;
+    let (payload, payload_text) = stored_payload(&recipe.redactor, parsed.payload, parsed.json_text);
+    let mut query = query_object(delivery.query);
+    if !recipe.redactor.is_empty() {
+        query
+            .values_mut()
+            .for_each(|value| *value = recipe.redactor.value(value));
+    }
+    let mut event = Event {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        recipe: recipe.id.clone(),
+        recipe_version: recipe.version.clone(),
+        trigger: recipe.trigger.kind(),
+        payload,
+        payload_text,
+        headers: stored_headers(delivery.headers, recipe, redact_headers),
+        query,
+        received_at: delivery.received_at,
+        dedup_key: None,
+        replay_of: None,
+    };
+    // Without a `dedup` of its own, a verified provider's delivery id is the key:
+    // a replayed delivery starts nothing.
+    event.dedup_key = dedup_key(templates, recipe, &event).or(delivery.delivery_id);
+    Ok(event)
+}
 
 /// A body that cannot become a payload.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +189,47 @@ fn form_fields(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes)
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
+}
+
+/// The request's headers as stored: the sender's credentials replaced, because
+/// the run keeps its trigger input for replay and shows it through the API.
+/// Replaced whole: credential and signature headers by name, the recipe's
+/// `verify` header whatever its name, and the names `FERRY_REDACT_HEADERS` adds;
+/// any other value has the recipe's secrets redacted.
+fn stored_headers(headers: &HeaderMap, recipe: &Recipe, extra: &[String]) -> Map<String, Value> {
+    let verify_header = match &recipe.trigger {
+        Trigger::Webhook {
+            verify: Some(verifier), ..
+        } => verifier.header_name(),
+        _ => None,
+    };
+    let mut object = crate::headers::to_object(headers);
+    for (name, value) in object.iter_mut() {
+        if is_sensitive_header(name)
+            || verify_header.is_some_and(|header| header.eq_ignore_ascii_case(name))
+            || extra.iter().any(|header| header == name)
+        {
+            *value = Value::String(REDACTED.to_owned());
+        } else if !recipe.redactor.is_empty() {
+            *value = recipe.redactor.value(value);
+        }
+    }
+    object
+}
+
+/// A webhook's payload as stored, with the recipe's secrets redacted: a caller
+/// that sends one (or a destination's echo relayed back) leaves it nowhere. The
+/// JSON text is kept as it came unless something in it was redacted.
+fn stored_payload(redactor: &Redactor, payload: Value, text: Option<String>) -> (Value, Option<String>) {
+    if redactor.is_empty() {
+        return (payload, text);
+    }
+    let redacted = redactor.value(&payload);
+    if redacted == payload {
+        (payload, text)
+    } else {
+        (redacted, None)
+    }
 }
 
 #[cfg(test)]
