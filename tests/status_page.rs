@@ -194,7 +194,7 @@ async fn pages_need_the_token_cookie_when_tokens_are_set() {
 
     let wrong_method = http.delete(format!("{}/", ferry.base)).send().await.expect("DELETE");
     assert_eq!(wrong_method.status().as_u16(), 405);
-    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD");
+    assert_eq!(wrong_method.headers()["allow"], "GET,HEAD");
     assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
 }
 

@@ -23,9 +23,10 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::engine::{Completions, Engine};
 use crate::recipe::LiveRecipes;
@@ -93,44 +94,40 @@ impl AppState {
 
 /// Every route of the daemon.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/api/v1/recipes", get(recipes::list).fallback(method_not_allowed))
-        .route("/api/v1/recipes/{id}", get(recipes::show).fallback(method_not_allowed))
-        .route(
-            "/api/v1/recipes/{id}/runs",
-            post(manual_runs::start).fallback(method_not_allowed),
-        )
-        .route("/api/v1/runs", get(runs::list).fallback(method_not_allowed))
-        .route("/api/v1/runs/{id}", get(runs::show).fallback(method_not_allowed))
-        .route(
-            "/api/v1/runs/{id}/replay",
-            post(replay::replay_run).fallback(method_not_allowed),
-        )
-        .route(
-            "/api/v1/recipes/{id}/replay",
-            post(replay::replay_recipe).fallback(method_not_allowed),
-        )
-        .route("/metrics", get(metrics::render).fallback(method_not_allowed))
+    // Each documented route is registered from its handler's own annotation
+    // (`routes!` reads the method and path of `#[utoipa::path]`): the document
+    // and the router are made from one list and cannot drift apart.
+    let protected = OpenApiRouter::new()
+        .routes(routes!(recipes::list))
+        .routes(routes!(recipes::show))
+        .routes(routes!(manual_runs::start))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::show))
+        .routes(routes!(replay::replay_run))
+        .routes(routes!(replay::replay_recipe))
+        .routes(routes!(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .route(
-            "/hooks/{*path}",
-            // The handler reads the body itself, within FERRY_MAX_BODY and a time limit.
-            post(hooks::receive).fallback(method_not_allowed),
-        )
-        .route("/api/v1/health", get(health::health).fallback(method_not_allowed))
-        .route("/", get(pages::index).fallback(method_not_allowed))
-        .route("/runs/{id}", get(pages::run).fallback(method_not_allowed))
-        .route("/runs/{id}/replay", post(pages::replay).fallback(method_not_allowed))
-        .route(
-            "/login",
-            get(pages::login_form).post(pages::login).fallback(method_not_allowed),
-        )
+    let (api, document) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::health))
         .merge(protected)
-        .merge(openapi::docs())
+        .split_for_parts();
+    Router::new()
+        // A webhook path may hold `/`: the route is a wildcard, which the
+        // document cannot express, so it is documented as `/hooks/{path}` by
+        // `openapi::hooks` beside this registration. The handler reads the body
+        // itself, within FERRY_MAX_BODY and a time limit.
+        .route("/hooks/{*path}", post(hooks::receive))
+        .route("/", get(pages::index))
+        .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/replay", post(pages::replay))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .merge(api)
+        .merge(openapi::docs(openapi::with_hooks(document)))
+        // After every route: axum adds the `Allow` header of the route to it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state)
 }
@@ -139,24 +136,14 @@ async fn not_found(request: Request) -> Problem {
     Problem::not_found(format!("there is no route {}", request.uri().path()))
 }
 
-/// The `Allow` header comes from the route: axum adds it to the 405 it would send,
-/// but a route-level fallback replaces that answer, so it is computed here.
-async fn method_not_allowed(request: Request) -> impl IntoResponse {
-    let path = request.uri().path();
-    let takes_posts = path.starts_with("/hooks/")
-        || (path.starts_with("/api/v1/recipes/") && (path.ends_with("/runs") || path.ends_with("/replay")))
-        || (path.starts_with("/api/v1/runs/") && path.ends_with("/replay"));
-    let takes_posts = takes_posts || (path.starts_with("/runs/") && path.ends_with("/replay"));
-    let allow = match path {
-        "/login" => "GET, HEAD, POST",
-        _ if takes_posts => "POST",
-        _ => "GET, HEAD",
-    };
-    (
-        [(header::ALLOW, allow)],
-        Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{} is not allowed on {path}; use {allow}", request.method()),
+/// A route that does not take this method: axum adds the route's `Allow` header.
+async fn method_not_allowed(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}; the Allow header says which methods are",
+            request.method(),
+            request.uri().path()
         ),
     )
 }

@@ -2,29 +2,21 @@
 //! documents exactly the routes this build has, and the interactive docs page
 //! (Swagger UI, vendored into the binary: no CDN, no download at build time).
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
 use axum::routing::get;
-use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{health, hooks, manual_runs, metrics, recipes, replay, runs};
+use super::hooks;
 
+/// What the document says besides its routes, which the router adds.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ferry", description = "Webhooks in, HTTP calls out, every run recorded."),
-    paths(
-        hooks::receive,
-        health::health,
-        recipes::list,
-        recipes::show,
-        manual_runs::start,
-        metrics::render,
-        runs::list,
-        runs::show,
-        replay::replay_run,
-        replay::replay_recipe,
-    ),
     modifiers(&BearerScheme),
     tags(
         (name = "webhooks", description = "Trigger recipes"),
@@ -34,6 +26,24 @@ use super::{health, hooks, manual_runs, metrics, recipes, replay, runs};
     )
 )]
 struct ApiDoc;
+
+/// The webhook door, registered as a wildcard route (see `api::router`).
+#[derive(OpenApi)]
+#[openapi(paths(hooks::receive))]
+struct HooksDoc;
+
+/// The document's frame: title, tags, the bearer scheme, this build's version.
+pub(super) fn base() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document
+}
+
+/// The document with the webhook door in it.
+pub(super) fn with_hooks(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    document.merge(HooksDoc::openapi());
+    document
+}
 
 /// Declares the bearer scheme, so that "Authorize" in the docs page works.
 struct BearerScheme;
@@ -51,15 +61,13 @@ impl Modify for BearerScheme {
 /// Where the document is served.
 const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
-/// The docs page at `/api/docs/`, and the document it shows.
-pub(super) fn docs<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::from(SwaggerUi::new("/api/docs").config(Config::from(DOCUMENT_PATH))).route(DOCUMENT_PATH, get(document))
-}
-
-/// `GET /api/v1/openapi.json`, built when asked for rather than held from the
-/// start: few daemons are ever asked, and every one would carry it idle.
-async fn document() -> Json<utoipa::openapi::OpenApi> {
-    let mut document = ApiDoc::openapi();
-    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    Json(document)
+/// The docs page at `/api/docs/`, and the document it shows, serialised once
+/// (a few tens of kilobytes).
+pub(super) fn docs<S: Clone + Send + Sync + 'static>(document: utoipa::openapi::OpenApi) -> Router<S> {
+    let text: Arc<str> = serde_json::to_string(&document).unwrap_or_default().into();
+    let serve = move || {
+        let text = Arc::clone(&text);
+        async move { ([(header::CONTENT_TYPE, "application/json")], text.to_string()) }
+    };
+    Router::from(SwaggerUi::new("/api/docs").config(Config::from(DOCUMENT_PATH))).route(DOCUMENT_PATH, get(serve))
 }
