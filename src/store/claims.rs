@@ -1,13 +1,13 @@
 //! The recipe claims (which file owns each recipe id and webhook path), kept so
 //! that "first claimed wins" survives restarts.
 
-use super::{Error, Store};
+use super::{Error, SqliteStore};
 use crate::recipe::{ClaimChanges, ClaimKind, Claims};
 
 /// One stored claim: kind, name, owner file.
 pub(super) type ClaimRow = (String, String, String);
 
-impl Store {
+impl SqliteStore {
     /// The claims as the last load left them.
     pub async fn recipe_claims(&self) -> Result<Claims, Error> {
         let rows: Vec<ClaimRow> = sqlx::query_as("SELECT kind, name, file FROM recipe_claims")

@@ -2,6 +2,7 @@
 //! mean. Callers never see SQL or a backend; PostgreSQL is added later as a second
 //! implementation of the same methods.
 
+mod backend;
 mod checkpoint;
 mod claims;
 mod interface;
@@ -16,11 +17,12 @@ mod writer;
 
 pub use crate::status::{FinalStatus, RunStatus, StepStatus};
 pub use crate::timestamp::timestamp;
+pub use backend::Store;
 pub use interface::{
     AttemptRecord, AttemptWrite, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary,
     RunWrite, Start, StepDocument, StepState, StepWrite,
 };
-pub use sqlite::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, Store, Unrecorded, runs_page_sql};
+pub use sqlite::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, SqliteStore, Unrecorded, runs_page_sql};
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};
 
 /// How long a connection waits for another process's lock before it fails.

@@ -9,7 +9,7 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use sqlx::SqliteConnection;
 
-use super::{Store, timestamp};
+use super::{SqliteStore, timestamp};
 
 /// Runs deleted per write: small enough that a batch takes milliseconds.
 pub(super) const BATCH: u32 = 200;
@@ -42,7 +42,7 @@ pub(super) fn prune(connection: &Connection, before: &str, limit: u32) -> rusqli
     Ok(ids.len() as u64)
 }
 
-impl Store {
+impl SqliteStore {
     /// Deletes finished runs older than `retention`, batch by batch; gives how many.
     pub async fn prune_older_than(&self, retention: Duration) -> Result<u64, super::Error> {
         let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
@@ -91,7 +91,7 @@ pub(super) async fn release_free_pages(connection: &mut SqliteConnection) -> Res
 }
 
 /// Prunes every `every` until the store closes.
-pub fn start(store: Store, retention: Duration) {
+pub fn start(store: super::Store, retention: Duration) {
     // Often enough that a short retention is kept, rarely enough to cost nothing.
     let every = (retention / 10).clamp(Duration::from_millis(200), Duration::from_secs(60));
     tokio::spawn(async move {
@@ -99,7 +99,7 @@ pub fn start(store: Store, retention: Duration) {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if store.pool.is_closed() {
+            if store.is_closed() {
                 return;
             }
             match store.prune_older_than(retention).await {

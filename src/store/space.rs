@@ -2,10 +2,9 @@
 //! refuses writes (webhooks then get `503` and runs wait to be recorded); the
 //! warning comes while there is still room, so an operator can act first.
 
+use super::Store;
 use std::path::Path;
 use std::time::Duration;
-
-use super::Store;
 
 /// How often the free space is looked at.
 const EVERY: Duration = Duration::from_secs(10);
@@ -60,7 +59,7 @@ pub fn start(store: Store, low: Option<u64>) {
                 was_low = is_low;
             }
             tokio::time::sleep(EVERY).await;
-            if store.pool.is_closed() {
+            if store.is_closed() {
                 return;
             }
         }

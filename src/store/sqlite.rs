@@ -22,9 +22,10 @@ use crate::event::Event;
 use crate::json::text as json_text;
 use crate::status::{RunStatus, StepStatus};
 
-/// The database of runs.
+/// The database of runs in SQLite: one file, one writer thread, two pools
+/// of readers.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     /// Readers for the engine and the store's upkeep (due runs, checkpoints,
     /// retention, health).
     pub(super) pool: SqlitePool,
@@ -64,7 +65,7 @@ const ENGINE_READERS: u32 = 4;
 /// CPU beside the engine.
 const API_READERS: u32 = 3;
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies migrations.
     pub async fn open(url: &str, durability: Durability) -> Result<Self, Error> {
         if !url.starts_with("sqlite:") {
@@ -162,6 +163,11 @@ impl Store {
                 Err(error) => Some(error.to_string()),
             },
         }
+    }
+
+    /// Whether the store was closed.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
     }
 
     /// Commits the storage refused since the start (a full disk, I/O errors).

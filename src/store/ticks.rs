@@ -14,7 +14,7 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use super::run_rows::{NewRun, insert_run_cached};
-use super::{Error, Start, Store, timestamp};
+use super::{Error, SqliteStore, Start, timestamp};
 use crate::event::Event;
 
 /// Item keys a poll keeps at least: this many of the newest…
@@ -103,7 +103,7 @@ struct StateRow {
     poll_failures: i64,
 }
 
-impl Store {
+impl SqliteStore {
     /// What the recipe's trigger remembers; the default when it never ticked.
     pub async fn trigger_state(&self, recipe: &str) -> Result<TriggerState, Error> {
         let row: Option<StateRow> = sqlx::query_as(
