@@ -48,6 +48,7 @@ mod run_queries;
 mod runs_api;
 mod runs_cli;
 mod schedule;
+mod schema;
 mod secrets;
 mod shutdown;
 mod signature_vectors;

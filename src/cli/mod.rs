@@ -35,6 +35,9 @@ enum Command {
     Run(RunArgs),
     /// Run history from the database (works with the daemon stopped).
     Runs(RunsArgs),
+    /// Print the JSON Schema of recipe files, for editors
+    /// (`# yaml-language-server: $schema=ferry-recipe.schema.json`).
+    Schema,
 }
 
 #[derive(Debug, clap::Args)]
@@ -282,6 +285,19 @@ impl Cli {
             Command::Test(args) => test::run(args),
             Command::Run(args) => run::run(args),
             Command::Runs(args) => runs::run(args),
+            Command::Schema => {
+                use std::io::Write as _;
+                let printed = writeln!(std::io::stdout().lock(), "{:#}", crate::recipe::recipe_schema());
+                match printed {
+                    // A reader that stopped reading (`| head`) is not a failure.
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                    Err(error) => {
+                        eprintln!("error: printing the schema: {error}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
         }
     }
 }

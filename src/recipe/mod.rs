@@ -13,6 +13,7 @@ mod load;
 mod rate;
 pub mod reload;
 mod schedule;
+mod schema;
 mod validate;
 pub mod watch;
 
@@ -34,6 +35,7 @@ pub use load::{CheckReport, check_paths, load_folder, load_source};
 pub use rate::{Rate, RecipeRate};
 pub use reload::{Changed, Reloaded, load_folder_claimed, reload_folder};
 pub use schedule::{Schedule, ScheduleError, parse_cron, parse_timezone};
+pub use schema::recipe_schema;
 
 /// A recipe's `concurrency` when it sets none: the engine's worker limit, so a
 /// recipe delivers at the engine's speed by default. A run that finds no slot
