@@ -4,7 +4,6 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,8 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{Sink, http_client, poll_until};
 
-fn start_ferry(dir: &Path, port: u16) -> Child {
-    support::ferry_serve(dir, port).spawn().expect("start ferry serve")
+/// Ended when the test ends, also when it fails before its own kill.
+fn start_ferry(dir: &Path, port: u16) -> support::Running {
+    support::Running(support::ferry_serve(dir, port).spawn().expect("start ferry serve"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,8 +70,8 @@ async fn every_acknowledged_webhook_is_delivered_after_a_kill_9() {
         (acknowledged.lock().expect("lock").len() >= 150).then_some(())
     })
     .await;
-    ferry.kill().expect("kill -9");
-    ferry.wait().expect("reap");
+    ferry.0.kill().expect("kill -9");
+    ferry.0.wait().expect("reap");
     stop.store(true, Ordering::SeqCst);
     for sender in senders {
         sender.await.expect("sender task");
@@ -84,8 +84,8 @@ async fn every_acknowledged_webhook_is_delivered_after_a_kill_9() {
         let run = support::wait_for_success(&http, &base, run_id).await;
         assert_eq!(run["payload"], json!({"n": n}));
     }
-    ferry.kill().expect("stop");
-    ferry.wait().expect("reap");
+    ferry.0.kill().expect("stop");
+    ferry.0.wait().expect("reap");
 
     let delivered: std::collections::HashSet<u64> = sink
         .received()
@@ -121,7 +121,7 @@ async fn concurrency_one_keeps_its_order_across_a_kill_9() {
     let port = support::free_address().port();
     let http = http_client();
     let base = format!("http://127.0.0.1:{port}");
-    let ferry = support::Running(start_ferry(dir.path(), port));
+    let ferry = start_ferry(dir.path(), port);
     poll_until("the daemon to answer", || async {
         http.get(format!("{base}/api/v1/health")).send().await.ok().map(|_| ())
     })
@@ -146,7 +146,7 @@ async fn concurrency_one_keeps_its_order_across_a_kill_9() {
     .await;
     drop(ferry); // kill -9
 
-    let _ferry = support::Running(start_ferry(dir.path(), port));
+    let _ferry = start_ferry(dir.path(), port);
     for run_id in &runs {
         support::wait_for_success(&http, &base, run_id).await;
     }

@@ -170,23 +170,25 @@ async fn a_proxy_in_the_environment_carries_step_requests() {
     let recipe = "trigger: {webhook: {}}\nsteps:\n  - http: {method: POST, url: 'http://ferry-proxy-test.invalid/orders', json: {n: '{{payload.n}}'}}\n";
     std::fs::write(recipes.join("proxied.yaml"), recipe).expect("recipe");
     let port = support::free_address().port();
-    let mut daemon = support::ferry_serve(dir.path(), port)
-        .env("HTTP_PROXY", &proxy.url)
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .spawn()
-        .expect("start ferry serve");
+    let mut daemon = support::Running(
+        support::ferry_serve(dir.path(), port)
+            .env("HTTP_PROXY", &proxy.url)
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .spawn()
+            .expect("start ferry serve"),
+    );
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");
     let answer = support::post_hook_when_up(&http, &base, "proxied", &json!({"n": 7})).await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
     let run = support::wait_for_success(&http, &base, &run_id).await;
-    daemon.kill().expect("stop the daemon");
-    daemon.wait().expect("daemon exit");
+    daemon.0.kill().expect("stop the daemon");
+    daemon.0.wait().expect("daemon exit");
 
     let received = proxy.received();
     assert_eq!(received.len(), 1, "{received:?}");

@@ -107,20 +107,22 @@ async fn the_daemon_log_never_shows_the_secret() {
     std::fs::write(recipes.join("keyed.yaml"), recipe(&sink.url)).expect("recipe");
     let port = support::free_address().port();
     let log_path = dir.path().join("ferry.log");
-    let mut daemon = support::ferry_serve(dir.path(), port)
-        .env("SINK_KEY", SECRET)
-        .env("FERRY_LOG", "debug")
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("start ferry serve");
+    let mut daemon = support::Running(
+        support::ferry_serve(dir.path(), port)
+            .env("SINK_KEY", SECRET)
+            .env("FERRY_LOG", "debug")
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
+            .spawn()
+            .expect("start ferry serve"),
+    );
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");
     let answer = support::post_hook_when_up(&http, &base, "keyed", &json!({})).await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
     support::wait_for_success(&http, &base, &run_id).await;
-    daemon.kill().expect("stop the daemon");
-    daemon.wait().expect("daemon exit");
+    daemon.0.kill().expect("stop the daemon");
+    daemon.0.wait().expect("daemon exit");
 
     let mut log = String::new();
     std::fs::File::open(&log_path)
@@ -168,15 +170,17 @@ steps:
     std::fs::write(recipes.join("signed.yaml"), recipe).expect("recipe");
     let port = support::free_address().port();
     let log_path = dir.path().join("ferry.log");
-    let mut daemon = support::ferry_serve(dir.path(), port)
-        .env("SINK_KEY", SECRET)
-        .env("SINK_PASS", SINK_PASS)
-        .env("GITHUB_SECRET", GITHUB_SECRET)
-        .env("FERRY_API_TOKENS", API_TOKEN)
-        .env("FERRY_LOG", "debug")
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("start ferry serve");
+    let mut daemon = support::Running(
+        support::ferry_serve(dir.path(), port)
+            .env("SINK_KEY", SECRET)
+            .env("SINK_PASS", SINK_PASS)
+            .env("GITHUB_SECRET", GITHUB_SECRET)
+            .env("FERRY_API_TOKENS", API_TOKEN)
+            .env("FERRY_LOG", "debug")
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
+            .spawn()
+            .expect("start ferry serve"),
+    );
 
     let http = support::http_client();
     let base = format!("http://127.0.0.1:{port}");
@@ -240,8 +244,8 @@ steps:
     // The destination got the real credentials.
     assert_eq!(sink.received()[0].header("x-api-key"), Some(SECRET));
 
-    daemon.kill().expect("stop the daemon");
-    daemon.wait().expect("daemon exit");
+    daemon.0.kill().expect("stop the daemon");
+    daemon.0.wait().expect("daemon exit");
     let mut places = vec![("API answers".to_owned(), answers)];
     places.push(("the log".to_owned(), std::fs::read_to_string(&log_path).expect("log")));
     places.extend(support::database_files(dir.path()));

@@ -128,10 +128,12 @@ async fn sigterm_stops_ferry_serve_with_exit_code_0() {
     )
     .expect("recipe");
     let port = support::free_address().port();
-    let ferry = support::ferry_serve(dir.path(), port)
-        .args(["--shutdown-grace", "2s"])
-        .spawn()
-        .expect("start ferry serve");
+    let ferry = support::Running(
+        support::ferry_serve(dir.path(), port)
+            .args(["--shutdown-grace", "2s"])
+            .spawn()
+            .expect("start ferry serve"),
+    );
     let http = http_client();
     poll_until("the daemon to answer", || async {
         http.get(format!("http://127.0.0.1:{port}/api/v1/health"))
@@ -142,13 +144,13 @@ async fn sigterm_stops_ferry_serve_with_exit_code_0() {
     })
     .await;
     let status = Command::new("kill")
-        .args(["-TERM", &ferry.id().to_string()])
+        .args(["-TERM", &ferry.0.id().to_string()])
         .status()
         .expect("kill -TERM");
     assert!(status.success());
     let ferry = std::sync::Mutex::new(ferry);
     let exit = poll_until("ferry serve to exit", || {
-        let exited = ferry.lock().expect("lock").try_wait().expect("wait");
+        let exited = ferry.lock().expect("lock").0.try_wait().expect("wait");
         async move { exited }
     })
     .await;
