@@ -193,7 +193,7 @@ pub async fn rehearse(
         Ok(Progress::Ended(status, _)) => (status, None),
         // One attempt per step: a rehearsal never waits for a retry.
         Ok(Progress::WaitsForRetry(_)) => (FinalStatus::Failed, Some("a step asked to be retried".to_owned())),
-        Err(error) => (FinalStatus::Failed, Some(error)),
+        Err(error) => (FinalStatus::Failed, Some(error.to_string())),
     };
     Rehearsal {
         status,

@@ -33,8 +33,44 @@ use crate::template::{TemplateError, Templates};
 
 use super::record::{RequestRecord, ResponseRecord};
 
-/// Why a run failed: the message stored as the run's `error`.
-pub(crate) type RunError = String;
+/// Why a run failed; its text is the run's stored `error`. What it quotes of
+/// templates and answers is redacted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    #[error("recipe `{0}` is not loaded")]
+    NotLoaded(String),
+    /// The recipe's `when` could not be evaluated.
+    #[error("`when`: {0}")]
+    When(TemplateError),
+    /// A step's `when` could not be evaluated.
+    #[error("step `{step}` `when`: {error}")]
+    StepWhen { step: String, error: TemplateError },
+    /// A step's templates did not render.
+    #[error("step `{step}`: {message}")]
+    NotRendered { step: String, message: String },
+    /// What the store kept of a step's request no longer reads as one.
+    #[error("step `{0}`: the stored request is damaged")]
+    DamagedRequest(String),
+    /// The request could not be stored before it was sent.
+    #[error("step `{step}`: cannot record the step: {error}")]
+    Unrecorded { step: String, error: store::Error },
+    /// The step's last attempt failed.
+    #[error("step `{step}`{}: {message}", after_attempts(*.attempts))]
+    StepFailed {
+        step: String,
+        attempts: u32,
+        message: String,
+    },
+}
+
+/// ` after N attempts` when there were several.
+fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
 
 /// What differs between the runs of the daemon and those in the foreground.
 pub(crate) trait Host {
@@ -124,8 +160,7 @@ pub(crate) async fn run_recipe<H: Host + Send>(
     if stored.is_empty()
         && let Some(when) = &recipe.when
     {
-        let go_on =
-            counted(host, recipe, templates.is_true(when, &context)).map_err(|error| format!("`when`: {error}"))?;
+        let go_on = counted(host, recipe, templates.is_true(when, &context)).map_err(RunError::When)?;
         if !go_on {
             return Ok(Progress::Ended(FinalStatus::Skipped, None));
         }
@@ -226,7 +261,10 @@ async fn run_step<H: Host + Send>(
         step,
         state,
     } = at;
-    let store_error = |error: store::Error| format!("step `{}`: cannot record the step: {error}", step.id);
+    let store_error = |error: store::Error| RunError::Unrecorded {
+        step: step.id.clone(),
+        error,
+    };
     let step_write = |status: StepStatus, request: Option<Value>, result: Option<Value>| StepWrite {
         position,
         step_id: step.id.clone(),
@@ -240,9 +278,11 @@ async fn run_step<H: Host + Send>(
         let go_on = match counted(host, recipe, templates.is_true(when, context)) {
             Ok(go_on) => go_on,
             Err(error) => {
-                let error = format!("`when`: {error}");
-                host.turn(step, Turn::NotRendered(&error));
-                return Err(format!("step `{}` {error}", step.id));
+                host.turn(step, Turn::NotRendered(&format!("`when`: {error}")));
+                return Err(RunError::StepWhen {
+                    step: step.id.clone(),
+                    error,
+                });
             }
         };
         if !go_on {
@@ -266,10 +306,14 @@ async fn run_step<H: Host + Send>(
                 // Rendered once, at the first attempt: the same request every time.
                 Some(sealed) => {
                     let mut request = HttpRequest::from_sealed(&recipe.redactor.unseal(sealed))
-                        .ok_or_else(|| format!("step `{}`: the stored request is damaged", step.id))?;
+                        .ok_or_else(|| RunError::DamagedRequest(step.id.clone()))?;
                     // Credentials are never stored: they are rendered again.
-                    render::add_auth(templates, http, context, &mut request)
-                        .map_err(|error| format!("step `{}`: {error}", step.id))?;
+                    render::add_auth(templates, http, context, &mut request).map_err(|error| {
+                        RunError::NotRendered {
+                            step: step.id.clone(),
+                            message: recipe.redactor.text(&error.to_string()).into_owned(),
+                        }
+                    })?;
                     (request, true)
                 }
                 None => {
@@ -286,7 +330,10 @@ async fn run_step<H: Host + Send>(
                             write.steps.push(step_write(StepStatus::Failed, None, None));
                             let error = recipe.redactor.text(&error.to_string()).into_owned();
                             host.turn(step, Turn::NotRendered(&error));
-                            return Err(format!("step `{}`: {error}", step.id));
+                            return Err(RunError::NotRendered {
+                                step: step.id.clone(),
+                                message: error,
+                            });
                         }
                     };
                     if write.steps.is_empty() && write.attempts.is_empty() && http.renders_alike {
@@ -418,12 +465,11 @@ async fn run_step<H: Host + Send>(
     if host.retries() {
         tracing::warn!(run = %run_id, recipe = %recipe.id, step = %step.id, attempt = n, %error, "step failed");
     }
-    let attempts = if n > 1 {
-        format!(" after {n} attempts")
-    } else {
-        String::new()
-    };
-    Err(format!("step `{}`{attempts}: {error}", step.id))
+    Err(RunError::StepFailed {
+        step: step.id.clone(),
+        attempts: n,
+        message: error,
+    })
 }
 
 /// `steps.<id>` after an http step: the whole answer.

@@ -71,7 +71,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
             };
             run_loop::run_recipe(&mut Daemon { engine }, &engine.templates, recipe, state, &mut write).await
         }
-        None => Err(format!("recipe `{}` is not loaded", run.recipe)),
+        None => Err(run_loop::RunError::NotLoaded(run.recipe.clone())),
     };
     let (final_status, error, last_step) = match progress {
         Ok(Progress::WaitsForRetry(due)) => {
@@ -83,7 +83,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
             return;
         }
         Ok(Progress::Ended(status, last_step)) => (status, None, last_step),
-        Err(error) => (FinalStatus::Failed, Some(error), None),
+        Err(error) => (FinalStatus::Failed, Some(error.to_string()), None),
     };
     let status = store::RunStatus::from(final_status);
     match &recipe {

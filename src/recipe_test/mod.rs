@@ -283,7 +283,9 @@ async fn run_case(context: &TestContext<'_>, recipe: &Recipe, case: &Case) -> Ve
             }
             body => Ok(body),
         };
-        body.and_then(|body| crate::trigger::poll::keyed_items(context.templates, poll, body))
+        body.and_then(|body| {
+            crate::trigger::poll::keyed_items(context.templates, poll, body).map_err(|error| error.to_string())
+        })
     } else {
         Err(format!("the source answered HTTP {}", answer.status))
     };

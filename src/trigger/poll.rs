@@ -6,10 +6,35 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Event;
-use crate::action::{self, HttpRequest, HttpResponse, Outcome};
+use crate::action::{self, AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{FirstPoll, ItemsPath, PollTrigger, Recipe};
 use crate::store::{FirstPollRule, TickWork};
-use crate::template::Templates;
+use crate::template::{TemplateError, Templates};
+
+/// Why a poll found no items; its text is what the trigger's state and the
+/// log say.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("cannot render the poll request: {0}")]
+    Render(TemplateError),
+    /// The source did not answer, or not with a success.
+    #[error(transparent)]
+    Source(AttemptError),
+    #[error("the source gave no answer")]
+    NoAnswer,
+    #[error("the answer of {method} {url} is not JSON: {reason}")]
+    NotJson {
+        method: String,
+        url: String,
+        reason: String,
+    },
+    #[error("`items: {0}` found nothing in the answer; expected it to select the items (an array)")]
+    NoItems(String),
+    #[error("`key` of item {index}: {error}")]
+    Key { index: usize, error: TemplateError },
+    #[error("`key` rendered empty for item {0}; every item needs an identity")]
+    EmptyKey(usize),
+}
 
 /// What a poll needs from the daemon.
 pub struct PollContext<'a> {
@@ -35,7 +60,7 @@ pub async fn poll(
                 FirstPoll::Emit => FirstPollRule::Run,
             },
         },
-        Err(error) => TickWork::PollFailed(recipe.redactor.text(&error).into_owned()),
+        Err(error) => TickWork::PollFailed(recipe.redactor.text(&error.to_string()).into_owned()),
     }
 }
 
@@ -45,7 +70,7 @@ async fn fetch_items(
     poll: &PollTrigger,
     scheduled_at: DateTime<Utc>,
     last_success_at: Option<&str>,
-) -> Result<Vec<(String, Event)>, String> {
+) -> Result<Vec<(String, Event)>, PollError> {
     let polled_at = Utc::now();
     let template_context = json!({
         "trigger": {
@@ -59,13 +84,13 @@ async fn fetch_items(
     let idempotency_key = format!("{}:{}", recipe.id, crate::timestamp::timestamp(scheduled_at));
     let request =
         crate::engine::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
-            .map_err(|error| format!("cannot render the poll request: {error}"))?;
+            .map_err(PollError::Render)?;
     let response = match action::http::execute(context.destinations, &request, poll.timeout).await {
         Outcome::Succeeded {
             response: Some(response),
         } => response,
-        Outcome::Succeeded { response: None } => return Err("the source gave no answer".to_owned()),
-        Outcome::Failed { error, .. } => return Err(error.to_string()),
+        Outcome::Succeeded { response: None } => return Err(PollError::NoAnswer),
+        Outcome::Failed { error, .. } => return Err(PollError::Source(error)),
     };
     let body = answer_json(&request, response)?;
     let items = keyed_items(context.templates, poll, body)?;
@@ -96,21 +121,19 @@ async fn fetch_items(
 }
 
 /// The source's answer as JSON, whatever its content type says.
-pub fn answer_json(request: &HttpRequest, response: HttpResponse) -> Result<Value, String> {
+pub fn answer_json(request: &HttpRequest, response: HttpResponse) -> Result<Value, PollError> {
     match response.body {
-        Value::String(_) | Value::Null => serde_json::from_str(&response.text).map_err(|error| {
-            format!(
-                "the answer of {} {} is not JSON: {error}",
-                request.method,
-                redact_query(&request.url)
-            )
+        Value::String(_) | Value::Null => serde_json::from_str(&response.text).map_err(|error| PollError::NotJson {
+            method: request.method.to_string(),
+            url: redact_query(&request.url).to_owned(),
+            reason: error.to_string(),
         }),
         body => Ok(body),
     }
 }
 
 /// The items of a polled answer, each with its key (`key` over `item`, or a hash).
-pub fn keyed_items(templates: &Templates, poll: &PollTrigger, body: Value) -> Result<Vec<(String, Value)>, String> {
+pub fn keyed_items(templates: &Templates, poll: &PollTrigger, body: Value) -> Result<Vec<(String, Value)>, PollError> {
     let items = select_items(poll.items.as_ref(), body)?;
     let mut keyed = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
@@ -118,11 +141,9 @@ pub fn keyed_items(templates: &Templates, poll: &PollTrigger, body: Value) -> Re
             Some(template) => {
                 let key = templates
                     .render_text(template, &json!({ "item": item }))
-                    .map_err(|error| format!("`key` of item {index}: {error}"))?;
+                    .map_err(|error| PollError::Key { index, error })?;
                 if key.is_empty() {
-                    return Err(format!(
-                        "`key` rendered empty for item {index}; every item needs an identity"
-                    ));
+                    return Err(PollError::EmptyKey(index));
                 }
                 key
             }
@@ -137,7 +158,7 @@ pub fn keyed_items(templates: &Templates, poll: &PollTrigger, body: Value) -> Re
 /// one item. With it: the nodes it selects — or, when it selects a single array,
 /// that array's elements. A path that selects nothing is an error unless what it
 /// would pick from is there and empty (`$.features[*]` of `{"features": []}`).
-fn select_items(items: Option<&ItemsPath>, body: Value) -> Result<Vec<Value>, String> {
+fn select_items(items: Option<&ItemsPath>, body: Value) -> Result<Vec<Value>, PollError> {
     let Some(items) = items else {
         return Ok(match body {
             Value::Array(elements) => elements,
@@ -148,10 +169,7 @@ fn select_items(items: Option<&ItemsPath>, body: Value) -> Result<Vec<Value>, St
     match nodes.as_slice() {
         [Value::Array(elements)] => Ok(elements.clone()),
         [] if parent_is_array(&items.source, &body) => Ok(Vec::new()),
-        [] => Err(format!(
-            "`items: {}` found nothing in the answer; expected it to select the items (an array)",
-            items.source
-        )),
+        [] => Err(PollError::NoItems(items.source.clone())),
         found => Ok(found.iter().map(|node| (*node).clone()).collect()),
     }
 }
@@ -188,6 +206,10 @@ fn redact_query(url: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn items_of(items: Option<&ItemsPath>, body: Value) -> Result<Vec<Value>, String> {
+        select_items(items, body).map_err(|error| error.to_string())
+    }
+
     fn path(source: &str) -> ItemsPath {
         ItemsPath {
             source: source.to_owned(),
@@ -197,26 +219,25 @@ mod tests {
 
     #[test]
     fn items_default_to_the_array_or_the_body() {
-        assert_eq!(select_items(None, json!([1, 2])), Ok(vec![json!(1), json!(2)]));
-        assert_eq!(select_items(None, json!({"a": 1})), Ok(vec![json!({"a": 1})]));
+        assert_eq!(items_of(None, json!([1, 2])), Ok(vec![json!(1), json!(2)]));
+        assert_eq!(items_of(None, json!({"a": 1})), Ok(vec![json!({"a": 1})]));
     }
 
     #[test]
     fn a_path_selects_nodes_or_the_elements_of_one_array() {
         let body = json!({"features": [{"id": "a"}, {"id": "b"}]});
         let expected = Ok(vec![json!({"id": "a"}), json!({"id": "b"})]);
-        assert_eq!(select_items(Some(&path("$.features[*]")), body.clone()), expected);
-        assert_eq!(select_items(Some(&path("$.features")), body), expected);
+        assert_eq!(items_of(Some(&path("$.features[*]")), body.clone()), expected);
+        assert_eq!(items_of(Some(&path("$.features")), body), expected);
     }
 
     #[test]
     fn an_empty_list_is_no_items_but_a_missing_one_is_an_error() {
         assert_eq!(
-            select_items(Some(&path("$.features[*]")), json!({"features": []})),
+            items_of(Some(&path("$.features[*]")), json!({"features": []})),
             Ok(Vec::new())
         );
-        let error =
-            select_items(Some(&path("$.features[*]")), json!({"title": "rate limited"})).expect_err("no features");
+        let error = items_of(Some(&path("$.features[*]")), json!({"title": "rate limited"})).expect_err("no features");
         assert!(error.contains("`items: $.features[*]` found nothing"), "{error}");
     }
 
