@@ -21,6 +21,7 @@ pub mod recipe;
 pub mod recipe_test;
 pub mod redact;
 pub mod status;
+pub mod step;
 pub mod store;
 pub mod template;
 pub mod timestamp;

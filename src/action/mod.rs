@@ -4,7 +4,6 @@
 pub mod destination;
 mod error;
 pub mod http;
-pub mod log;
 mod retry_after;
 mod sender;
 

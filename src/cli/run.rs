@@ -151,7 +151,7 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
                 duration,
                 error,
             } = http.as_ref();
-            let record = crate::engine::record::request_record(redactor, request);
+            let record = crate::step::http::record::request_record(redactor, request);
             println!(
                 "step {}: {} {}",
                 step.id,
@@ -170,7 +170,7 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
             }
             match response {
                 Some(response) => {
-                    let record = crate::engine::record::response_record(redactor, response);
+                    let record = crate::step::http::record::response_record(redactor, response);
                     println!("  -> {} in {} ms", response.status, duration.as_millis());
                     print_body(&record["body"]);
                 }

@@ -25,13 +25,14 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
-use super::{backoff, render};
+use super::backoff;
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
-use crate::recipe::{Action, Recipe, Step};
+use crate::recipe::{Recipe, Step};
+use crate::step::Kind;
+use crate::step::http::record::{RequestRecord, ResponseRecord};
+use crate::step::http::render;
 use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepState, StepStatus, StepWrite};
 use crate::template::{TemplateError, Templates};
-
-use super::record::{RequestRecord, ResponseRecord};
 
 /// Why a run failed; its text is the run's stored `error`. What it quotes of
 /// templates and answers is redacted.
@@ -300,8 +301,8 @@ async fn run_step<H: Host + Send>(
     let started = Instant::now();
     // `unstored`: a request sent without being stored first, stored only if it
     // is to be tried again.
-    let (request, outcome, result, unstored) = match &step.action {
-        Action::Http(http) => {
+    let (request, outcome, result, unstored) = match &step.kind {
+        Kind::Http(http) => {
             let (request, stored) = match state.and_then(|state| state.request.as_ref()) {
                 // Rendered once, at the first attempt: the same request every time.
                 Some(sealed) => {
@@ -381,7 +382,7 @@ async fn run_step<H: Host + Send>(
             .to_text();
             (record, outcome, result, (!stored).then_some(request))
         }
-        Action::Log(template) => {
+        Kind::Log(template) => {
             let render = || templates.render_text(template, context);
             let rendered = if template.has_blocks() {
                 host.render_heavy(render).await

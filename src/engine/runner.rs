@@ -48,7 +48,7 @@ impl Host for Daemon<'_> {
     }
 
     fn log(&mut self, run_id: &str, step: &Step, line: &str) {
-        action::log::execute(run_id, &step.id, line);
+        crate::step::log::execute(run_id, &step.id, line);
     }
 
     fn turn(&mut self, _step: &Step, _turn: Turn<'_>) {}

@@ -83,7 +83,7 @@ async fn fetch_items(
     });
     let idempotency_key = format!("{}:{}", recipe.id, crate::timestamp::timestamp(scheduled_at));
     let request =
-        crate::engine::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
+        crate::step::http::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
             .map_err(PollError::Render)?;
     let response = match action::http::execute(context.destinations, &request, poll.timeout).await {
         Outcome::Succeeded {

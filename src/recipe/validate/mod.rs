@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_saphyr::{Location, Spanned};
 
 use super::config::{AuthConfig, HttpConfig, RecipeFile, RetryConfig, StepConfig};
-use super::{
-    Action, AuthTemplate, BodyTemplate, Diagnostic, HttpTemplate, Position, Recipe, RetryPolicy, Step, parse_duration,
-};
+use super::{Diagnostic, Position, Recipe, RetryPolicy, Step, parse_duration};
 use crate::redact::Redactor;
+use crate::step::Kind;
+use crate::step::http::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::template::{PayloadReads, ROOTS, Template, ValueTemplate, check, payload_reads};
 
 mod trigger;
@@ -212,8 +212,8 @@ fn validate_step(
     let timeout = checker.positive_duration(&step.timeout, &format!("{label} `timeout`"), DEFAULT_STEP_TIMEOUT);
 
     let action = match (&step.http, &step.log) {
-        (Some(http), None) => validate_http(checker, &label, location, http).map(|http| Action::Http(Box::new(http))),
-        (None, Some(log)) => checker.template(log, &format!("{label} `log`")).map(Action::Log),
+        (Some(http), None) => validate_http(checker, &label, location, http).map(|http| Kind::Http(Box::new(http))),
+        (None, Some(log)) => checker.template(log, &format!("{label} `log`")).map(Kind::Log),
         (None, None) => {
             checker.report(
                 location,
@@ -240,7 +240,7 @@ fn validate_step(
     Some(Step {
         id,
         when,
-        action: action?,
+        kind: action?,
         timeout,
         retry,
     })

@@ -31,13 +31,13 @@ pub(crate) struct ResponseRecord<'a> {
 }
 
 /// [`RequestRecord`] as a value.
-pub(crate) fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
+pub fn request_record(redactor: &Redactor, request: &HttpRequest) -> Value {
     // Serialising strings and maps with string keys cannot fail.
     serde_json::to_value(RequestRecord { redactor, request }).unwrap_or_default()
 }
 
 /// [`ResponseRecord`] as a value.
-pub(crate) fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
+pub fn response_record(redactor: &Redactor, response: &HttpResponse) -> Value {
     serde_json::to_value(ResponseRecord { redactor, response }).unwrap_or_default()
 }
 
@@ -45,7 +45,7 @@ impl RequestRecord<'_> {
     /// The record as JSON text. A JSON body with nothing to redact goes in as
     /// the text that was sent rather than serialised again (for a large body
     /// that was half the cost of the record); one with a secret, redacted.
-    pub(crate) fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         let Some(RequestBody::Json(body)) = &self.request.body else {
             return crate::json::text(self);
         };
@@ -152,7 +152,7 @@ where
 mod tests {
     use super::*;
     use crate::action::JsonBody;
-    use crate::recipe::Secret;
+    use crate::redact::Secret;
     use serde_json::json;
 
     fn request() -> HttpRequest {

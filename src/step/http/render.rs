@@ -4,14 +4,14 @@ use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
+use super::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::action::{HttpRequest, JsonBody, RequestBody};
-use crate::recipe::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::template::{TemplateError, Templates};
 
 /// Renders an `http` step. `idempotency_key` is stable for the step of the run, so
 /// that a retry or a re-run after a crash is recognisable by the destination.
 /// All its templates are one render: they share one budget.
-pub(crate) fn http_request(
+pub fn http_request(
     templates: &Templates,
     step: &HttpTemplate,
     context: &Value,
@@ -93,7 +93,7 @@ fn render_request(
 
 /// Adds the `Authorization` header of `auth:`. Rendered at every attempt rather
 /// than stored: credentials never reach the store.
-pub(crate) fn add_auth(
+pub fn add_auth(
     templates: &Templates,
     step: &HttpTemplate,
     context: &Value,

@@ -1,4 +1,4 @@
-//! The `log` action: a rendered line recorded in the run (and the daemon's log).
+//! The `log` step: a rendered line recorded in the run (and the daemon's log).
 //! No network.
 
 /// Writes the line to the daemon's log under the run's id.
