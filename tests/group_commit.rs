@@ -59,6 +59,7 @@ async fn concurrent_writes_are_all_committed_and_a_bad_one_fails_alone() {
     bad.steps.push(StepWrite {
         position: 0,
         step_id: "call".to_owned(),
+        kind: ferry::step::KindName::Http,
         status: StepStatus::Running,
         request: Some(json!({"url": "http://127.0.0.1:9/"})),
         result: None,
@@ -155,6 +156,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     write.steps.push(StepWrite {
         position: 0,
         step_id: "first".to_owned(),
+        kind: ferry::step::KindName::Http,
         status: StepStatus::Succeeded,
         request: None,
         result: Some(json!({"status": 200})),
@@ -162,6 +164,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     write.steps.push(StepWrite {
         position: 1,
         step_id: "second".to_owned(),
+        kind: ferry::step::KindName::Http,
         status: StepStatus::Retrying,
         request: Some(json!({"method": "POST"})),
         result: None,

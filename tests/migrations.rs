@@ -5,6 +5,7 @@
 //! still take its steps and attempts with it.
 
 use chrono::Utc;
+use ferry::step::KindName;
 use ferry::store::{Durability, RunStatus, StepStatus, Store};
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
@@ -59,6 +60,7 @@ async fn database_at_0006(dir: &std::path::Path) -> String {
     sqlx::query(
         "INSERT INTO steps (run_id, position, step_id, status, request, result)
          VALUES (?1, 0, 'greet', 'succeeded', NULL, '{\"status\":202}'),
+                (?1, 1, 'note', 'succeeded', NULL, NULL),
                 (?2, 0, 'greet', 'retrying', '{\"method\":\"POST\"}', NULL)",
     )
     .bind(RUN)
@@ -69,7 +71,8 @@ async fn database_at_0006(dir: &std::path::Path) -> String {
     sqlx::query(
         "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
          VALUES (?1, 0, 1, '2026-12-04T18:55:57.310Z', 3, '{\"method\":\"POST\",\"url\":\"http://127.0.0.1:9/in\"}',
-                 '{\"status\":202,\"body\":{\"ok\":true}}', NULL)",
+                 '{\"status\":202,\"body\":{\"ok\":true}}', NULL),
+                (?1, 1, 1, '2026-12-04T18:55:57.315Z', 0, '{\"log\":\"greeted Ada\"}', NULL, NULL)",
     )
     .bind(RUN)
     .execute(&mut connection)
@@ -93,8 +96,12 @@ async fn a_database_from_before_the_rebuild_keeps_its_runs_and_its_rules() {
     assert_eq!(run.summary.finished_at.as_deref(), Some("2026-12-04T18:55:57.322Z"));
     assert_eq!(run.payload, json!({"name": "Ada"}));
     assert_eq!(run.headers, json!({"content-type": "application/json"}));
-    assert_eq!(run.steps.len(), 1);
+    assert_eq!(run.steps.len(), 2);
     assert_eq!(run.steps[0].id, "greet");
+    // Steps recorded before kinds were: the one that logged is a log step.
+    assert_eq!(run.steps[0].kind, KindName::Http);
+    assert_eq!(run.steps[1].kind, KindName::Log);
+    assert_eq!(run.steps[1].attempts[0].request, json!({"log": "greeted Ada"}));
     assert_eq!(run.steps[0].status, StepStatus::Succeeded);
     assert_eq!(run.steps[0].attempts.len(), 1);
     assert_eq!(

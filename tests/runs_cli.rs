@@ -10,13 +10,22 @@ use support::{Sink, TestDaemon};
 async fn a_failed_run_shows_its_error_and_the_destinations_answer() {
     let crm = Sink::start(502, json!({"error": "upstream crm is down"})).await;
     let recipe = format!(
-        "trigger: {{webhook: {{path: contacts}}}}\nsteps:\n  - id: create\n    http: {{url: '{}/contacts', json: {{email: '{{{{payload.email}}}}'}}}}\n",
+        "trigger: {{webhook: {{path: contacts}}}}\nsteps:\n  - id: note\n    log: 'contact {{{{payload.email}}}}'\n  - id: create\n    http: {{url: '{}/contacts', json: {{email: '{{{{payload.email}}}}'}}}}\n",
         crm.url
     );
     let ferry = TestDaemon::start(&[("contacts.yaml", &recipe)]).await;
     let (_, answer) = ferry.post_hook("contacts", &json!({"email": "ada@example.com"})).await;
     let run_id = answer["run_id"].as_str().expect("run_id").to_owned();
-    assert_eq!(ferry.wait_for_end(&run_id).await["status"], "failed");
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "failed");
+    // Each step says its kind: its attempts are read as what they are.
+    let kinds: Vec<_> = run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|step| step["kind"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("log"), json!("http")], "{run}");
     let TestDaemon { daemon, dir, .. } = ferry;
     daemon.shutdown().await.expect("the daemon stops");
 
@@ -61,6 +70,7 @@ async fn a_failed_run_shows_its_error_and_the_destinations_answer() {
         )),
         "{text}"
     );
+    assert!(text.contains("    log contact ada@example.com\n"), "{text}");
     assert!(text.contains(&format!("    -> POST {}/contacts", crm.url)), "{text}");
     assert!(
         text.contains("\"email\": \"ada@example.com\""),

@@ -137,15 +137,10 @@ fn describe_run(run: &RunDocument, recipes: &RecipeSet, colour: bool) -> String 
                 "  attempt {}  {}  {} ms\n",
                 attempt.n, attempt.started_at, attempt.duration_ms
             ));
-            let request = &attempt.request;
-            match request.get("log") {
-                Some(line) => out.push_str(&format!("    log {}\n", line.as_str().unwrap_or_default())),
-                None => out.push_str(&format!(
-                    "    -> {} {}\n{}",
-                    request["method"].as_str().unwrap_or_default(),
-                    request["url"].as_str().unwrap_or_default(),
-                    indented(&request["body"])
-                )),
+            let view = step.kind.view(&attempt.request);
+            match view.body {
+                Some(body) => out.push_str(&format!("    -> {}\n{}", view.line, indented(body))),
+                None => out.push_str(&format!("    {}\n", view.line)),
             }
             if let Some(response) = &attempt.response {
                 out.push_str(&format!(

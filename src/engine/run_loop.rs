@@ -269,6 +269,7 @@ async fn run_step<H: Host + Send>(
     let step_write = |status: StepStatus, request: Option<Value>, result: Option<Value>| StepWrite {
         position,
         step_id: step.id.clone(),
+        kind: step.kind.name(),
         status,
         request,
         result,

@@ -93,6 +93,7 @@ pub struct AttemptWrite {
 pub struct StepWrite {
     pub position: usize,
     pub step_id: String,
+    pub kind: crate::step::KindName,
     pub status: StepStatus,
     /// The request rendered at the first attempt (sealed).
     pub request: Option<Value>,
@@ -167,6 +168,9 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StepDocument {
     pub id: String,
+    /// How to read its attempts: an `http` step's request is `method`, `url`,
+    /// `headers`, `body`; a `log` step's is `{"log": line}`.
+    pub kind: crate::step::KindName,
     pub status: StepStatus,
     pub attempts: Vec<AttemptRecord>,
 }

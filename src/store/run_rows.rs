@@ -98,6 +98,7 @@ impl Write for RecordWrite {
 pub(super) struct StepUpsert {
     pub position: i64,
     pub step_id: String,
+    pub kind: &'static str,
     pub status: &'static str,
     pub request: Option<String>,
     pub result: Option<String>,
@@ -202,7 +203,8 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
             step.step_id,
             step.status,
             step.request,
-            step.result
+            step.result,
+            step.kind
         ])?;
     }
     for attempt in &rows.attempts {

@@ -322,6 +322,7 @@ impl SqliteStore {
                 .map(|step| StepUpsert {
                     position: step.position as i64,
                     step_id: step.step_id,
+                    kind: step.kind.as_str(),
                     status: step.status.as_str(),
                     request: step.request.as_ref().map(json_text),
                     result: step.result.as_ref().filter(|_| !ends).map(json_text),
@@ -441,7 +442,7 @@ impl SqliteStore {
             return Ok(None);
         };
         let steps: Vec<StepRow> =
-            sqlx::query_as("SELECT position, step_id, status FROM steps WHERE run_id = ?1 ORDER BY position")
+            sqlx::query_as("SELECT position, step_id, status, kind FROM steps WHERE run_id = ?1 ORDER BY position")
                 .bind(run_id)
                 .fetch_all(&self.reads)
                 .await?;
@@ -460,8 +461,11 @@ impl SqliteStore {
                 .filter(|attempt| attempt.position == step.position)
                 .map(AttemptRow::to_record)
                 .collect::<Result<_, _>>()?;
+            let kind = crate::step::KindName::parse(&step.kind)
+                .ok_or_else(|| Error::Corrupt(format!("step kind `{}`", step.kind)))?;
             documents.push(StepDocument {
                 id: step.step_id,
+                kind,
                 status: StepStatus::from_str(&step.status).map_err(Error::Corrupt)?,
                 attempts: step_attempts,
             });
@@ -580,6 +584,7 @@ struct StepRow {
     position: i64,
     step_id: String,
     status: String,
+    kind: String,
 }
 
 #[derive(FromRow)]

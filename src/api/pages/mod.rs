@@ -207,14 +207,7 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
                 .iter()
                 .map(|attempt| {
                     let request = &attempt.request;
-                    let request_line = match request.get("log") {
-                        Some(line) => format!("log {}", line.as_str().unwrap_or_default()),
-                        None => format!(
-                            "{} {}",
-                            request["method"].as_str().unwrap_or_default(),
-                            request["url"].as_str().unwrap_or_default()
-                        ),
-                    };
+                    let request_line = step.kind.view(request).line;
                     json!({
                         "n": attempt.n,
                         "started_at": attempt.started_at,
