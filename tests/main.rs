@@ -1,7 +1,7 @@
 //! Ferry's integration tests, one module per capability, in one test binary.
 //!
-//! One binary rather than one per file: each linked test binary is ~70 MB with
-//! line tables, and forty of them filled CI's disk and spent minutes linking.
+//! One binary rather than one per file: each linked test binary is tens of megabytes
+//! with line tables, and forty of them filled CI's disk and spent minutes linking.
 
 // Tests and benchmarks stop at the first thing that is not as expected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
