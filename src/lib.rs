@@ -10,8 +10,10 @@
 
 pub mod action;
 pub mod api;
+pub mod checks;
 pub mod cli;
 pub mod daemon;
+pub mod duration;
 pub mod engine;
 pub mod event;
 pub mod headers;

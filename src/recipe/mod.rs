@@ -5,8 +5,6 @@
 
 pub mod claims;
 pub mod config;
-mod diagnostic;
-mod duration;
 mod env;
 mod keys;
 mod load;
@@ -27,10 +25,10 @@ use crate::step::http::HttpTemplate;
 use crate::template::Template;
 use crate::verify::Verifier;
 
+pub use crate::checks::{Diagnostic, Position};
+pub use crate::duration::parse_duration;
 pub use crate::redact::Secret;
 pub use claims::{ClaimChanges, ClaimKind, Claims};
-pub use diagnostic::{Diagnostic, Position};
-pub use duration::parse_duration;
 pub use env::Environment;
 pub use load::{CheckReport, check_paths, load_folder, load_source};
 pub use rate::{Rate, RecipeRate};

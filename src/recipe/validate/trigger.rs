@@ -6,12 +6,13 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde_saphyr::{Location, Spanned};
 
-use super::{Checker, validate_http};
+use crate::checks::Checker;
 use crate::recipe::config::{PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
 use crate::recipe::{
     FirstPoll, ItemsPath, Missed, PollTrigger, Position, Rate, RecipeRate, Respond, Schedule, Trigger, parse_duration,
     parse_timezone,
 };
+use crate::step::http::check::validate_http;
 use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);

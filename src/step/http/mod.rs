@@ -1,6 +1,8 @@
 //! The `http` step: its request before rendering, the rendering (`render.rs`),
 //! and what a run's record keeps of the request and its answer (`record.rs`).
 
+pub mod check;
+pub mod config;
 pub mod record;
 pub mod render;
 

@@ -1,0 +1,229 @@
+//! The checks of an `http` step's keys (also a poll's request), each problem
+//! with its place in the file.
+
+use serde_saphyr::Location;
+
+use super::config::{AuthConfig, HttpConfig};
+use super::{AuthTemplate, BodyTemplate, HttpTemplate};
+use crate::checks::{Checker, Diagnostic};
+use crate::template::ValueTemplate;
+
+/// An `http` step's request, or `None` when it has problems (reported).
+pub fn validate_http(
+    checker: &mut Checker<'_>,
+    label: &str,
+    location: Location,
+    http: &HttpConfig,
+) -> Option<HttpTemplate> {
+    let url = checker.template(&http.url, &format!("{label} `url`"));
+    if let Some(source) = host_from_trigger_data(&http.url.value) {
+        checker.warnings.push(Diagnostic::new(
+            checker.file,
+            Some(http.url.referenced),
+            format!(
+                "{label} `url` takes its host from `{source}`: whoever sends the trigger chooses where this request goes (and its credentials with it); set FERRY_DENY_PRIVATE_DESTINATIONS=true, or write the host in the recipe"
+            ),
+        ));
+    }
+    let query: Vec<_> = http
+        .query
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                name.clone(),
+                checker.template(value, &format!("{label} query `{name}`"))?,
+            ))
+        })
+        .collect();
+    let headers: Vec<_> = http
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                checker.report(
+                    value.referenced,
+                    format!("{label}: `{name}` is not a valid header name"),
+                );
+                return None;
+            }
+            Some((
+                name.clone(),
+                checker.template(value, &format!("{label} header `{name}`"))?,
+            ))
+        })
+        .collect();
+
+    let given: Vec<&str> = [
+        http.json.as_ref().map(|_| "json"),
+        http.form.as_ref().map(|_| "form"),
+        http.body.as_ref().map(|_| "body"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let body = if given.len() > 1 {
+        checker.report(
+            location,
+            format!("{label} has {}; give at most one body", given.join(" and ")),
+        );
+        None
+    } else if let Some(json) = &http.json {
+        match ValueTemplate::compile(&json.value) {
+            Ok(tree) => {
+                let mut clean = true;
+                for (path, template) in tree.templates() {
+                    clean &= checker
+                        .checked(template.clone(), json.referenced, &format!("{label} `json` at {path}"))
+                        .is_some();
+                }
+                clean.then_some(BodyTemplate::Json(tree))
+            }
+            Err(error) => {
+                checker.report(json.referenced, format!("{label} `json`: {error}"));
+                None
+            }
+        }
+    } else if let Some(form) = &http.form {
+        let fields: Vec<_> = form
+            .value
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    name.clone(),
+                    checker.template(value, &format!("{label} form `{name}`"))?,
+                ))
+            })
+            .collect();
+        (fields.len() == form.value.len()).then_some(BodyTemplate::Form(fields))
+    } else {
+        http.body
+            .as_ref()
+            .and_then(|body| checker.template(body, &format!("{label} `body`")))
+            .map(BodyTemplate::Text)
+    };
+    let auth = match http.auth.as_ref().map(|auth| &auth.value) {
+        Some(AuthConfig::Bearer(token)) => checker
+            .template(token, &format!("{label} `auth.bearer`"))
+            .map(AuthTemplate::Bearer),
+        Some(AuthConfig::Basic(basic)) => {
+            let username = checker.template(&basic.username, &format!("{label} `auth.basic.username`"));
+            let password = checker.template(&basic.password, &format!("{label} `auth.basic.password`"));
+            username
+                .zip(password)
+                .map(|(username, password)| AuthTemplate::Basic { username, password })
+        }
+        None => None,
+    };
+    let auth_failed = http.auth.is_some() && auth.is_none();
+    let body_failed = !given.is_empty() && body.is_none();
+
+    let method = match &http.method {
+        Some(method) => match reqwest::Method::from_bytes(method.value.to_ascii_uppercase().as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                checker.report(
+                    method.referenced,
+                    format!("{label}: `{}` is not an HTTP method", method.value),
+                );
+                reqwest::Method::GET
+            }
+        },
+        None if body.is_some() => reqwest::Method::POST,
+        None => reqwest::Method::GET,
+    };
+    if let Some(status) = http.accept.iter().find(|status| !(100..=999).contains(*status)) {
+        checker.report(location, format!("{label} `accept`: {status} is not an HTTP status"));
+    }
+
+    if auth_failed || body_failed {
+        return None;
+    }
+    let mut template = HttpTemplate {
+        method,
+        url: url?,
+        query,
+        headers,
+        body,
+        auth,
+        accept: http.accept.clone(),
+        renders_alike: false,
+        has_blocks: false,
+        fixed_url: None,
+    };
+    template.renders_alike = template.volatile_free();
+    template.has_blocks = template.any_blocks();
+    template.fixed_url = template.parse_plain_url();
+    Some(template)
+}
+
+/// The template expression in a URL's scheme-and-host part that reads trigger
+/// data or an answer (`payload`, `headers`, `query`, `steps`, `item`), if any.
+/// `{{ferry.url}}` and literal hosts are fine.
+fn host_from_trigger_data(url: &str) -> Option<String> {
+    // The authority ends at the first `/`, `?` or `#` after `://` (or after the
+    // start, for a URL that begins with a template), outside `{{…}}`.
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let mut depth = 0usize;
+    let mut end = url.len();
+    let bytes = url.as_bytes();
+    let mut index = start;
+    while index < bytes.len() {
+        if url[index..].starts_with("{{") {
+            depth += 1;
+            index += 2;
+            continue;
+        }
+        if url[index..].starts_with("}}") {
+            depth = depth.saturating_sub(1);
+            index += 2;
+            continue;
+        }
+        if depth == 0 && matches!(bytes[index], b'/' | b'?' | b'#') {
+            end = index;
+            break;
+        }
+        index += 1;
+    }
+    let host_part = &url[..end];
+    let mut rest = host_part;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}").unwrap_or(after.len());
+        let expression = after[..close].trim();
+        let reads_input = expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| matches!(word, "payload" | "headers" | "query" | "steps" | "item"));
+        if reads_input {
+            return Some(format!("{{{{{expression}}}}}"));
+        }
+        rest = &after[close.min(after.len())..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_from_trigger_data;
+
+    #[test]
+    fn hosts_built_from_trigger_data_are_found() {
+        assert_eq!(
+            host_from_trigger_data("https://{{payload.host}}/x").as_deref(),
+            Some("{{payload.host}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("{{payload.callback}}").as_deref(),
+            Some("{{payload.callback}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("https://api.{{lower headers.x-region}}.example.com/v1").as_deref(),
+            Some("{{lower headers.x-region}}")
+        );
+        assert_eq!(
+            host_from_trigger_data("https://api.example.com/{{payload.id}}?q={{query.q}}"),
+            None
+        );
+        assert_eq!(host_from_trigger_data("{{ferry.url}}/hooks/demo-sink"), None);
+        assert_eq!(host_from_trigger_data("https://chat.example.com/hooks/T0/B0"), None);
+    }
+}
