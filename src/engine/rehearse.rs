@@ -128,12 +128,12 @@ impl Host for Foreground<'_, '_> {
 
     fn log(&mut self, _run_id: &str, _step: &Step, _line: &str) {}
 
-    fn turn(&mut self, step: &Step, turn: run_loop::Turn<'_>) {
+    fn turn(&mut self, step: &Step, turn: crate::step::Turn<'_>) {
         let turn = match turn {
-            run_loop::Turn::Skipped => Turn::Skipped,
-            run_loop::Turn::Logged(line) => Turn::Logged(line.to_owned()),
-            run_loop::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
-            run_loop::Turn::Http {
+            crate::step::Turn::Skipped => Turn::Skipped,
+            crate::step::Turn::Logged(line) => Turn::Logged(line.to_owned()),
+            crate::step::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
+            crate::step::Turn::Http {
                 request,
                 response,
                 sent,

@@ -26,11 +26,10 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
 use super::backoff;
-use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
+use crate::action::{HttpRequest, Outcome};
 use crate::recipe::{Recipe, Step};
-use crate::step::Kind;
-use crate::step::http::record::{RequestRecord, ResponseRecord};
-use crate::step::http::render;
+use crate::step::http::record::ResponseRecord;
+use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn};
 use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepState, StepStatus, StepWrite};
 use crate::template::{TemplateError, Templates};
 
@@ -54,7 +53,7 @@ pub(crate) enum RunError {
     DamagedRequest(String),
     /// The request could not be stored before it was sent.
     #[error("step `{step}`: cannot record the step: {error}")]
-    Unrecorded { step: String, error: store::Error },
+    Unrecorded { step: String, error: String },
     /// The step's last attempt failed.
     #[error("step `{step}`{}: {message}", after_attempts(*.attempts))]
     StepFailed {
@@ -103,25 +102,6 @@ pub(crate) trait Host {
 
     /// A step's turn ended: what it did.
     fn turn(&mut self, step: &Step, turn: Turn<'_>);
-}
-
-/// What a step did in its turn, as the loop saw it.
-pub(crate) enum Turn<'a> {
-    /// Its `when` was false.
-    Skipped,
-    /// A `log` step's line, as rendered.
-    Logged(&'a str),
-    /// An `http` step's attempt.
-    Http {
-        request: &'a HttpRequest,
-        /// `None` when no answer came.
-        response: Option<&'a HttpResponse>,
-        sent: bool,
-        duration: Duration,
-        error: Option<&'a AttemptError>,
-    },
-    /// Its templates did not render.
-    NotRendered(&'a str),
 }
 
 /// Where a run stands when the loop lets go of it.
@@ -262,10 +242,6 @@ async fn run_step<H: Host + Send>(
         step,
         state,
     } = at;
-    let store_error = |error: store::Error| RunError::Unrecorded {
-        step: step.id.clone(),
-        error,
-    };
     let step_write = |status: StepStatus, request: Option<Value>, result: Option<Value>| StepWrite {
         position,
         step_id: step.id.clone(),
@@ -300,119 +276,45 @@ async fn run_step<H: Host + Send>(
 
     let started_at = store::timestamp(Utc::now());
     let started = Instant::now();
-    // `unstored`: a request sent without being stored first, stored only if it
-    // is to be tried again.
-    let (request, outcome, result, unstored) = match &step.kind {
-        Kind::Http(http) => {
-            let (request, stored) = match state.and_then(|state| state.request.as_ref()) {
-                // Rendered once, at the first attempt: the same request every time.
-                Some(sealed) => {
-                    let mut request = HttpRequest::from_sealed(&recipe.redactor.unseal(sealed))
-                        .ok_or_else(|| RunError::DamagedRequest(step.id.clone()))?;
-                    // Credentials are never stored: they are rendered again.
-                    render::add_auth(templates, http, context, &mut request).map_err(|error| {
-                        RunError::NotRendered {
-                            step: step.id.clone(),
-                            message: recipe.redactor.text(&error.to_string()).into_owned(),
-                        }
-                    })?;
-                    (request, true)
-                }
-                None => {
-                    let idempotency_key = format!("{run_id}.{}", step.id);
-                    let render = || render::http_request(templates, http, context, &idempotency_key);
-                    let rendered = if http.has_blocks {
-                        host.render_heavy(render).await
-                    } else {
-                        render()
-                    };
-                    let request = match counted(host, recipe, rendered) {
-                        Ok(request) => request,
-                        Err(error) => {
-                            write.steps.push(step_write(StepStatus::Failed, None, None));
-                            let error = recipe.redactor.text(&error.to_string()).into_owned();
-                            host.turn(step, Turn::NotRendered(&error));
-                            return Err(RunError::NotRendered {
-                                step: step.id.clone(),
-                                message: error,
-                            });
-                        }
-                    };
-                    if write.steps.is_empty() && write.attempts.is_empty() && http.renders_alike {
-                        // Nothing the run gathered is unstored, and what is stored
-                        // renders this same request again: after a crash it is
-                        // rendered and sent again as it was, without a write first.
-                        (request, false)
-                    } else {
-                        // Stored before it is sent (with what the run gathered
-                        // before it): a crash after sending re-sends this request.
-                        let sealed = recipe.redactor.seal(&request.to_sealable());
-                        write.steps.push(step_write(StepStatus::Running, Some(sealed), None));
-                        let gathered = std::mem::replace(write, RunWrite::new(run_id));
-                        host.store(gathered).await.map_err(store_error)?;
-                        (request, true)
-                    }
-                }
-            };
-            let attempt_started = Instant::now();
-            let (outcome, sent) = host.exchange(step, &request).await;
-            let (response, error) = match &outcome {
-                Outcome::Succeeded { response } => (response.as_ref(), None),
-                Outcome::Failed { response, error } => (response.as_ref(), Some(error)),
-            };
-            host.turn(
-                step,
-                Turn::Http {
-                    request: &request,
-                    response,
-                    sent,
-                    duration: attempt_started.elapsed(),
+    let input = AttemptInput {
+        templates,
+        context,
+        redactor: &recipe.redactor,
+        idempotency_key: format!("{run_id}.{}", step.id),
+        stored_request: state
+            .and_then(|state| state.request.as_ref())
+            .map(|sealed| recipe.redactor.unseal(sealed)),
+        timeout: step.timeout,
+    };
+    let mut on_behalf = StepHost {
+        host: &mut *host,
+        write: &mut *write,
+        recipe,
+        run_id,
+        step,
+        position,
+    };
+    let attempted = step.kind.attempt(input, &mut on_behalf).await;
+    let Attempted {
+        record: request,
+        outcome,
+        result,
+        unstored,
+    } = match attempted {
+        Ok(attempted) => attempted,
+        Err(failure) => {
+            write.steps.push(step_write(StepStatus::Failed, None, None));
+            return Err(match failure {
+                AttemptFailure::NotRendered(message) => RunError::NotRendered {
+                    step: step.id.clone(),
+                    message,
+                },
+                AttemptFailure::DamagedRequest => RunError::DamagedRequest(step.id.clone()),
+                AttemptFailure::Unrecorded(error) => RunError::Unrecorded {
+                    step: step.id.clone(),
                     error,
                 },
-            );
-            let result = match &outcome {
-                Outcome::Succeeded {
-                    response: Some(response),
-                } => step_result(response),
-                _ => Value::Null,
-            };
-            let record = RequestRecord {
-                redactor: &recipe.redactor,
-                request: &request,
-            }
-            .to_text();
-            (record, outcome, result, (!stored).then_some(request))
-        }
-        Kind::Log(template) => {
-            let render = || templates.render_text(template, context);
-            let rendered = if template.has_blocks() {
-                host.render_heavy(render).await
-            } else {
-                render()
-            };
-            match counted(host, recipe, rendered) {
-                Ok(line) => {
-                    host.turn(step, Turn::Logged(&line));
-                    let line = recipe.redactor.text(&line).into_owned();
-                    host.log(run_id, step, &line);
-                    let record = json!({"log": line});
-                    (
-                        crate::json::text(&record),
-                        Outcome::Succeeded { response: None },
-                        record,
-                        None,
-                    )
-                }
-                Err(error) => {
-                    host.turn(step, Turn::NotRendered(&error.to_string()));
-                    (
-                        crate::json::text(&Value::Null),
-                        Outcome::failed(AttemptError::Step(error.to_string())),
-                        Value::Null,
-                        None,
-                    )
-                }
-            }
+            });
         }
     };
     let elapsed = started.elapsed();
@@ -474,19 +376,60 @@ async fn run_step<H: Host + Send>(
     })
 }
 
-/// `steps.<id>` after an http step: the whole answer.
-pub(crate) fn step_result(response: &HttpResponse) -> Value {
-    object([
-        ("status", Value::from(response.status)),
-        ("headers", Value::Object(response.headers.clone())),
-        ("body", response.body.clone()),
-    ])
-}
-
 /// A render's result, with a render over its budget told to the host.
 fn counted<H: Host, T>(host: &H, recipe: &Recipe, rendered: Result<T, TemplateError>) -> Result<T, TemplateError> {
     if let Err(TemplateError::OverBudget(over)) = &rendered {
         host.over_budget(recipe, over.name());
     }
     rendered
+}
+
+/// The run loop answering a step's attempt: its host, and the run's gathered
+/// record, for one step.
+struct StepHost<'a, H> {
+    host: &'a mut H,
+    write: &'a mut RunWrite,
+    recipe: &'a Recipe,
+    run_id: &'a str,
+    step: &'a Step,
+    position: usize,
+}
+
+impl<H: Host + Send> Attempts for StepHost<'_, H> {
+    async fn exchange(&mut self, request: &HttpRequest, _timeout: Duration) -> (Outcome, bool) {
+        self.host.exchange(self.step, request).await
+    }
+
+    fn has_unstored(&self) -> bool {
+        !(self.write.steps.is_empty() && self.write.attempts.is_empty())
+    }
+
+    async fn store_request(&mut self, sealed: Value) -> Result<(), String> {
+        self.write.steps.push(StepWrite {
+            position: self.position,
+            step_id: self.step.id.clone(),
+            kind: self.step.kind.name(),
+            status: StepStatus::Running,
+            request: Some(sealed),
+            result: None,
+        });
+        let gathered = std::mem::replace(self.write, RunWrite::new(self.run_id));
+        self.host.store(gathered).await.map_err(|error| error.to_string())
+    }
+
+    fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> impl Future<Output = T> + Send {
+        self.host.render_heavy(render)
+    }
+
+    fn over_budget(&self, budget: &'static str) {
+        self.host.over_budget(self.recipe, budget);
+    }
+
+    fn turn(&mut self, turn: Turn<'_>) {
+        self.host.turn(self.step, turn);
+    }
+
+    fn log(&mut self, line: &str) {
+        self.host.log(self.run_id, self.step, line);
+    }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::run_loop::{self, Host, Progress, RunState, Turn};
+use super::run_loop::{self, Host, Progress, RunState};
 use super::{Engine, RunEnd};
 use crate::action::{self, HttpRequest, Outcome};
 use crate::recipe::{Recipe, Step};
+use crate::step::Turn;
 use crate::store::{self, ClaimedRun, FinalStatus, RunChange, RunWrite};
 
 /// The daemon as the run loop's host.

@@ -5,11 +5,15 @@
 pub mod http;
 pub mod log;
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::template::Template;
+use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
+use crate::redact::Redactor;
+use crate::template::{Template, TemplateError, Templates};
 
 /// What a step does: one of the kinds.
 #[derive(Debug)]
@@ -77,4 +81,107 @@ impl KindName {
             },
         }
     }
+}
+
+/// What a step's attempt may ask of the run it belongs to (the run loop answers).
+pub trait Attempts: Send {
+    /// Sends a rendered request, or answers it without sending; says whether
+    /// it went out.
+    fn exchange(&mut self, request: &HttpRequest, timeout: Duration) -> impl Future<Output = (Outcome, bool)> + Send;
+
+    /// Whether the run gathered anything not yet stored.
+    fn has_unstored(&self) -> bool;
+
+    /// Stores a request (sealed) with what the run gathered, before it is sent:
+    /// a crash after sending then sends that request again rather than another.
+    fn store_request(&mut self, sealed: Value) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Renders a template that may take its whole work budget.
+    fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> impl Future<Output = T> + Send;
+
+    /// A render went over its budget (`work` or `bytes`).
+    fn over_budget(&self, budget: &'static str);
+
+    /// What the step did in this attempt.
+    fn turn(&mut self, turn: Turn<'_>);
+
+    /// A `log` step's line, redacted.
+    fn log(&mut self, line: &str);
+}
+
+/// What a step did in its turn.
+pub enum Turn<'a> {
+    /// Its `when` was false.
+    Skipped,
+    /// A `log` step's line, as rendered.
+    Logged(&'a str),
+    /// An `http` step's attempt.
+    Http {
+        request: &'a HttpRequest,
+        /// `None` when no answer came.
+        response: Option<&'a HttpResponse>,
+        sent: bool,
+        duration: Duration,
+        error: Option<&'a AttemptError>,
+    },
+    /// Its templates did not render.
+    NotRendered(&'a str),
+}
+
+/// What one attempt starts from.
+pub struct AttemptInput<'a> {
+    pub templates: &'a Templates,
+    /// The run's template context.
+    pub context: &'a Value,
+    /// The redactor of the recipe's secrets.
+    pub redactor: &'a Redactor,
+    /// `RUN.STEP`: the same for every attempt of the step.
+    pub idempotency_key: String,
+    /// The request stored at the first attempt, unsealed, when there is one.
+    pub stored_request: Option<Value>,
+    pub timeout: Duration,
+}
+
+/// How an attempt went.
+pub struct Attempted {
+    /// The request as the run's record keeps it (JSON text).
+    pub record: String,
+    pub outcome: Outcome,
+    /// `steps.<id>` for the steps after it.
+    pub result: Value,
+    /// A request sent without being stored first: stored only if it is to be
+    /// tried again.
+    pub unstored: Option<HttpRequest>,
+}
+
+/// Why an attempt could not be made at all.
+pub enum AttemptFailure {
+    /// Its templates did not render (the message redacted).
+    NotRendered(String),
+    /// The stored request no longer reads as one.
+    DamagedRequest,
+    /// The request could not be stored before it was sent.
+    Unrecorded(String),
+}
+
+impl Kind {
+    /// One attempt of a step of this kind.
+    pub async fn attempt(
+        &self,
+        input: AttemptInput<'_>,
+        host: &mut impl Attempts,
+    ) -> Result<Attempted, AttemptFailure> {
+        match self {
+            Kind::Http(http) => http.attempt(input, host).await,
+            Kind::Log(template) => Ok(log::attempt(template, input, host).await),
+        }
+    }
+}
+
+/// A render's result, with a render over its budget told to the host.
+pub(crate) fn counted<T>(host: &impl Attempts, rendered: Result<T, TemplateError>) -> Result<T, TemplateError> {
+    if let Err(TemplateError::OverBudget(over)) = &rendered {
+        host.over_budget(over.name());
+    }
+    rendered
 }

@@ -1,6 +1,7 @@
 //! The `http` step: its request before rendering, the rendering (`render.rs`),
 //! and what a run's record keeps of the request and its answer (`record.rs`).
 
+mod attempt;
 pub mod check;
 pub mod config;
 pub mod record;

@@ -1,0 +1,123 @@
+//! One attempt of an `http` step: the request rendered at the first attempt
+//! (or the one stored then, its credentials rendered again), stored first when
+//! a crash could not render it alike, sent, and its answer made the step's
+//! result.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::HttpTemplate;
+use super::record::RequestRecord;
+use super::render;
+use crate::action::{HttpRequest, HttpResponse, Outcome};
+use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn, counted};
+
+impl HttpTemplate {
+    pub(crate) async fn attempt(
+        &self,
+        input: AttemptInput<'_>,
+        host: &mut impl Attempts,
+    ) -> Result<Attempted, AttemptFailure> {
+        let AttemptInput {
+            templates,
+            context,
+            redactor,
+            idempotency_key,
+            stored_request,
+            timeout,
+        } = input;
+        // Its templates did not render: the turn and the failure say why, redacted.
+        let not_rendered = |host: &mut dyn FnMut(&str), error: String| {
+            let error = redactor.text(&error).into_owned();
+            host(&error);
+            AttemptFailure::NotRendered(error)
+        };
+        let (request, stored) = match stored_request {
+            // Rendered once, at the first attempt: the same request every time.
+            Some(stored) => {
+                let mut request = HttpRequest::from_sealed(&stored).ok_or(AttemptFailure::DamagedRequest)?;
+                // Credentials are never stored: they are rendered again.
+                if let Err(error) = render::add_auth(templates, self, context, &mut request) {
+                    return Err(not_rendered(
+                        &mut |error| host.turn(Turn::NotRendered(error)),
+                        error.to_string(),
+                    ));
+                }
+                (request, true)
+            }
+            None => {
+                let render = || render::http_request(templates, self, context, &idempotency_key);
+                let rendered = if self.has_blocks {
+                    host.render_heavy(render).await
+                } else {
+                    render()
+                };
+                let request = match counted(host, rendered) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        return Err(not_rendered(
+                            &mut |error| host.turn(Turn::NotRendered(error)),
+                            error.to_string(),
+                        ));
+                    }
+                };
+                if !host.has_unstored() && self.renders_alike {
+                    // Nothing the run gathered is unstored, and what is stored
+                    // renders this same request again: after a crash it is
+                    // rendered and sent again as it was, without a write first.
+                    (request, false)
+                } else {
+                    // Stored before it is sent (with what the run gathered
+                    // before it): a crash after sending re-sends this request.
+                    let sealed = redactor.seal(&request.to_sealable());
+                    host.store_request(sealed).await.map_err(AttemptFailure::Unrecorded)?;
+                    (request, true)
+                }
+            }
+        };
+        let started = Instant::now();
+        let (outcome, sent) = host.exchange(&request, timeout).await;
+        let (response, error) = match &outcome {
+            Outcome::Succeeded { response } => (response.as_ref(), None),
+            Outcome::Failed { response, error } => (response.as_ref(), Some(error)),
+        };
+        host.turn(Turn::Http {
+            request: &request,
+            response,
+            sent,
+            duration: started.elapsed(),
+            error,
+        });
+        let result = match &outcome {
+            Outcome::Succeeded {
+                response: Some(response),
+            } => step_result(response),
+            _ => Value::Null,
+        };
+        let record = RequestRecord {
+            redactor,
+            request: &request,
+        }
+        .to_text();
+        Ok(Attempted {
+            record,
+            outcome,
+            result,
+            unstored: (!stored).then_some(request),
+        })
+    }
+}
+
+/// `steps.<id>` after an http step: the whole answer.
+pub(crate) fn step_result(response: &HttpResponse) -> Value {
+    Value::Object(
+        [
+            ("status".to_owned(), Value::from(response.status)),
+            ("headers".to_owned(), Value::Object(response.headers.clone())),
+            ("body".to_owned(), response.body.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
