@@ -284,7 +284,6 @@ async fn run_step<H: Host + Send>(
         stored_request: state
             .and_then(|state| state.request.as_ref())
             .map(|sealed| recipe.redactor.unseal(sealed)),
-        timeout: step.timeout,
     };
     let mut on_behalf = StepHost {
         host: &mut *host,
@@ -396,7 +395,7 @@ struct StepHost<'a, H> {
 }
 
 impl<H: Host + Send> Attempts for StepHost<'_, H> {
-    async fn exchange(&mut self, request: &HttpRequest, _timeout: Duration) -> (Outcome, bool) {
+    async fn exchange(&mut self, request: &HttpRequest) -> (Outcome, bool) {
         self.host.exchange(self.step, request).await
     }
 

@@ -85,9 +85,9 @@ impl KindName {
 
 /// What a step's attempt may ask of the run it belongs to (the run loop answers).
 pub trait Attempts: Send {
-    /// Sends a rendered request, or answers it without sending; says whether
-    /// it went out.
-    fn exchange(&mut self, request: &HttpRequest, timeout: Duration) -> impl Future<Output = (Outcome, bool)> + Send;
+    /// Sends a rendered request within the step's `timeout`, or answers it
+    /// without sending; says whether it went out.
+    fn exchange(&mut self, request: &HttpRequest) -> impl Future<Output = (Outcome, bool)> + Send;
 
     /// Whether the run gathered anything not yet stored.
     fn has_unstored(&self) -> bool;
@@ -139,7 +139,6 @@ pub struct AttemptInput<'a> {
     pub idempotency_key: String,
     /// The request stored at the first attempt, unsealed, when there is one.
     pub stored_request: Option<Value>,
-    pub timeout: Duration,
 }
 
 /// How an attempt went.

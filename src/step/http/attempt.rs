@@ -25,24 +25,14 @@ impl HttpTemplate {
             redactor,
             idempotency_key,
             stored_request,
-            timeout,
         } = input;
-        // Its templates did not render: the turn and the failure say why, redacted.
-        let not_rendered = |host: &mut dyn FnMut(&str), error: String| {
-            let error = redactor.text(&error).into_owned();
-            host(&error);
-            AttemptFailure::NotRendered(error)
-        };
         let (request, stored) = match stored_request {
             // Rendered once, at the first attempt: the same request every time.
             Some(stored) => {
                 let mut request = HttpRequest::from_sealed(&stored).ok_or(AttemptFailure::DamagedRequest)?;
                 // Credentials are never stored: they are rendered again.
                 if let Err(error) = render::add_auth(templates, self, context, &mut request) {
-                    return Err(not_rendered(
-                        &mut |error| host.turn(Turn::NotRendered(error)),
-                        error.to_string(),
-                    ));
+                    return Err(not_rendered(host, redactor, &error.to_string()));
                 }
                 (request, true)
             }
@@ -56,10 +46,7 @@ impl HttpTemplate {
                 let request = match counted(host, rendered) {
                     Ok(request) => request,
                     Err(error) => {
-                        return Err(not_rendered(
-                            &mut |error| host.turn(Turn::NotRendered(error)),
-                            error.to_string(),
-                        ));
+                        return Err(not_rendered(host, redactor, &error.to_string()));
                     }
                 };
                 if !host.has_unstored() && self.renders_alike {
@@ -77,7 +64,7 @@ impl HttpTemplate {
             }
         };
         let started = Instant::now();
-        let (outcome, sent) = host.exchange(&request, timeout).await;
+        let (outcome, sent) = host.exchange(&request).await;
         let (response, error) = match &outcome {
             Outcome::Succeeded { response } => (response.as_ref(), None),
             Outcome::Failed { response, error } => (response.as_ref(), Some(error)),
@@ -107,6 +94,14 @@ impl HttpTemplate {
             unstored: (!stored).then_some(request),
         })
     }
+}
+
+/// A request whose templates did not render: the turn and the failure say why,
+/// redacted.
+fn not_rendered(host: &mut impl Attempts, redactor: &crate::redact::Redactor, error: &str) -> AttemptFailure {
+    let error = redactor.text(error).into_owned();
+    host.turn(Turn::NotRendered(&error));
+    AttemptFailure::NotRendered(error)
 }
 
 /// `steps.<id>` after an http step: the whole answer.
