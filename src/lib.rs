@@ -15,6 +15,7 @@ pub mod cli;
 pub mod daemon;
 pub mod duration;
 pub mod engine;
+pub mod environment;
 pub mod event;
 pub mod headers;
 mod json;

@@ -8,6 +8,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::Diagnostic;
 use crate::duration::parse_duration;
+use crate::redact::{BasicPair, Secret};
 use crate::template::{PayloadReads, Template, check, payload_reads};
 
 impl<'a> Checker<'a> {
@@ -20,6 +21,8 @@ impl<'a> Checker<'a> {
             warnings: Vec::new(),
             earlier_steps: Vec::new(),
             payload: PayloadReads::default(),
+            secrets: Vec::new(),
+            basic_pairs: Vec::new(),
         }
     }
 }
@@ -35,6 +38,11 @@ pub struct Checker<'a> {
     pub earlier_steps: Vec<String>,
     /// What the templates checked so far read of the payload.
     pub payload: PayloadReads,
+    /// The secrets the file uses: those its `${NAME}`s took from the
+    /// environment, and those the checks found (a verify secret).
+    pub secrets: Vec<Secret>,
+    /// Basic credentials holding a secret, whose base64 is redacted too.
+    pub basic_pairs: Vec<BasicPair>,
 }
 
 impl Checker<'_> {
@@ -52,8 +60,49 @@ impl Checker<'_> {
         }
     }
 
+    /// Records a value written in the recipe as a secret, unless it is one
+    /// already: it is redacted wherever runs show it.
+    pub fn keep_secret(&mut self, name: &str, value: &str) {
+        if value.is_empty() || self.secrets.iter().any(|secret| secret.value == value) {
+            return;
+        }
+        self.secrets.push(Secret {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+
+    /// Basic credentials: when they hold a secret, the base64 of
+    /// `user:password` is redacted too (a destination may echo the
+    /// `Authorization` it received), which takes both parts known at load time.
+    pub fn basic_pair(&mut self, username: &str, password: &str, location: Location, what: &str) {
+        let Some(secret) = self
+            .secrets
+            .iter()
+            .find(|secret| username.contains(&secret.value) || password.contains(&secret.value))
+        else {
+            return;
+        };
+        if username.contains("{{") || password.contains("{{") {
+            let message = format!(
+                "{what} holds the secret `{}` beside a template: the credentials' base64 cannot be known to redact it; write both parts without `{{{{ … }}}}`",
+                secret.name
+            );
+            self.report(location, message);
+            return;
+        }
+        let pair = BasicPair {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            name: secret.name.clone(),
+        };
+        if !self.basic_pairs.contains(&pair) {
+            self.basic_pairs.push(pair);
+        }
+    }
+
     /// A duration that must be more than zero; `default` when absent or wrong.
-    pub fn positive_duration(&mut self, text: &Option<Spanned<String>>, what: &str, default: Duration) -> Duration {
+    pub fn positive_duration(&mut self, text: Option<&Spanned<String>>, what: &str, default: Duration) -> Duration {
         let Some(text) = text else {
             return default;
         };

@@ -5,9 +5,13 @@
 //! them into the runtime [`super::Recipe`], checking what types cannot express
 //! (ids, templates, exactly one action per step) with file:line:col positions.
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+use crate::environment::{PlainText, TemplateText};
+use crate::step::KindConfig;
 
 pub use crate::step::http::config::{AuthConfig, BasicAuthConfig, HttpConfig};
 
@@ -19,8 +23,7 @@ pub struct RecipeFile {
     #[schemars(with = "Option<String>")]
     pub id: Option<Spanned<String>>,
     /// Free text for people reading the recipe list.
-    #[schemars(with = "Option<String>")]
-    pub description: Option<Spanned<String>>,
+    pub description: Option<PlainText>,
     /// `false` loads and validates the recipe but never fires it.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
@@ -28,8 +31,7 @@ pub struct RecipeFile {
     #[schemars(with = "TriggerConfig")]
     pub trigger: Spanned<TriggerConfig>,
     /// Template; the run goes on only if it renders truthy, else it is `skipped`.
-    #[schemars(with = "Option<String>")]
-    pub when: Option<Spanned<String>>,
+    pub when: Option<TemplateText>,
     /// The steps, run in order.
     #[schemars(with = "Vec<StepConfig>")]
     pub steps: Spanned<Vec<Spanned<StepConfig>>>,
@@ -60,25 +62,20 @@ pub enum TriggerConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `POST /hooks/{path}`. Default: the recipe id.
-    #[schemars(with = "Option<String>")]
-    pub path: Option<Spanned<String>>,
+    pub path: Option<PlainText>,
     /// Template over the request giving a delivery's identity: a second delivery
     /// with the same key starts no run and is answered with the first run's id.
-    #[schemars(with = "Option<String>")]
-    pub dedup: Option<Spanned<String>>,
+    pub dedup: Option<TemplateText>,
     /// `accepted` (default): answer 202 once stored. `wait`: answer with the last
     /// step's status and body when the run ends.
-    #[schemars(with = "Option<String>")]
-    pub respond: Option<Spanned<String>>,
+    pub respond: Option<PlainText>,
     /// With `respond: wait`, how long to wait before answering 504. Default 30s.
-    #[schemars(with = "Option<String>")]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<PlainText>,
     /// How the sender proves who it is.
     #[schemars(with = "Option<VerifyConfig>")]
     pub verify: Option<Spanned<VerifyConfig>>,
     /// Most requests to this hook, from all senders together: `100/m`.
-    #[schemars(with = "Option<String>")]
-    pub rate: Option<Spanned<String>>,
+    pub rate: Option<PlainText>,
 }
 
 /// `verify:` of a webhook: a `scheme` and the keys that scheme takes.
@@ -86,32 +83,23 @@ pub struct WebhookConfig {
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
     /// `github`, `stripe`, `slack`, `shopify`, `standard`, `hmac`, `token`, `basic`.
-    #[schemars(with = "String")]
-    pub scheme: Spanned<String>,
+    pub scheme: PlainText,
     /// The shared secret (every scheme but `basic`).
-    #[schemars(with = "Option<String>")]
-    pub secret: Option<Spanned<String>>,
+    pub secret: Option<PlainText>,
     /// `hmac` and `token`: the header that carries the signature or token.
-    #[schemars(with = "Option<String>")]
-    pub header: Option<Spanned<String>>,
+    pub header: Option<PlainText>,
     /// `hmac`: `sha1`, `sha256` (default) or `sha512`.
-    #[schemars(with = "Option<String>")]
-    pub algorithm: Option<Spanned<String>>,
+    pub algorithm: Option<PlainText>,
     /// `hmac`: `hex` (default) or `base64`.
-    #[schemars(with = "Option<String>")]
-    pub encoding: Option<Spanned<String>>,
+    pub encoding: Option<PlainText>,
     /// `hmac`: text before the MAC in the header, e.g. `sha256=`.
-    #[schemars(with = "Option<String>")]
-    pub prefix: Option<Spanned<String>>,
+    pub prefix: Option<PlainText>,
     /// `basic`.
-    #[schemars(with = "Option<String>")]
-    pub username: Option<Spanned<String>>,
+    pub username: Option<PlainText>,
     /// `basic`.
-    #[schemars(with = "Option<String>")]
-    pub password: Option<Spanned<String>>,
+    pub password: Option<PlainText>,
     /// `stripe`, `slack`, `standard`: how far the timestamp may be from now. Default 5m.
-    #[schemars(with = "Option<String>")]
-    pub tolerance: Option<Spanned<String>>,
+    pub tolerance: Option<PlainText>,
 }
 
 /// `trigger: {schedule: …}`: exactly one of `cron` and `every`.
@@ -119,69 +107,162 @@ pub struct VerifyConfig {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// 5 fields, or 6 with seconds first.
-    #[schemars(with = "Option<String>")]
-    pub cron: Option<Spanned<String>>,
+    pub cron: Option<PlainText>,
     /// IANA name for `cron`. Default `UTC`.
-    #[schemars(with = "Option<String>")]
-    pub timezone: Option<Spanned<String>>,
+    pub timezone: Option<PlainText>,
     /// A duration: `30s`, `15m`, `1h`.
-    #[schemars(with = "Option<String>")]
-    pub every: Option<Spanned<String>>,
+    pub every: Option<PlainText>,
     /// `skip` (default) or `once`: fire times that passed while the daemon was down.
-    #[schemars(with = "Option<String>")]
-    pub missed: Option<Spanned<String>>,
+    pub missed: Option<PlainText>,
 }
 
 /// `trigger: {poll: …}`: an HTTP source fetched on `every` or `cron`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
-    #[schemars(with = "Option<String>")]
-    pub cron: Option<Spanned<String>>,
-    #[schemars(with = "Option<String>")]
-    pub timezone: Option<Spanned<String>>,
-    #[schemars(with = "Option<String>")]
-    pub every: Option<Spanned<String>>,
+    pub cron: Option<PlainText>,
+    pub timezone: Option<PlainText>,
+    pub every: Option<PlainText>,
     /// The request, as in an http step.
     #[schemars(with = "HttpConfig")]
     pub http: Spanned<HttpConfig>,
     /// Limit for one poll. Default 30s.
-    #[schemars(with = "Option<String>")]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<PlainText>,
     /// RFC 9535 JSONPath selecting the items, e.g. `$.features[*]`.
-    #[schemars(with = "Option<String>")]
-    pub items: Option<Spanned<String>>,
+    pub items: Option<PlainText>,
     /// Template over `item` giving its identity. Default: a hash of the item.
-    #[schemars(with = "Option<String>")]
-    pub key: Option<Spanned<String>>,
+    pub key: Option<TemplateText>,
     /// `skip` (default): the first poll only remembers the items; `emit`: runs them.
-    #[schemars(with = "Option<String>")]
-    pub first: Option<Spanned<String>>,
+    pub first: Option<PlainText>,
 }
 
-/// One step. Exactly one action key (`http` or `log`) must be present; serde
-/// cannot say "exactly one of" without `flatten`, which defeats
-/// `deny_unknown_fields`, so validation checks it.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// One step: its own keys, and one key naming its kind (`http:`, `log:`, …)
+/// whose value is that kind's config. The kinds are listed in
+/// [`crate::step::KindConfig`]; this type only reads the key that names one.
+#[derive(Debug)]
 pub struct StepConfig {
     /// `[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …
-    #[schemars(with = "Option<String>")]
     pub id: Option<Spanned<String>>,
     /// Template; the step is `skipped` when it renders falsy.
-    #[schemars(with = "Option<String>")]
-    pub when: Option<Spanned<String>>,
-    /// Call an HTTP API.
-    pub http: Option<HttpConfig>,
-    /// Record a rendered line in the run.
-    #[schemars(with = "Option<String>")]
-    pub log: Option<Spanned<String>>,
+    pub when: Option<TemplateText>,
+    /// The kinds written, each at its key's place: validation wants exactly one.
+    pub kinds: Vec<(Location, KindConfig)>,
     /// Per-attempt time limit, e.g. `30s`, `2m`. Default 30s.
-    #[schemars(with = "Option<String>")]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<PlainText>,
     /// Retries of a failed attempt.
-    #[schemars(with = "Option<RetryConfig>")]
     pub retry: Option<Spanned<RetryConfig>>,
+}
+
+/// A step's own keys, each with what it holds; the kinds' keys go between
+/// `when` and `timeout`, so the schema lists them where the docs do.
+const STEP_KEYS: [(&str, &str); 4] = [
+    (
+        "id",
+        "`[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …",
+    ),
+    ("when", "Template; the step is `skipped` when it renders falsy."),
+    ("timeout", "Per-attempt time limit, e.g. `30s`, `2m`. Default 30s."),
+    ("retry", "Retries of a failed attempt."),
+];
+
+impl<'de> Deserialize<'de> for StepConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = StepConfig;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a step: a map with one kind's key (`http`, `log`, …)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepConfig, A::Error> {
+        let mut step = StepConfig {
+            id: None,
+            when: None,
+            kinds: Vec::new(),
+            timeout: None,
+            retry: None,
+        };
+        fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &'static str) -> Result<(), E> {
+            if slot.replace(value).is_some() {
+                return Err(E::duplicate_field(key));
+            }
+            Ok(())
+        }
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
+                "id" => once(&mut step.id, map.next_value()?, "id")?,
+                "when" => once(&mut step.when, map.next_value()?, "when")?,
+                "timeout" => once(&mut step.timeout, map.next_value()?, "timeout")?,
+                "retry" => once(&mut step.retry, map.next_value()?, "retry")?,
+                other => match KindConfig::read(other, &mut map)? {
+                    Some(kind) => step.kinds.push((key.referenced, kind)),
+                    None => return Err(de::Error::custom(format_args!("unknown key `{other}` in a step"))),
+                },
+            }
+        }
+        Ok(step)
+    }
+}
+
+impl StepConfig {
+    /// Every key a step may have, in the order the docs list them.
+    pub fn keys() -> Vec<&'static str> {
+        let (own_first, own_last) = STEP_KEYS.split_at(2);
+        own_first
+            .iter()
+            .map(|(key, _)| *key)
+            .chain(KindConfig::KEYS)
+            .chain(own_last.iter().map(|(key, _)| *key))
+            .collect()
+    }
+}
+
+impl JsonSchema for StepConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepConfig".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let own = [
+            generator.subschema_for::<Option<String>>(),
+            generator.subschema_for::<Option<String>>(),
+            generator.subschema_for::<Option<String>>(),
+            generator.subschema_for::<Option<RetryConfig>>(),
+        ];
+        let mut properties = serde_json::Map::new();
+        let described = |mut schema: Schema, description: &str| {
+            schema.insert("description".to_owned(), description.into());
+            schema.to_value()
+        };
+        let mut own = STEP_KEYS.iter().zip(own);
+        for ((key, description), schema) in own.by_ref().take(2) {
+            properties.insert((*key).to_owned(), described(schema, description));
+        }
+        let kinds = KindConfig::schemas(generator);
+        for (key, description, schema) in &kinds {
+            properties.insert((*key).to_owned(), described(schema.clone(), description));
+        }
+        for ((key, description), schema) in own {
+            properties.insert((*key).to_owned(), described(schema, description));
+        }
+        let exactly_one: Vec<serde_json::Value> = kinds
+            .iter()
+            .map(|(key, _, _)| serde_json::json!({"required": [key]}))
+            .collect();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "One step: its own keys and exactly one kind's key.",
+            "properties": properties,
+            "additionalProperties": false,
+            "oneOf": exactly_one,
+        })
+    }
 }
 
 /// `retry:` of a step.
@@ -191,9 +272,7 @@ pub struct RetryConfig {
     /// Attempts in all, the first included. Default 1: no retry.
     pub attempts: Option<u32>,
     /// The first delay; each next one doubles (with full jitter). Default 1s.
-    #[schemars(with = "Option<String>")]
-    pub backoff: Option<Spanned<String>>,
+    pub backoff: Option<PlainText>,
     /// The longest delay, also the cap on a destination's `Retry-After`. Default 5m.
-    #[schemars(with = "Option<String>")]
-    pub max: Option<Spanned<String>>,
+    pub max: Option<PlainText>,
 }

@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 
 use super::claims::{self, ClaimKey, ClaimKind};
 use super::config::RecipeFile;
-use super::keys::{self, Node, unknown_keys};
+use super::schema;
+use super::tree::{self, Node};
 use super::validate::validate;
-use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger, env};
-use crate::redact::Redactor;
+use super::{Diagnostic, Environment, Recipe, RecipeSet, Trigger};
+use crate::environment::filling;
 
 /// Loads every recipe in `folder` on its own, as `ferry check`, `ferry run` and
 /// `ferry test` do: with no claims remembered, file-name order decides who owns
@@ -258,35 +259,36 @@ fn parse_and_validate(file: &Path, text: &str, environment: &Environment) -> Res
         vec![Diagnostic::new(file, error.location(), message.into_owned())]
     };
     let tree: Spanned<Node> = serde_saphyr::from_str(text).map_err(yaml_error)?;
-    let key_problems = unknown_keys(&tree);
-    if !key_problems.is_empty() {
-        return Err(key_problems
+    let misfits = schema::check(&tree);
+    if !misfits.is_empty() {
+        return Err(misfits
             .into_iter()
             .map(|problem| Diagnostic::new(file, Some(problem.location), problem.message))
             .collect());
     }
-    let mut parsed: RecipeFile = serde_saphyr::from_str(text).map_err(|error| {
+    let (parsed, filled) = filling(environment, || serde_saphyr::from_str::<RecipeFile>(text));
+    let parsed = parsed.map_err(|error| {
         // A type error ("invalid u32") says more with the key it is about.
         let mut problems = yaml_error(error);
         if let Some(problem) = problems.first_mut()
-            && let Some(path) = keys::path_at(&tree, problem.line, problem.column)
+            && let Some(path) = tree::path_at(&tree, problem.line, problem.column)
         {
             problem.message = format!("`{path}`: {}", problem.message);
         }
         problems
     })?;
-    let filled = env::fill(&mut parsed, environment).map_err(|problems| {
-        problems
+    if !filled.problems.is_empty() {
+        return Err(filled
+            .problems
             .into_iter()
             .map(|(location, message)| Diagnostic::new(file, Some(location), message))
-            .collect::<Vec<_>>()
-    })?;
+            .collect());
+    }
     let stem = file
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let redactor = Redactor::with_basic_pairs(&filled.secrets, &filled.basic_pairs);
-    let mut recipe = validate(file, &stem, content_hash(text), parsed, redactor)?;
+    let mut recipe = validate(file, &stem, content_hash(text), parsed, filled.secrets)?;
     recipe.source = text.to_owned();
     Ok(recipe)
 }
@@ -371,20 +373,41 @@ mod tests {
     }
 
     #[test]
-    fn a_type_error_names_its_key() {
-        let found =
-            problems("trigger: {webhook: {}}\nconcurrency: many\nsteps:\n  - log: x\n    retry: {attempts: lots}\n");
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(
-            found[0].starts_with("recipes/demo.yaml:2:14: `concurrency`: "),
-            "{}",
-            found[0]
+    fn every_type_error_is_reported_and_names_its_key() {
+        let found = problems(
+            "trigger: {webhook: {}}\nconcurrency: many\nsteps:\n  - log: x\n    retry: {attempts: lots}\n  - log: [a]\n    retry: {attempts: -1}\n",
         );
-        let found = problems("trigger: {webhook: {}}\nsteps:\n  - log: x\n    retry: {attempts: lots}\n");
-        assert!(
-            found[0].starts_with("recipes/demo.yaml:4:23: `steps[0].retry.attempts`: "),
-            "{}",
-            found[0]
+        assert_eq!(
+            found,
+            [
+                "recipes/demo.yaml:2:14: `concurrency` must be a whole number, not text",
+                "recipes/demo.yaml:5:23: `steps[0].retry.attempts` must be a whole number, not text",
+                "recipes/demo.yaml:6:10: `steps[1].log` must be text, not a list",
+                "recipes/demo.yaml:7:23: `steps[1].retry.attempts` is -1; it must be 0 to 4294967295",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_schema_finds_missing_keys_and_kinds_in_every_part_at_once() {
+        let found = problems(
+            "trigger: {webhook: {}, schedule: {every: 1m}}\nsteps:\n  - http: {method: POST}\n  - http: {url: x, auth: {}}\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "recipes/demo.yaml:1:10: `trigger` has both `webhook` and `schedule`; give one of `webhook`, `schedule`, `poll`",
+                "recipes/demo.yaml:3:11: `http` needs `url`",
+                "recipes/demo.yaml:4:26: `auth` needs one of `bearer`, `basic`",
+            ]
+        );
+        // A misspelt required key is one problem: the unknown key, with the fix.
+        let found = problems("trigger: {webhook: {}}\nstep:\n  - log: x\n");
+        assert_eq!(
+            found,
+            [
+                "recipes/demo.yaml:2:1: unknown key `step` in the recipe; expected one of id, description, enabled, trigger, when, steps, concurrency; did you mean `steps`?"
+            ]
         );
     }
 

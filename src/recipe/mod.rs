@@ -5,13 +5,12 @@
 
 pub mod claims;
 pub mod config;
-mod env;
-mod keys;
 mod load;
 mod rate;
 pub mod reload;
 mod schedule;
 mod schema;
+mod tree;
 mod validate;
 pub mod watch;
 
@@ -27,9 +26,9 @@ use crate::verify::Verifier;
 
 pub use crate::checks::{Diagnostic, Position};
 pub use crate::duration::parse_duration;
+pub use crate::environment::Environment;
 pub use crate::redact::Secret;
 pub use claims::{ClaimChanges, ClaimKind, Claims};
-pub use env::Environment;
 pub use load::{CheckReport, check_paths, load_folder, load_source};
 pub use rate::{Rate, RecipeRate};
 pub use reload::{Changed, Reloaded, load_folder_claimed, reload_folder};

@@ -7,11 +7,16 @@ pub mod log;
 
 use std::time::Duration;
 
+use schemars::{Schema, SchemaGenerator};
 use serde::Serialize;
+use serde::de::MapAccess;
 use serde_json::Value;
+use serde_saphyr::Location;
 use utoipa::ToSchema;
 
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
+use crate::checks::Checker;
+use crate::environment::TemplateText;
 use crate::redact::Redactor;
 use crate::template::{Template, TemplateError, Templates};
 
@@ -29,6 +34,65 @@ impl Kind {
         match self {
             Kind::Http(_) => KindName::Http,
             Kind::Log(_) => KindName::Log,
+        }
+    }
+}
+
+/// What a user writes for a step's kind: the value under its key (`http:`,
+/// `log:`). Read by the step's config, checked into a [`Kind`].
+#[derive(Debug)]
+pub enum KindConfig {
+    Http(Box<http::config::HttpConfig>),
+    Log(TemplateText),
+}
+
+impl KindConfig {
+    /// The keys that name a kind, in the order the docs list them.
+    pub const KEYS: [&'static str; 2] = ["http", "log"];
+
+    /// Reads the value of `key` as that kind's config, or `None` when no kind
+    /// has that key.
+    pub fn read<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Self>, A::Error> {
+        Ok(Some(match key {
+            "http" => KindConfig::Http(map.next_value()?),
+            "log" => KindConfig::Log(map.next_value()?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The key it was written under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            KindConfig::Http(_) => KindName::Http,
+            KindConfig::Log(_) => KindName::Log,
+        }
+        .as_str()
+    }
+
+    /// Each kind's key, what it does, and the schema of its value.
+    pub fn schemas(generator: &mut SchemaGenerator) -> Vec<(&'static str, &'static str, Schema)> {
+        vec![
+            (
+                "http",
+                "Call an HTTP API.",
+                generator.subschema_for::<http::config::HttpConfig>(),
+            ),
+            (
+                "log",
+                "Record a rendered line in the run.",
+                generator.subschema_for::<String>(),
+            ),
+        ]
+    }
+
+    /// The kind's checks: what can run, or `None` when it has problems
+    /// (reported). `label` names the step in messages; `location` is its key's.
+    pub fn check(&self, checker: &mut Checker<'_>, label: &str, location: Location) -> Option<Kind> {
+        match self {
+            KindConfig::Http(config) => {
+                http::check::validate_http(checker, label, location, config).map(|http| Kind::Http(Box::new(http)))
+            }
+            KindConfig::Log(line) => checker.template(line, &format!("{label} `log`")).map(Kind::Log),
         }
     }
 }

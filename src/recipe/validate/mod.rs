@@ -10,9 +10,8 @@ use serde_saphyr::Spanned;
 use super::config::{RecipeFile, RetryConfig, StepConfig};
 use super::{Diagnostic, Position, Recipe, RetryPolicy, Step, parse_duration};
 use crate::checks::Checker;
-use crate::redact::Redactor;
-use crate::step::Kind;
-use crate::step::http::check::validate_http;
+use crate::redact::{Redactor, Secret};
+use crate::step::KindConfig;
 use crate::template::ROOTS;
 
 mod trigger;
@@ -25,9 +24,10 @@ pub(super) fn validate(
     default_id: &str,
     version: String,
     parsed: RecipeFile,
-    redactor: Redactor,
+    secrets: Vec<Secret>,
 ) -> Result<Recipe, Vec<Diagnostic>> {
     let mut checker = Checker::new(file, ROOTS);
+    checker.secrets = secrets;
 
     let id = match &parsed.id {
         Some(id) => {
@@ -77,6 +77,7 @@ pub(super) fn validate(
         }
     }
 
+    let redactor = Redactor::with_basic_pairs(&checker.secrets, &checker.basic_pairs);
     if !checker.problems.is_empty() {
         // A message may quote a value that came from the environment.
         for problem in &mut checker.problems {
@@ -92,7 +93,7 @@ pub(super) fn validate(
         warnings,
         metrics: crate::observe::RecipeMetrics::new(&id),
         id,
-        description: parsed.description.map(|description| description.value),
+        description: parsed.description.map(|description| description.0.value),
         redactor,
         id_at,
         trigger_at,
@@ -141,22 +142,30 @@ fn validate_step(
         .when
         .as_ref()
         .and_then(|when| checker.template(when, &format!("{label} `when`")));
-    let timeout = checker.positive_duration(&step.timeout, &format!("{label} `timeout`"), DEFAULT_STEP_TIMEOUT);
+    let timeout = checker.positive_duration(
+        step.timeout.as_deref(),
+        &format!("{label} `timeout`"),
+        DEFAULT_STEP_TIMEOUT,
+    );
 
-    let action = match (&step.http, &step.log) {
-        (Some(http), None) => validate_http(checker, &label, location, http).map(|http| Kind::Http(Box::new(http))),
-        (None, Some(log)) => checker.template(log, &format!("{label} `log`")).map(Kind::Log),
-        (None, None) => {
+    let action = match step.kinds.as_slice() {
+        [(at, kind)] => kind.check(checker, &label, *at),
+        [] => {
+            let keys: Vec<String> = KindConfig::KEYS.iter().map(|key| format!("`{key}`")).collect();
             checker.report(
                 location,
-                format!("{label} has no action; expected one of `http`, `log`"),
+                format!("{label} has no action; expected one of {}", keys.join(", ")),
             );
             None
         }
-        (Some(_), Some(_)) => {
+        [(_, first), (at, second), ..] => {
             checker.report(
-                location,
-                format!("{label} has both `http` and `log`; a step has exactly one action"),
+                *at,
+                format!(
+                    "{label} has both `{}` and `{}`; a step has exactly one action",
+                    first.key(),
+                    second.key()
+                ),
             );
             None
         }
@@ -180,7 +189,7 @@ fn validate_step(
 
 fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryConfig>) -> RetryPolicy {
     let defaults = RetryPolicy::default();
-    let mut duration = |text: &Option<Spanned<String>>, key: &str, default: Duration| match text {
+    let mut duration = |text: Option<&Spanned<String>>, key: &str, default: Duration| match text {
         Some(text) => match parse_duration(&text.value) {
             Ok(duration) => duration,
             Err(message) => {
@@ -190,8 +199,8 @@ fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryC
         },
         None => default,
     };
-    let backoff = duration(&retry.value.backoff, "backoff", defaults.backoff);
-    let max = duration(&retry.value.max, "max", defaults.max);
+    let backoff = duration(retry.value.backoff.as_deref(), "backoff", defaults.backoff);
+    let max = duration(retry.value.max.as_deref(), "max", defaults.max);
     let attempts = retry.value.attempts.unwrap_or(defaults.attempts);
     if attempts == 0 {
         checker.report(

@@ -34,7 +34,14 @@ pub(super) fn validate(
     match config.value {
         TriggerConfig::Webhook(webhook) => Some(validate_webhook(checker, id, *webhook, trigger_at)),
         TriggerConfig::Schedule(config) => {
-            let schedule = validate_schedule(checker, "schedule", &config.cron, &config.timezone, &config.every, at);
+            let schedule = validate_schedule(
+                checker,
+                "schedule",
+                config.cron.as_deref(),
+                config.timezone.as_deref(),
+                config.every.as_deref(),
+                at,
+            );
             let missed = validate_missed(checker, &config);
             Some(Trigger::Schedule {
                 schedule: schedule?,
@@ -67,7 +74,7 @@ fn validate_webhook(checker: &mut Checker<'_>, id: &str, webhook: WebhookConfig,
         .dedup
         .as_ref()
         .and_then(|dedup| checker.template(dedup, "webhook `dedup`"));
-    let timeout = checker.positive_duration(&webhook.timeout, "webhook `timeout`", DEFAULT_WAIT);
+    let timeout = checker.positive_duration(webhook.timeout.as_deref(), "webhook `timeout`", DEFAULT_WAIT);
     let respond = match webhook
         .respond
         .as_ref()
@@ -116,15 +123,21 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
     let at = verify.referenced;
     let config = verify.value;
     let scheme = config.scheme.value.trim();
-    let given: [(&str, &Option<Spanned<String>>); 8] = [
-        ("secret", &config.secret),
-        ("header", &config.header),
-        ("algorithm", &config.algorithm),
-        ("encoding", &config.encoding),
-        ("prefix", &config.prefix),
-        ("username", &config.username),
-        ("password", &config.password),
-        ("tolerance", &config.tolerance),
+    // A verify secret is a secret even when written in the recipe.
+    for (name, text) in [("verify.secret", &config.secret), ("verify.password", &config.password)] {
+        if let Some(text) = text {
+            checker.keep_secret(name, &text.value);
+        }
+    }
+    let given: [(&str, Option<&Spanned<String>>); 8] = [
+        ("secret", config.secret.as_deref()),
+        ("header", config.header.as_deref()),
+        ("algorithm", config.algorithm.as_deref()),
+        ("encoding", config.encoding.as_deref()),
+        ("prefix", config.prefix.as_deref()),
+        ("username", config.username.as_deref()),
+        ("password", config.password.as_deref()),
+        ("tolerance", config.tolerance.as_deref()),
     ];
     let takes: &[&str] = match scheme {
         "github" | "shopify" => &["secret"],
@@ -161,7 +174,7 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
             clean = false;
         }
     }
-    let mut required = |key: &str, value: &Option<Spanned<String>>| -> Option<String> {
+    let mut required = |key: &str, value: Option<&Spanned<String>>| -> Option<String> {
         match value {
             Some(value) if !value.value.is_empty() => Some(value.value.clone()),
             Some(value) => {
@@ -174,16 +187,20 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
             }
         }
     };
-    let secret = takes.contains(&"secret").then(|| required("secret", &config.secret));
-    let header = takes.contains(&"header").then(|| required("header", &config.header));
+    let secret = takes
+        .contains(&"secret")
+        .then(|| required("secret", config.secret.as_deref()));
+    let header = takes
+        .contains(&"header")
+        .then(|| required("header", config.header.as_deref()));
     let credentials = (scheme == "basic").then(|| {
         (
-            required("username", &config.username),
-            required("password", &config.password),
+            required("username", config.username.as_deref()),
+            required("password", config.password.as_deref()),
         )
     });
-    let tolerance = checker.positive_duration(&config.tolerance, "verify `tolerance`", DEFAULT_TOLERANCE);
-    let choice = |value: &Option<Spanned<String>>, key: &str, known: &[&str], default: &'static str| match value {
+    let tolerance = checker.positive_duration(config.tolerance.as_deref(), "verify `tolerance`", DEFAULT_TOLERANCE);
+    let choice = |value: Option<&Spanned<String>>, key: &str, known: &[&str], default: &'static str| match value {
         None => Ok(default.to_owned()),
         Some(value) if known.contains(&value.value.as_str()) => Ok(value.value.clone()),
         Some(value) => Err((
@@ -195,8 +212,13 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
             ),
         )),
     };
-    let algorithm = choice(&config.algorithm, "algorithm", &["sha1", "sha256", "sha512"], "sha256");
-    let encoding = choice(&config.encoding, "encoding", &["hex", "base64"], "hex");
+    let algorithm = choice(
+        config.algorithm.as_deref(),
+        "algorithm",
+        &["sha1", "sha256", "sha512"],
+        "sha256",
+    );
+    let encoding = choice(config.encoding.as_deref(), "encoding", &["hex", "base64"], "hex");
     for problem in [&algorithm, &encoding] {
         if let Err((location, message)) = problem {
             checker.report(*location, message.clone());
@@ -243,7 +265,7 @@ fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> 
                     "base64" => Encoding::Base64,
                     _ => Encoding::Hex,
                 },
-                prefix: config.prefix.map(|prefix| prefix.value).unwrap_or_default(),
+                prefix: config.prefix.map(|prefix| prefix.0.value).unwrap_or_default(),
                 key: Verifier::key(&secret?),
             }
         }
@@ -280,9 +302,9 @@ const SCHEMES: &[&str] = &[
 fn validate_schedule(
     checker: &mut Checker<'_>,
     kind: &str,
-    cron: &Option<Spanned<String>>,
-    timezone: &Option<Spanned<String>>,
-    every: &Option<Spanned<String>>,
+    cron: Option<&Spanned<String>>,
+    timezone: Option<&Spanned<String>>,
+    every: Option<&Spanned<String>>,
     at: Location,
 ) -> Option<Schedule> {
     let zone = match timezone {
@@ -361,8 +383,15 @@ fn validate_missed(checker: &mut Checker<'_>, config: &ScheduleConfig) -> Missed
 }
 
 fn validate_poll(checker: &mut Checker<'_>, config: PollConfig, at: Location) -> Option<PollTrigger> {
-    let schedule = validate_schedule(checker, "poll", &config.cron, &config.timezone, &config.every, at);
-    let timeout = checker.positive_duration(&config.timeout, "poll `timeout`", DEFAULT_POLL_TIMEOUT);
+    let schedule = validate_schedule(
+        checker,
+        "poll",
+        config.cron.as_deref(),
+        config.timezone.as_deref(),
+        config.every.as_deref(),
+        at,
+    );
+    let timeout = checker.positive_duration(config.timeout.as_deref(), "poll `timeout`", DEFAULT_POLL_TIMEOUT);
 
     let roots = std::mem::replace(&mut checker.roots, POLL_ROOTS);
     let request = validate_http(checker, "poll", config.http.referenced, &config.http.value);

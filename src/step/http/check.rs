@@ -16,6 +16,9 @@ pub fn validate_http(
     http: &HttpConfig,
 ) -> Option<HttpTemplate> {
     let url = checker.template(&http.url, &format!("{label} `url`"));
+    if let Some((username, password)) = userinfo(&http.url.value) {
+        checker.basic_pair(&username, &password, http.url.referenced, "the URL's userinfo");
+    }
     if let Some(source) = host_from_trigger_data(&http.url.value) {
         checker.warnings.push(Diagnostic::new(
             checker.file,
@@ -106,6 +109,12 @@ pub fn validate_http(
             .template(token, &format!("{label} `auth.bearer`"))
             .map(AuthTemplate::Bearer),
         Some(AuthConfig::Basic(basic)) => {
+            checker.basic_pair(
+                &basic.username.value,
+                &basic.password.value,
+                basic.username.referenced,
+                "`auth.basic`",
+            );
             let username = checker.template(&basic.username, &format!("{label} `auth.basic.username`"));
             let password = checker.template(&basic.password, &format!("{label} `auth.basic.password`"));
             username
@@ -154,6 +163,20 @@ pub fn validate_http(
     template.has_blocks = template.any_blocks();
     template.fixed_url = template.parse_plain_url();
     Some(template)
+}
+
+/// The percent-decoded `user:password` of a URL's userinfo, when it has one.
+fn userinfo(url: &str) -> Option<(String, String)> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (username, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((decode(username), decode(password)))
 }
 
 /// The template expression in a URL's scheme-and-host part that reads trigger

@@ -5,33 +5,29 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::environment::{PlainText, TemplateText, TemplateTree};
+
 /// `http:` of a step.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Default `GET`, or `POST` when a body is given.
-    #[schemars(with = "Option<String>")]
-    pub method: Option<Spanned<String>>,
+    pub method: Option<PlainText>,
     /// Template.
-    #[schemars(with = "String")]
-    pub url: Spanned<String>,
+    pub url: TemplateText,
     /// Query parameters, in the order written; values are templates.
     #[serde(default)]
-    #[schemars(with = "IndexMap<String, String>")]
-    pub query: IndexMap<String, Spanned<String>>,
+    pub query: IndexMap<String, TemplateText>,
     /// Request headers; values are templates.
     #[serde(default)]
-    #[schemars(with = "IndexMap<String, String>")]
-    pub headers: IndexMap<String, Spanned<String>>,
+    pub headers: IndexMap<String, TemplateText>,
     /// A JSON body: any YAML tree, every string leaf a template.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub json: Option<Spanned<serde_json::Value>>,
+    pub json: Option<TemplateTree>,
     /// A form body (sent urlencoded): values are templates.
     #[schemars(with = "Option<IndexMap<String, String>>")]
-    pub form: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    pub form: Option<Spanned<IndexMap<String, TemplateText>>>,
     /// A text body: one template.
-    #[schemars(with = "Option<String>")]
-    pub body: Option<Spanned<String>>,
+    pub body: Option<TemplateText>,
     /// Credentials, sent as the `Authorization` header (and never stored).
     #[schemars(with = "Option<AuthConfig>")]
     pub auth: Option<Spanned<AuthConfig>>,
@@ -45,7 +41,7 @@ pub struct HttpConfig {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// `Authorization: Bearer …`; a template.
-    Bearer(#[schemars(with = "String")] Spanned<String>),
+    Bearer(TemplateText),
     /// `Authorization: Basic …`.
     Basic(BasicAuthConfig),
 }
@@ -54,8 +50,6 @@ pub enum AuthConfig {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
-    #[schemars(with = "String")]
-    pub username: Spanned<String>,
-    #[schemars(with = "String")]
-    pub password: Spanned<String>,
+    pub username: TemplateText,
+    pub password: TemplateText,
 }

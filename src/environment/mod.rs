@@ -15,13 +15,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_json::Value;
-use serde_saphyr::{Location, Spanned};
+use crate::redact::{MIN_SEARCHED_LENGTH, Secret};
 
-use super::config::{AuthConfig, HttpConfig, RecipeFile, TriggerConfig};
-use crate::redact::{BasicPair, MIN_SEARCHED_LENGTH};
+mod text;
 
-use crate::redact::Secret;
+pub use text::{Filled, PlainText, TemplateText, TemplateTree, filling};
 
 /// The variables recipes may use.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +118,7 @@ pub const PLAIN_VARS: &str = "FERRY_PLAIN_VARS";
 
 /// How a filled string is used next.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Field {
+pub(crate) enum Field {
     /// Compiled as a template afterwards: a `{{` in an environment value is
     /// escaped, so the value stays literal text.
     Template,
@@ -131,7 +129,7 @@ pub(super) enum Field {
 /// Replaces every `${NAME}` / `${NAME:-default}` in `text`; values taken from the
 /// environment are added to `secrets`. A default may hold braces
 /// (`${URL:-{{ferry.url}}/hooks/x}`): the reference ends at its matching `}`.
-pub(super) fn interpolate(
+pub(crate) fn interpolate(
     text: &str,
     environment: &Environment,
     secrets: &mut Vec<Secret>,
@@ -206,231 +204,6 @@ pub(super) fn interpolate(
     Ok(output)
 }
 
-/// What filling a recipe found: the secrets it used, and the basic credentials
-/// built from them.
-#[derive(Debug, Default)]
-pub(super) struct Filled {
-    pub secrets: Vec<Secret>,
-    pub basic_pairs: Vec<BasicPair>,
-}
-
-/// Fills every string value of a parsed recipe from the environment. Ids and typed
-/// fields take literals. Returns what it used, or every problem with its place.
-pub(super) fn fill(recipe: &mut RecipeFile, environment: &Environment) -> Result<Filled, Vec<(Location, String)>> {
-    let mut filler = Filler {
-        environment,
-        secrets: Vec::new(),
-        basic_pairs: Vec::new(),
-        problems: Vec::new(),
-    };
-    if let Some(description) = &mut recipe.description {
-        filler.plain(description);
-    }
-    if let Some(when) = &mut recipe.when {
-        filler.text(when);
-    }
-    match &mut recipe.trigger.value {
-        TriggerConfig::Webhook(webhook) => {
-            if let Some(path) = &mut webhook.path {
-                filler.plain(path);
-            }
-            if let Some(dedup) = &mut webhook.dedup {
-                filler.text(dedup);
-            }
-            for text in [&mut webhook.respond, &mut webhook.timeout, &mut webhook.rate]
-                .into_iter()
-                .flatten()
-            {
-                filler.plain(text);
-            }
-            if let Some(verify) = &mut webhook.verify {
-                let verify = &mut verify.value;
-                filler.plain(&mut verify.scheme);
-                let fields = [
-                    &mut verify.header,
-                    &mut verify.algorithm,
-                    &mut verify.encoding,
-                    &mut verify.prefix,
-                    &mut verify.username,
-                    &mut verify.tolerance,
-                ];
-                fields.into_iter().flatten().for_each(|text| filler.plain(text));
-                // A verify secret is a secret even when written in the recipe.
-                for (name, text) in [
-                    ("verify.secret", &mut verify.secret),
-                    ("verify.password", &mut verify.password),
-                ] {
-                    if let Some(text) = text {
-                        filler.plain(text);
-                        filler.keep_secret(name, &text.value);
-                    }
-                }
-            }
-        }
-        TriggerConfig::Schedule(schedule) => {
-            let fields = [
-                &mut schedule.cron,
-                &mut schedule.timezone,
-                &mut schedule.every,
-                &mut schedule.missed,
-            ];
-            fields.into_iter().flatten().for_each(|text| filler.plain(text));
-        }
-        TriggerConfig::Poll(poll) => {
-            let fields = [
-                &mut poll.cron,
-                &mut poll.timezone,
-                &mut poll.every,
-                &mut poll.timeout,
-                &mut poll.items,
-                &mut poll.first,
-            ];
-            fields.into_iter().flatten().for_each(|text| filler.plain(text));
-            if let Some(key) = &mut poll.key {
-                filler.text(key);
-            }
-            filler.http(&mut poll.http.value);
-        }
-    }
-    for step in &mut recipe.steps.value {
-        let step = &mut step.value;
-        for text in [&mut step.when, &mut step.log].into_iter().flatten() {
-            filler.text(text);
-        }
-        if let Some(timeout) = &mut step.timeout {
-            filler.plain(timeout);
-        }
-        if let Some(retry) = &mut step.retry {
-            for text in [&mut retry.value.backoff, &mut retry.value.max].into_iter().flatten() {
-                filler.plain(text);
-            }
-        }
-        if let Some(http) = &mut step.http {
-            filler.http(http);
-        }
-    }
-    if filler.problems.is_empty() {
-        Ok(Filled {
-            secrets: filler.secrets,
-            basic_pairs: filler.basic_pairs,
-        })
-    } else {
-        Err(filler.problems)
-    }
-}
-
-struct Filler<'a> {
-    environment: &'a Environment,
-    secrets: Vec<Secret>,
-    basic_pairs: Vec<BasicPair>,
-    problems: Vec<(Location, String)>,
-}
-
-impl Filler<'_> {
-    /// The templates and literals of an HTTP request (a step's or a poll's).
-    fn http(&mut self, http: &mut HttpConfig) {
-        if let Some(method) = &mut http.method {
-            self.plain(method);
-        }
-        if let Some(body) = &mut http.body {
-            self.text(body);
-        }
-        self.text(&mut http.url);
-        if let Some((username, password)) = userinfo(&http.url.value) {
-            self.basic_pair(&username, &password, http.url.referenced, "the URL's userinfo");
-        }
-        for value in http.query.values_mut().chain(http.headers.values_mut()) {
-            self.text(value);
-        }
-        if let Some(form) = &mut http.form {
-            form.value.values_mut().for_each(|value| self.text(value));
-        }
-        match http.auth.as_mut().map(|auth| &mut auth.value) {
-            Some(AuthConfig::Bearer(token)) => self.text(token),
-            Some(AuthConfig::Basic(basic)) => {
-                self.text(&mut basic.username);
-                self.text(&mut basic.password);
-                let (username, password) = (basic.username.value.clone(), basic.password.value.clone());
-                self.basic_pair(&username, &password, basic.username.referenced, "`auth.basic`");
-            }
-            None => {}
-        }
-        if let Some(json) = &mut http.json {
-            let location = json.referenced;
-            self.tree(&mut json.value, location);
-        }
-    }
-
-    /// Basic credentials: when they hold a secret, the base64 of `user:password`
-    /// is redacted too (a destination may echo the `Authorization` it received),
-    /// which takes both parts known at load time.
-    fn basic_pair(&mut self, username: &str, password: &str, location: Location, what: &str) {
-        let Some(secret) = self
-            .secrets
-            .iter()
-            .find(|secret| username.contains(&secret.value) || password.contains(&secret.value))
-        else {
-            return;
-        };
-        if username.contains("{{") || password.contains("{{") {
-            self.problems.push((
-                location,
-                format!(
-                    "{what} holds the secret `{}` beside a template: the credentials' base64 cannot be known to redact it; write both parts without `{{{{ … }}}}`",
-                    secret.name
-                ),
-            ));
-            return;
-        }
-        let pair = BasicPair {
-            username: username.to_owned(),
-            password: password.to_owned(),
-            name: secret.name.clone(),
-        };
-        if !self.basic_pairs.contains(&pair) {
-            self.basic_pairs.push(pair);
-        }
-    }
-
-    /// Records a literal value as a secret unless it is one already.
-    fn keep_secret(&mut self, name: &str, value: &str) {
-        if value.is_empty() || self.secrets.iter().any(|secret| secret.value == value) {
-            return;
-        }
-        self.secrets.push(Secret {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        });
-    }
-
-    /// A template field.
-    fn text(&mut self, text: &mut Spanned<String>) {
-        let location = text.referenced;
-        self.string(&mut text.value, location, Field::Template);
-    }
-
-    fn plain(&mut self, text: &mut Spanned<String>) {
-        let location = text.referenced;
-        self.string(&mut text.value, location, Field::Plain);
-    }
-
-    fn string(&mut self, text: &mut String, location: Location, field: Field) {
-        match interpolate(text, self.environment, &mut self.secrets, field) {
-            Ok(filled) => *text = filled,
-            Err(problem) => self.problems.push((location, problem)),
-        }
-    }
-
-    fn tree(&mut self, value: &mut Value, location: Location) {
-        match value {
-            Value::String(text) => self.string(text, location, Field::Template),
-            Value::Array(items) => items.iter_mut().for_each(|item| self.tree(item, location)),
-            Value::Object(fields) => fields.values_mut().for_each(|field| self.tree(field, location)),
-            _ => {}
-        }
-    }
-}
-
 /// Whether `text` ends inside an unclosed `{{ … }}` (an escaped `\{{` opens
 /// nothing).
 fn ends_in_expression(text: &str) -> bool {
@@ -450,20 +223,6 @@ fn ends_in_expression(text: &str) -> bool {
         }
     }
     inside
-}
-
-/// The percent-decoded `user:password` of a URL's userinfo, when it has one.
-fn userinfo(url: &str) -> Option<(String, String)> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (username, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let decode = |part: &str| {
-        percent_encoding::percent_decode_str(part)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    Some((decode(username), decode(password)))
 }
 
 /// The index of the `}` that closes a reference whose text starts at `text`.
