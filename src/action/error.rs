@@ -40,6 +40,10 @@ pub enum AttemptError {
     /// The step itself could not run: a template that failed, a budget spent.
     #[error("{0}")]
     Step(String),
+    /// A success status whose answer says the request failed (a GraphQL
+    /// `errors` list): the destination understood the request and refused it.
+    #[error("{0}")]
+    Answer(String),
 }
 
 impl AttemptError {
@@ -53,7 +57,8 @@ impl AttemptError {
             AttemptError::Build(_)
             | AttemptError::Refused(_)
             | AttemptError::TooLarge { .. }
-            | AttemptError::Step(_) => false,
+            | AttemptError::Step(_)
+            | AttemptError::Answer(_) => false,
         }
     }
 
@@ -117,5 +122,6 @@ mod tests {
         );
         assert!(!AttemptError::Build("bad".into()).retryable());
         assert!(!AttemptError::Step("template".into()).retryable());
+        assert!(!AttemptError::Answer("not found".into()).retryable());
     }
 }

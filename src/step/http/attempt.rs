@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::HttpTemplate;
 use super::record::RequestRecord;
 use super::render;
-use crate::action::{HttpRequest, HttpResponse, Outcome};
+use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn, counted};
 
 impl HttpTemplate {
@@ -18,6 +18,18 @@ impl HttpTemplate {
         &self,
         input: AttemptInput<'_>,
         host: &mut impl Attempts,
+    ) -> Result<Attempted, AttemptFailure> {
+        self.attempt_judged(input, host, |response| Ok(step_result(response))).await
+    }
+
+    /// An attempt whose successful answer `judge` reads: it gives the step's
+    /// result, or fails the attempt (a kind that speaks a protocol over HTTP
+    /// reads failures from the body of a success). The turn shows the verdict.
+    pub(crate) async fn attempt_judged(
+        &self,
+        input: AttemptInput<'_>,
+        host: &mut impl Attempts,
+        judge: impl FnOnce(&HttpResponse) -> Result<Value, AttemptError>,
     ) -> Result<Attempted, AttemptFailure> {
         let AttemptInput {
             templates,
@@ -65,6 +77,26 @@ impl HttpTemplate {
         };
         let started = Instant::now();
         let (outcome, sent) = host.exchange(&request).await;
+        let (outcome, result) = match outcome {
+            Outcome::Succeeded {
+                response: Some(response),
+            } => match judge(&response) {
+                Ok(result) => (
+                    Outcome::Succeeded {
+                        response: Some(response),
+                    },
+                    result,
+                ),
+                Err(error) => (
+                    Outcome::Failed {
+                        response: Some(response),
+                        error,
+                    },
+                    Value::Null,
+                ),
+            },
+            other => (other, Value::Null),
+        };
         let (response, error) = match &outcome {
             Outcome::Succeeded { response } => (response.as_ref(), None),
             Outcome::Failed { response, error } => (response.as_ref(), Some(error)),
@@ -76,12 +108,6 @@ impl HttpTemplate {
             duration: started.elapsed(),
             error,
         });
-        let result = match &outcome {
-            Outcome::Succeeded {
-                response: Some(response),
-            } => step_result(response),
-            _ => Value::Null,
-        };
         let record = RequestRecord {
             redactor,
             request: &request,
