@@ -22,15 +22,15 @@ use crate::redact::Secret;
 
 /// A string compiled as a template afterwards: a `{{` in a value taken from the
 /// environment is escaped, so the value stays literal text.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TemplateText(pub Spanned<String>);
 
 /// A string used as it is (a path, a method, a duration).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PlainText(pub Spanned<String>);
 
 /// A YAML tree whose every string leaf is a template (a `json:` body).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TemplateTree(pub Spanned<Value>);
 
 /// What reading a recipe took from the environment, and what it could not fill.

@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use crate::environment::{PlainText, TemplateText, TemplateTree};
 
 /// `http:` of a step.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Default `GET`, or `POST` when a body is given.
@@ -37,7 +37,7 @@ pub struct HttpConfig {
 }
 
 /// `auth:` of an http step: exactly one scheme.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// `Authorization: Bearer …`; a template.
@@ -47,7 +47,7 @@ pub enum AuthConfig {
 }
 
 /// `auth: {basic: {username, password}}`; both are templates.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     pub username: TemplateText,
