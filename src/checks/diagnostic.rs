@@ -20,6 +20,10 @@ pub struct Diagnostic {
     /// starts (a template) rather than that text: [`Diagnostic::pinpoint`] moves
     /// the place onto it.
     pub culprit: Option<String>,
+    /// Where in the culprit the problem is, in characters, and how wide: for a
+    /// culprit quoted whole so that it is found (a line of a GraphQL query)
+    /// though the problem is one token of it.
+    pub within: Option<(u64, u64)>,
 }
 
 /// A place in a recipe file, 1-based.
@@ -56,12 +60,21 @@ impl Diagnostic {
             message: message.into(),
             width: 1,
             culprit: None,
+            within: None,
         }
     }
 
     /// The same problem, about `culprit` somewhere in the value at its place.
     pub fn about(mut self, culprit: Option<String>) -> Self {
         self.culprit = culprit;
+        self
+    }
+
+    /// The same problem, about the `width` characters at `offset` of `culprit`
+    /// (found in the value at its place as [`Diagnostic::about`] finds it).
+    pub fn about_part(mut self, culprit: String, offset: u64, width: u64) -> Self {
+        self.culprit = Some(culprit);
+        self.within = Some((offset, width.max(1)));
         self
     }
 
@@ -95,6 +108,10 @@ impl Diagnostic {
                 self.line = index as u64 + 1;
                 self.column = column as u64 + 1;
                 self.width = culprit.chars().count() as u64;
+                if let Some((offset, width)) = self.within {
+                    self.column += offset;
+                    self.width = width;
+                }
                 return;
             }
         }
@@ -147,6 +164,15 @@ mod tests {
             Diagnostic::at("r.yaml", Position { line: 2, column: 10 }, "x").about(Some("upcase".into()));
         diagnostic.pinpoint(source);
         assert_eq!((diagnostic.line, diagnostic.column, diagnostic.width), (2, 16, 6));
+    }
+
+    #[test]
+    fn pinpoint_can_aim_at_a_part_of_the_culprit() {
+        let source = "q: |\n  { a }\n  { a }}\n";
+        let mut diagnostic =
+            Diagnostic::at("r.yaml", Position { line: 1, column: 4 }, "x").about_part("{ a }}".into(), 5, 1);
+        diagnostic.pinpoint(source);
+        assert_eq!((diagnostic.line, diagnostic.column, diagnostic.width), (3, 8, 1));
     }
 
     #[test]
