@@ -92,11 +92,20 @@ impl Diagnostic {
         let start_column = usize::try_from(self.column.saturating_sub(1)).unwrap_or(0);
         if let Some(culprit) = self.culprit.as_deref().filter(|culprit| !culprit.is_empty()) {
             let indent = indentation(start_line);
+            // A value that starts its line is a block scalar's text: the lines
+            // as indented as it are its text too. Otherwise the value follows
+            // its key, and its text goes on only in lines indented further.
+            let block_text = start_column == indent;
             let mut candidates = lines
                 .iter()
                 .enumerate()
                 .skip(first)
-                .take_while(|(index, line)| *index == first || line.trim().is_empty() || indentation(line) > indent)
+                .take_while(|(index, line)| {
+                    *index == first
+                        || line.trim().is_empty()
+                        || indentation(line) > indent
+                        || (block_text && indentation(line) == indent)
+                })
                 .map(|(index, line)| {
                     let from = if index == first { start_column } else { 0 };
                     (index, char_offset_to_byte(line, from), *line)
@@ -171,6 +180,11 @@ mod tests {
         let source = "q: |\n  { a }\n  { a }}\n";
         let mut diagnostic =
             Diagnostic::at("r.yaml", Position { line: 1, column: 4 }, "x").about_part("{ a }}".into(), 5, 1);
+        diagnostic.pinpoint(source);
+        assert_eq!((diagnostic.line, diagnostic.column, diagnostic.width), (3, 8, 1));
+        // Placed where a block scalar's text starts, as YAML places it.
+        let mut diagnostic =
+            Diagnostic::at("r.yaml", Position { line: 2, column: 3 }, "x").about_part("{ a }}".into(), 5, 1);
         diagnostic.pinpoint(source);
         assert_eq!((diagnostic.line, diagnostic.column, diagnostic.width), (3, 8, 1));
     }
