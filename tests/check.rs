@@ -115,7 +115,7 @@ fn json_format_gives_one_object_per_problem() {
         lines,
         [serde_json::json!({
             "file": "typo.yaml", "line": 4, "col": 5, "severity": "error",
-            "message": "unknown key `tiemout` in a step; expected one of id, when, http, log, timeout, retry",
+            "message": format!("unknown key `tiemout` in a step; expected one of {}", crate::support::step_keys()),
             "hint": "did you mean `timeout`?",
         })]
     );
@@ -270,7 +270,10 @@ fn typos_in_a_key_a_helper_and_a_step_reference_are_pointed_at_with_the_intended
     // start and length).
     let expected = [
         (
-            "error: ./key.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout, retry; did you mean `retry`?",
+            &*format!(
+                "error: ./key.yaml:5:5: unknown key `retries` in a step; expected one of {}; did you mean `retry`?",
+                crate::support::step_keys()
+            ),
             " 5 │     retries: 3",
             "   ·     ───┬───",
         ),

@@ -340,11 +340,12 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_column() {
         let found = problems("trigger:\n  webhook: {}\nsteps:\n  - log: hi\n    retries: 3\n");
+        let keys = crate::recipe::config::StepConfig::keys().join(", ");
         assert_eq!(
             found,
-            [
-                "recipes/demo.yaml:5:5: unknown key `retries` in a step; expected one of id, when, http, log, timeout, retry; did you mean `retry`?"
-            ]
+            [format!(
+                "recipes/demo.yaml:5:5: unknown key `retries` in a step; expected one of {keys}; did you mean `retry`?"
+            )]
         );
     }
 

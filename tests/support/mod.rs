@@ -187,6 +187,12 @@ impl TestDaemon {
 /// ephemeral range: a port the kernel handed out could be handed again, to one
 /// of the thousands of client connections some tests open, before the daemon
 /// meant to listen on it binds it.
+/// The keys a step may have, as messages list them: `id, when, http, …`.
+/// Tests build messages with it, so that a new step kind changes no test.
+pub fn step_keys() -> String {
+    ferry::recipe::config::StepConfig::keys().join(", ")
+}
+
 pub fn free_address() -> std::net::SocketAddr {
     use std::sync::atomic::{AtomicU16, Ordering};
     // Each test process starts at its own place in 20 000–32 000.
