@@ -22,6 +22,7 @@ mod docs_yaml;
 mod engine_limits;
 mod examples;
 mod fuzz;
+mod graphql;
 mod group_commit;
 mod hostile_clients;
 mod hot_reload;

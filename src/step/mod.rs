@@ -2,6 +2,7 @@
 //! what its record keeps, one module per kind. [`Kind`] lists them; a new kind
 //! is a module here and a variant there.
 
+pub mod graphql;
 pub mod http;
 pub mod log;
 
@@ -27,6 +28,8 @@ pub enum Kind {
     Http(Box<http::HttpTemplate>),
     /// Record a rendered line in the run.
     Log(Template),
+    /// Send a GraphQL operation.
+    Graphql(Box<graphql::GraphqlStep>),
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
         match self {
             Kind::Http(_) => KindName::Http,
             Kind::Log(_) => KindName::Log,
+            Kind::Graphql(_) => KindName::Graphql,
         }
     }
 }
@@ -44,11 +48,12 @@ impl Kind {
 pub enum KindConfig {
     Http(Box<http::config::HttpConfig>),
     Log(TemplateText),
+    Graphql(Box<graphql::config::GraphqlConfig>),
 }
 
 impl KindConfig {
     /// The keys that name a kind, in the order the docs list them.
-    pub const KEYS: [&'static str; 2] = ["http", "log"];
+    pub const KEYS: [&'static str; 3] = ["http", "log", "graphql"];
 
     /// Reads the value of `key` as that kind's config, or `None` when no kind
     /// has that key.
@@ -56,6 +61,7 @@ impl KindConfig {
         Ok(Some(match key {
             "http" => KindConfig::Http(map.next_value()?),
             "log" => KindConfig::Log(map.next_value()?),
+            "graphql" => KindConfig::Graphql(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -65,6 +71,7 @@ impl KindConfig {
         match self {
             KindConfig::Http(_) => KindName::Http,
             KindConfig::Log(_) => KindName::Log,
+            KindConfig::Graphql(_) => KindName::Graphql,
         }
         .as_str()
     }
@@ -82,6 +89,11 @@ impl KindConfig {
                 "Record a rendered line in the run.",
                 generator.subschema_for::<String>(),
             ),
+            (
+                "graphql",
+                "Send a GraphQL operation.",
+                generator.subschema_for::<graphql::config::GraphqlConfig>(),
+            ),
         ]
     }
 
@@ -93,6 +105,8 @@ impl KindConfig {
                 http::check::validate_http(checker, label, location, config).map(|http| Kind::Http(Box::new(http)))
             }
             KindConfig::Log(line) => checker.template(line, &format!("{label} `log`")).map(Kind::Log),
+            KindConfig::Graphql(config) => graphql::check::validate_graphql(checker, label, location, config)
+                .map(|graphql| Kind::Graphql(Box::new(graphql))),
         }
     }
 }
@@ -104,6 +118,7 @@ impl KindConfig {
 pub enum KindName {
     Http,
     Log,
+    Graphql,
 }
 
 /// How an attempt reads in a run's history (the status page, `ferry runs show`).
@@ -115,12 +130,13 @@ pub struct AttemptView<'a> {
 }
 
 impl KindName {
-    pub const ALL: [KindName; 2] = [KindName::Http, KindName::Log];
+    pub const ALL: [KindName; 3] = [KindName::Http, KindName::Log, KindName::Graphql];
 
     pub fn as_str(self) -> &'static str {
         match self {
             KindName::Http => "http",
             KindName::Log => "log",
+            KindName::Graphql => "graphql",
         }
     }
 
@@ -131,7 +147,7 @@ impl KindName {
     /// How an attempt's recorded request reads.
     pub fn view(self, request: &Value) -> AttemptView<'_> {
         match self {
-            KindName::Http => AttemptView {
+            KindName::Http | KindName::Graphql => AttemptView {
                 line: format!(
                     "{} {}",
                     request["method"].as_str().unwrap_or_default(),
@@ -237,6 +253,7 @@ impl Kind {
         match self {
             Kind::Http(http) => http.attempt(input, host).await,
             Kind::Log(template) => Ok(log::attempt(template, input, host).await),
+            Kind::Graphql(graphql) => graphql.attempt(input, host).await,
         }
     }
 }
