@@ -19,7 +19,8 @@ impl HttpTemplate {
         input: AttemptInput<'_>,
         host: &mut impl Attempts,
     ) -> Result<Attempted, AttemptFailure> {
-        self.attempt_judged(input, host, |response| Ok(step_result(response))).await
+        self.attempt_judged(input, host, |response| Ok(step_result(response)))
+            .await
     }
 
     /// An attempt whose successful answer `judge` reads: it gives the step's
