@@ -5,6 +5,7 @@
 //! them into the runtime [`super::Recipe`], checking what types cannot express
 //! (ids, templates, exactly one action per step) with file:line:col positions.
 
+use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -78,28 +79,114 @@ pub struct WebhookConfig {
     pub rate: Option<PlainText>,
 }
 
-/// `verify:` of a webhook: a `scheme` and the keys that scheme takes.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyConfig {
-    /// `github`, `stripe`, `slack`, `shopify`, `standard`, `hmac`, `token`, `basic`.
-    pub scheme: PlainText,
-    /// The shared secret (every scheme but `basic`).
-    pub secret: Option<PlainText>,
-    /// `hmac` and `token`: the header that carries the signature or token.
-    pub header: Option<PlainText>,
-    /// `hmac`: `sha1`, `sha256` (default) or `sha512`.
-    pub algorithm: Option<PlainText>,
-    /// `hmac`: `hex` (default) or `base64`.
-    pub encoding: Option<PlainText>,
-    /// `hmac`: text before the MAC in the header, e.g. `sha256=`.
-    pub prefix: Option<PlainText>,
-    /// `basic`.
-    pub username: Option<PlainText>,
-    /// `basic`.
-    pub password: Option<PlainText>,
-    /// `stripe`, `slack`, `standard`: how far the timestamp may be from now. Default 5m.
-    pub tolerance: Option<PlainText>,
+/// `verify:` of a webhook: a `scheme`, and exactly the keys that scheme takes.
+/// The secret is a secret even when written in the recipe: it is redacted.
+// Read once per load and turned into a `Verifier`: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, JsonSchema)]
+#[schemars(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VerifyConfig {
+    /// `X-Hub-Signature-256`: HMAC-SHA256 of the body, hex.
+    Github { secret: PlainText },
+    /// `Stripe-Signature`: a timestamp and HMAC-SHA256 over both.
+    Stripe {
+        secret: PlainText,
+        /// How far the timestamp may be from now. Default 5m.
+        tolerance: Option<PlainText>,
+    },
+    /// `X-Slack-Signature` with `X-Slack-Request-Timestamp`.
+    Slack {
+        secret: PlainText,
+        /// How far the timestamp may be from now. Default 5m.
+        tolerance: Option<PlainText>,
+    },
+    /// `X-Shopify-Hmac-Sha256`: HMAC-SHA256 of the body, base64.
+    Shopify { secret: PlainText },
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    Standard {
+        /// `whsec_…`, base64.
+        secret: PlainText,
+        /// How far the timestamp may be from now. Default 5m.
+        tolerance: Option<PlainText>,
+    },
+    /// Any HMAC of the body in a header.
+    Hmac {
+        secret: PlainText,
+        /// The header that carries the signature.
+        header: PlainText,
+        /// `sha1`, `sha256` (default) or `sha512`.
+        algorithm: Option<PlainText>,
+        /// `hex` (default) or `base64`.
+        encoding: Option<PlainText>,
+        /// Text before the MAC in the header, e.g. `sha256=`.
+        prefix: Option<PlainText>,
+    },
+    /// A shared token in a header, compared in constant time.
+    Token {
+        secret: PlainText,
+        /// The header that carries the token.
+        header: PlainText,
+    },
+    /// HTTP Basic credentials.
+    Basic { username: PlainText, password: PlainText },
+}
+
+impl<'de> Deserialize<'de> for VerifyConfig {
+    /// Read by hand: serde's internally tagged enums read the map ahead into a
+    /// buffer, which loses every value's place in the file.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fn needed<E: de::Error>(keys: &mut IndexMap<String, PlainText>, key: &'static str) -> Result<PlainText, E> {
+            keys.shift_remove(key).ok_or_else(|| E::missing_field(key))
+        }
+        let mut keys: IndexMap<String, PlainText> = IndexMap::deserialize(deserializer)?;
+        let scheme = needed(&mut keys, "scheme")?;
+        let take = |keys: &mut IndexMap<String, PlainText>, key: &str| keys.shift_remove(key);
+        let config = match scheme.value.trim() {
+            "github" => VerifyConfig::Github {
+                secret: needed(&mut keys, "secret")?,
+            },
+            "shopify" => VerifyConfig::Shopify {
+                secret: needed(&mut keys, "secret")?,
+            },
+            "stripe" => VerifyConfig::Stripe {
+                secret: needed(&mut keys, "secret")?,
+                tolerance: take(&mut keys, "tolerance"),
+            },
+            "slack" => VerifyConfig::Slack {
+                secret: needed(&mut keys, "secret")?,
+                tolerance: take(&mut keys, "tolerance"),
+            },
+            "standard" => VerifyConfig::Standard {
+                secret: needed(&mut keys, "secret")?,
+                tolerance: take(&mut keys, "tolerance"),
+            },
+            "hmac" => VerifyConfig::Hmac {
+                secret: needed(&mut keys, "secret")?,
+                header: needed(&mut keys, "header")?,
+                algorithm: take(&mut keys, "algorithm"),
+                encoding: take(&mut keys, "encoding"),
+                prefix: take(&mut keys, "prefix"),
+            },
+            "token" => VerifyConfig::Token {
+                secret: needed(&mut keys, "secret")?,
+                header: needed(&mut keys, "header")?,
+            },
+            "basic" => VerifyConfig::Basic {
+                username: needed(&mut keys, "username")?,
+                password: needed(&mut keys, "password")?,
+            },
+            other => {
+                return Err(de::Error::custom(format_args!("verify `scheme: {other}` is not known")));
+            }
+        };
+        match keys.keys().next() {
+            Some(key) => Err(de::Error::custom(format_args!(
+                "verify `{key}` does not apply to `scheme: {}`",
+                scheme.value
+            ))),
+            None => Ok(config),
+        }
+    }
 }
 
 /// `trigger: {schedule: …}`: exactly one of `cron` and `every`.

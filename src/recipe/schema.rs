@@ -94,11 +94,15 @@ impl<'a> Checking<'a> {
             }
             return;
         }
-        if let Some(branches) = schema["oneOf"].as_array()
-            && branches.iter().all(|branch| branch["properties"].is_object())
-        {
-            self.one_of(node, branches, path, what);
-            return;
+        if let Some(branches) = schema["oneOf"].as_array() {
+            if let Some(tag) = tag_of(branches) {
+                self.tagged(node, branches, tag, path, what);
+                return;
+            }
+            if branches.iter().all(|branch| branch["properties"].is_object()) {
+                self.one_of(node, branches, path, what);
+                return;
+            }
         }
         if !self.fits(node, schema, path) {
             return;
@@ -134,7 +138,7 @@ impl<'a> Checking<'a> {
             Node::Scalar(Scalar::Bool) => "boolean",
             Node::Scalar(Scalar::Integer(_)) => "integer",
             Node::Scalar(Scalar::Float) => "number",
-            Node::Scalar(Scalar::Text) => "string",
+            Node::Scalar(Scalar::Text(_)) => "string",
         };
         // YAML types `30` and `yes` as a number and a flag; where text is
         // wanted, any scalar is its text.
@@ -282,6 +286,111 @@ impl<'a> Checking<'a> {
         }
     }
 
+    /// A map whose `tag` key (`scheme`) chooses which keys it takes
+    /// (`verify: {scheme: hmac, header: …}`).
+    fn tagged(&mut self, node: &Spanned<Node>, branches: &'a [Value], tag: &str, path: &str, what: &str) {
+        let Node::Map(entries) = &node.value else {
+            let subject = if path.is_empty() {
+                "the file".to_owned()
+            } else {
+                format!("`{path}`")
+            };
+            self.report(node.referenced, format!("{subject} must be a map"));
+            return;
+        };
+        let name = what.trim_matches('`');
+        let choices: Vec<&str> = branches
+            .iter()
+            .filter_map(|branch| branch["properties"][tag]["const"].as_str())
+            .collect();
+        let Some((_, chosen)) = entries.iter().find(|(key, _)| key.value.0 == tag) else {
+            self.report(
+                node.referenced,
+                format!("{name} needs `{tag}`: one of {}", choices.join(", ")),
+            );
+            return;
+        };
+        let Node::Scalar(Scalar::Text(value)) = &chosen.value else {
+            self.report(
+                chosen.referenced,
+                format!("{name} `{tag}` must be one of {}", choices.join(", ")),
+            );
+            return;
+        };
+        let value = value.trim();
+        let Some(branch) = branches
+            .iter()
+            .find(|branch| branch["properties"][tag]["const"] == value)
+        else {
+            let hint = did_you_mean(value, choices.iter().copied())
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            self.report(
+                chosen.referenced,
+                format!(
+                    "{name} `{tag}: {value}` is not known; expected one of {}{hint}",
+                    choices.join(", ")
+                ),
+            );
+            return;
+        };
+        let properties = branch["properties"].as_object();
+        let takes: Vec<&str> = properties
+            .into_iter()
+            .flat_map(|properties| properties.keys())
+            .map(String::as_str)
+            .filter(|key| *key != tag)
+            .collect();
+        let anywhere: Vec<&str> = branches
+            .iter()
+            .filter_map(|branch| branch["properties"].as_object())
+            .flat_map(|properties| properties.keys())
+            .map(String::as_str)
+            .fold(Vec::new(), |mut keys, key| {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+                keys
+            });
+        for (key, entry) in entries {
+            let key_name = key.value.0.as_str();
+            if key_name == tag {
+                continue;
+            }
+            if let Some(schema) = properties.and_then(|properties| properties.get(key_name)) {
+                let inside = if path.is_empty() {
+                    key_name.to_owned()
+                } else {
+                    format!("{path}.{key_name}")
+                };
+                self.walk(entry, schema, &inside, &format!("`{key_name}`"));
+            } else if anywhere.contains(&key_name) {
+                self.report(
+                    entry.referenced,
+                    format!(
+                        "{name} `{key_name}` does not apply to `{tag}: {value}`; it takes {}",
+                        takes.join(", ")
+                    ),
+                );
+            } else {
+                self.unknown(key, what, &anywhere);
+            }
+        }
+        for required in branch["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !entries.iter().any(|(key, _)| key.value.0 == required) {
+                self.report(
+                    node.referenced,
+                    format!("{name} with `{tag}: {value}` needs `{required}`"),
+                );
+            }
+        }
+    }
+
     fn unknown(&mut self, key: &Spanned<Key>, what: &str, known: &[&str]) {
         let name = key.value.0.as_str();
         let hint = did_you_mean(name, known.iter().copied())
@@ -295,6 +404,17 @@ impl<'a> Checking<'a> {
             ),
         );
     }
+}
+
+/// The key every branch fixes to a constant (`scheme`), when there is one: the
+/// branches of an internally tagged enum.
+fn tag_of(branches: &[Value]) -> Option<&str> {
+    let first = branches.first()?["properties"].as_object()?;
+    first.iter().map(|(key, _)| key.as_str()).find(|key| {
+        branches
+            .iter()
+            .all(|branch| branch["properties"][*key]["const"].is_string())
+    })
 }
 
 /// How a message names a JSON Schema type.

@@ -18,13 +18,13 @@ pub(super) enum Node {
 
 /// A scalar as YAML typed it: the schema asks for numbers and flags where a
 /// text will not do.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Scalar {
     Null,
     Bool,
     Integer(i128),
     Float,
-    Text,
+    Text(String),
 }
 
 /// A map key as text (YAML allows non-string keys; they are never valid here).
@@ -108,8 +108,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
         Ok(Node::Scalar(Scalar::Float))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Node, E> {
-        Ok(Node::Scalar(Scalar::Text))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Text(text.to_owned())))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
         Ok(Node::Scalar(Scalar::Null))

@@ -118,170 +118,137 @@ fn validate_webhook(checker: &mut Checker<'_>, id: &str, webhook: WebhookConfig,
     }
 }
 
-/// `verify:`: the scheme, and exactly the keys it takes.
+/// `verify:`: the scheme's keys, checked. Which keys a scheme takes is its
+/// variant's: the schema check reported a missing or extra one already.
 fn validate_verify(checker: &mut Checker<'_>, verify: Spanned<VerifyConfig>) -> Option<Verifier> {
     let at = verify.referenced;
-    let config = verify.value;
-    let scheme = config.scheme.value.trim();
+    let (secret, password) = match &verify.value {
+        VerifyConfig::Basic { password, .. } => (None, Some(password)),
+        VerifyConfig::Github { secret }
+        | VerifyConfig::Shopify { secret }
+        | VerifyConfig::Stripe { secret, .. }
+        | VerifyConfig::Slack { secret, .. }
+        | VerifyConfig::Standard { secret, .. }
+        | VerifyConfig::Hmac { secret, .. }
+        | VerifyConfig::Token { secret, .. } => (Some(secret), None),
+    };
     // A verify secret is a secret even when written in the recipe.
-    for (name, text) in [("verify.secret", &config.secret), ("verify.password", &config.password)] {
+    for (name, text) in [("verify.secret", secret), ("verify.password", password)] {
         if let Some(text) = text {
             checker.keep_secret(name, &text.value);
         }
     }
-    let given: [(&str, Option<&Spanned<String>>); 8] = [
-        ("secret", config.secret.as_deref()),
-        ("header", config.header.as_deref()),
-        ("algorithm", config.algorithm.as_deref()),
-        ("encoding", config.encoding.as_deref()),
-        ("prefix", config.prefix.as_deref()),
-        ("username", config.username.as_deref()),
-        ("password", config.password.as_deref()),
-        ("tolerance", config.tolerance.as_deref()),
-    ];
-    let takes: &[&str] = match scheme {
-        "github" | "shopify" => &["secret"],
-        "stripe" | "slack" | "standard" => &["secret", "tolerance"],
-        "hmac" => &["secret", "header", "algorithm", "encoding", "prefix"],
-        "token" => &["secret", "header"],
-        "basic" => &["username", "password"],
-        other => {
-            let hint = crate::template::did_you_mean(other, SCHEMES.iter().copied())
-                .map(|close| format!("; did you mean `{close}`?"))
-                .unwrap_or_default();
-            checker.report(
-                config.scheme.referenced,
-                format!(
-                    "verify `scheme: {other}` is not known; expected one of {}{hint}",
-                    SCHEMES.join(", ")
-                ),
-            );
+    let mut filled = |key: &str, value: &Spanned<String>| -> Option<String> {
+        if value.value.is_empty() {
+            checker.report(value.referenced, format!("verify `{key}` is empty"));
             return None;
         }
+        Some(value.value.clone())
     };
-    let mut clean = true;
-    for (key, value) in &given {
-        if let Some(value) = value
-            && !takes.contains(key)
-        {
-            checker.report(
-                value.referenced,
-                format!(
-                    "verify `{key}` does not apply to `scheme: {scheme}`; it takes {}",
-                    takes.join(", ")
-                ),
+    let secret = secret.and_then(|secret| filled("secret", secret));
+    let verifier = match verify.value {
+        VerifyConfig::Github { .. } => Verifier::Github {
+            key: Verifier::key(&secret?),
+        },
+        VerifyConfig::Shopify { .. } => Verifier::Shopify {
+            key: Verifier::key(&secret?),
+        },
+        VerifyConfig::Stripe { tolerance, .. } => Verifier::Stripe {
+            tolerance: tolerance_of(checker, tolerance.as_deref()),
+            key: Verifier::key(&secret?),
+        },
+        VerifyConfig::Slack { tolerance, .. } => Verifier::Slack {
+            tolerance: tolerance_of(checker, tolerance.as_deref()),
+            key: Verifier::key(&secret?),
+        },
+        VerifyConfig::Standard {
+            secret: written,
+            tolerance,
+        } => {
+            let tolerance = tolerance_of(checker, tolerance.as_deref());
+            match Verifier::standard(&secret?, tolerance) {
+                Ok(verifier) => verifier,
+                Err(message) => {
+                    checker.report(written.referenced, format!("verify `secret`: {message}"));
+                    return None;
+                }
+            }
+        }
+        VerifyConfig::Hmac {
+            header,
+            algorithm,
+            encoding,
+            prefix,
+            ..
+        } => {
+            let header = filled("header", &header);
+            let algorithm = choice(
+                checker,
+                algorithm.as_deref(),
+                "algorithm",
+                &["sha1", "sha256", "sha512"],
             );
-            clean = false;
-        }
-    }
-    let mut required = |key: &str, value: Option<&Spanned<String>>| -> Option<String> {
-        match value {
-            Some(value) if !value.value.is_empty() => Some(value.value.clone()),
-            Some(value) => {
-                checker.report(value.referenced, format!("verify `{key}` is empty"));
-                None
-            }
-            None => {
-                checker.report(at, format!("verify with `scheme: {scheme}` needs `{key}`"));
-                None
-            }
-        }
-    };
-    let secret = takes
-        .contains(&"secret")
-        .then(|| required("secret", config.secret.as_deref()));
-    let header = takes
-        .contains(&"header")
-        .then(|| required("header", config.header.as_deref()));
-    let credentials = (scheme == "basic").then(|| {
-        (
-            required("username", config.username.as_deref()),
-            required("password", config.password.as_deref()),
-        )
-    });
-    let tolerance = checker.positive_duration(config.tolerance.as_deref(), "verify `tolerance`", DEFAULT_TOLERANCE);
-    let choice = |value: Option<&Spanned<String>>, key: &str, known: &[&str], default: &'static str| match value {
-        None => Ok(default.to_owned()),
-        Some(value) if known.contains(&value.value.as_str()) => Ok(value.value.clone()),
-        Some(value) => Err((
-            value.referenced,
-            format!(
-                "verify `{key}: {}` is not known; expected one of {}",
-                value.value,
-                known.join(", ")
-            ),
-        )),
-    };
-    let algorithm = choice(
-        config.algorithm.as_deref(),
-        "algorithm",
-        &["sha1", "sha256", "sha512"],
-        "sha256",
-    );
-    let encoding = choice(config.encoding.as_deref(), "encoding", &["hex", "base64"], "hex");
-    for problem in [&algorithm, &encoding] {
-        if let Err((location, message)) = problem {
-            checker.report(*location, message.clone());
-            clean = false;
-        }
-    }
-    if !clean {
-        return None;
-    }
-    let secret = secret.flatten();
-    let verifier = match scheme {
-        "github" => Verifier::Github {
-            key: Verifier::key(&secret?),
-        },
-        "shopify" => Verifier::Shopify {
-            key: Verifier::key(&secret?),
-        },
-        "stripe" => Verifier::Stripe {
-            key: Verifier::key(&secret?),
-            tolerance,
-        },
-        "slack" => Verifier::Slack {
-            key: Verifier::key(&secret?),
-            tolerance,
-        },
-        "standard" => match Verifier::standard(&secret?, tolerance) {
-            Ok(verifier) => verifier,
-            Err(message) => {
-                let location = config.secret.as_ref().map_or(at, |secret| secret.referenced);
-                checker.report(location, format!("verify `secret`: {message}"));
-                return None;
-            }
-        },
-        "hmac" => {
-            let header = header_name(checker, at, header.flatten()?)?;
+            let encoding = choice(checker, encoding.as_deref(), "encoding", &["hex", "base64"]);
+            let header = header_name(checker, at, header?)?;
             Verifier::Hmac {
                 header,
-                algorithm: match algorithm.ok()?.as_str() {
-                    "sha1" => Algorithm::Sha1,
-                    "sha512" => Algorithm::Sha512,
+                algorithm: match algorithm?.as_deref() {
+                    Some("sha1") => Algorithm::Sha1,
+                    Some("sha512") => Algorithm::Sha512,
                     _ => Algorithm::Sha256,
                 },
-                encoding: match encoding.ok()?.as_str() {
-                    "base64" => Encoding::Base64,
+                encoding: match encoding?.as_deref() {
+                    Some("base64") => Encoding::Base64,
                     _ => Encoding::Hex,
                 },
-                prefix: config.prefix.map(|prefix| prefix.0.value).unwrap_or_default(),
+                prefix: prefix.map(|prefix| prefix.0.value).unwrap_or_default(),
                 key: Verifier::key(&secret?),
             }
         }
-        "token" => {
-            let header = header_name(checker, at, header.flatten()?)?;
+        VerifyConfig::Token { header, .. } => {
+            let header = filled("header", &header);
+            let header = header_name(checker, at, header?)?;
             Verifier::Token {
                 header,
                 secret: Verifier::key(&secret?),
             }
         }
-        _ => {
-            let (username, password) = credentials?;
+        VerifyConfig::Basic { username, password } => {
+            let username = filled("username", &username);
+            let password = filled("password", &password);
             Verifier::basic(&username?, &password?)
         }
     };
     Some(verifier)
+}
+
+/// A timestamped scheme's `tolerance`, or the default.
+fn tolerance_of(checker: &mut Checker<'_>, tolerance: Option<&Spanned<String>>) -> Duration {
+    checker.positive_duration(tolerance, "verify `tolerance`", DEFAULT_TOLERANCE)
+}
+
+/// One of `known`, or `None` (reported); `Some(None)` when not given.
+fn choice(
+    checker: &mut Checker<'_>,
+    value: Option<&Spanned<String>>,
+    key: &str,
+    known: &[&str],
+) -> Option<Option<String>> {
+    match value {
+        None => Some(None),
+        Some(value) if known.contains(&value.value.as_str()) => Some(Some(value.value.clone())),
+        Some(value) => {
+            checker.report(
+                value.referenced,
+                format!(
+                    "verify `{key}: {}` is not known; expected one of {}",
+                    value.value,
+                    known.join(", ")
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A verify `header`, lower-cased; reported when it is not a header name.
@@ -292,11 +259,6 @@ fn header_name(checker: &mut Checker<'_>, at: Location, header: String) -> Optio
     }
     Some(header.to_ascii_lowercase())
 }
-
-/// The `verify` schemes, as recipes write them.
-const SCHEMES: &[&str] = &[
-    "github", "stripe", "slack", "shopify", "standard", "hmac", "token", "basic",
-];
 
 /// Exactly one of `cron` (with an optional `timezone`) and `every`.
 fn validate_schedule(
