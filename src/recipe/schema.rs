@@ -152,11 +152,7 @@ impl<'a> Checking<'a> {
                 .filter(|kind| **kind != "null")
                 .map(|kind| kind_name(kind))
                 .collect();
-            let subject = if path.is_empty() {
-                "the file".to_owned()
-            } else {
-                format!("`{path}`")
-            };
+            let subject = subject(path);
             self.report(
                 node.referenced,
                 format!("{subject} must be {}, not {}", expected.join(" or "), kind_name(found)),
@@ -197,22 +193,15 @@ impl<'a> Checking<'a> {
             .flat_map(|properties| properties.keys())
             .map(String::as_str)
             .collect();
-        let inside = |key: &str| {
-            if path.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{path}.{key}")
-            }
-        };
         for (key, value) in entries {
             let name = key.value.0.as_str();
             if let Some(property) = properties.and_then(|properties| properties.get(name)) {
-                self.walk(value, property, &inside(name), &format!("`{name}`"));
+                self.walk(value, property, &inside(path, name), &format!("`{name}`"));
             } else if schema["additionalProperties"].is_object() {
                 self.walk(
                     value,
                     &schema["additionalProperties"],
-                    &inside(name),
+                    &inside(path, name),
                     &format!("`{name}`"),
                 );
             } else if schema["additionalProperties"] == false {
@@ -238,11 +227,7 @@ impl<'a> Checking<'a> {
     /// A map that holds exactly one of several keys (`trigger: {webhook: …}`).
     fn one_of(&mut self, node: &Spanned<Node>, branches: &'a [Value], path: &str, what: &str) {
         let Node::Map(entries) = &node.value else {
-            let subject = if path.is_empty() {
-                "the file".to_owned()
-            } else {
-                format!("`{path}`")
-            };
+            let subject = subject(path);
             self.report(node.referenced, format!("{subject} must be a map"));
             return;
         };
@@ -259,11 +244,7 @@ impl<'a> Checking<'a> {
             match properties.iter().find(|(known, _)| *known == name) {
                 Some((_, schema)) => {
                     chosen.push(name);
-                    let inside = if path.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{path}.{name}")
-                    };
+                    let inside = inside(path, name);
                     self.walk(value, schema, &inside, &format!("`{name}`"));
                 }
                 None => self.unknown(key, what, &known),
@@ -290,11 +271,7 @@ impl<'a> Checking<'a> {
     /// (`verify: {scheme: hmac, header: …}`).
     fn tagged(&mut self, node: &Spanned<Node>, branches: &'a [Value], tag: &str, path: &str, what: &str) {
         let Node::Map(entries) = &node.value else {
-            let subject = if path.is_empty() {
-                "the file".to_owned()
-            } else {
-                format!("`{path}`")
-            };
+            let subject = subject(path);
             self.report(node.referenced, format!("{subject} must be a map"));
             return;
         };
@@ -358,11 +335,7 @@ impl<'a> Checking<'a> {
                 continue;
             }
             if let Some(schema) = properties.and_then(|properties| properties.get(key_name)) {
-                let inside = if path.is_empty() {
-                    key_name.to_owned()
-                } else {
-                    format!("{path}.{key_name}")
-                };
+                let inside = inside(path, key_name);
                 self.walk(entry, schema, &inside, &format!("`{key_name}`"));
             } else if anywhere.contains(&key_name) {
                 self.report(
@@ -403,6 +376,24 @@ impl<'a> Checking<'a> {
                 known.join(", ")
             ),
         );
+    }
+}
+
+/// How messages name the value at `path`.
+fn subject(path: &str) -> String {
+    if path.is_empty() {
+        "the file".to_owned()
+    } else {
+        format!("`{path}`")
+    }
+}
+
+/// The path of `key` in the map at `path`.
+fn inside(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
     }
 }
 

@@ -1,12 +1,14 @@
 //! The checks of an `http` step's keys (also a poll's request), each problem
 //! with its place in the file.
 
+use indexmap::IndexMap;
 use serde_saphyr::Location;
 
 use super::config::{AuthConfig, HttpConfig};
 use super::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::checks::{Checker, Diagnostic};
-use crate::template::ValueTemplate;
+use crate::environment::TemplateText;
+use crate::template::{Template, ValueTemplate};
 
 /// An `http` step's request, or `None` when it has problems (reported).
 pub fn validate_http(
@@ -28,32 +30,19 @@ pub fn validate_http(
             ),
         ));
     }
-    let query: Vec<_> = http
-        .query
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((
-                name.clone(),
-                checker.template(value, &format!("{label} query `{name}`"))?,
-            ))
-        })
-        .collect();
-    let headers: Vec<_> = http
-        .headers
-        .iter()
-        .filter_map(|(name, value)| {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                checker.report(
-                    value.referenced,
-                    format!("{label}: `{name}` is not a valid header name"),
-                );
-                return None;
-            }
-            Some((
-                name.clone(),
-                checker.template(value, &format!("{label} header `{name}`"))?,
-            ))
-        })
+    let query = named_templates(checker, &http.query, |name| format!("{label} query `{name}`"));
+    for (name, value) in &http.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            checker.report(
+                value.referenced,
+                format!("{label}: `{name}` is not a valid header name"),
+            );
+        }
+    }
+    let headers = named_templates(checker, &http.headers, |name| format!("{label} header `{name}`"));
+    let headers = headers
+        .into_iter()
+        .filter(|(name, _)| reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok())
         .collect();
 
     let given: Vec<&str> = [
@@ -87,16 +76,7 @@ pub fn validate_http(
             }
         }
     } else if let Some(form) = &http.form {
-        let fields: Vec<_> = form
-            .value
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((
-                    name.clone(),
-                    checker.template(value, &format!("{label} form `{name}`"))?,
-                ))
-            })
-            .collect();
+        let fields = named_templates(checker, &form.value, |name| format!("{label} form `{name}`"));
         (fields.len() == form.value.len()).then_some(BodyTemplate::Form(fields))
     } else {
         http.body
@@ -163,6 +143,19 @@ pub fn validate_http(
     template.has_blocks = template.any_blocks();
     template.fixed_url = template.parse_plain_url();
     Some(template)
+}
+
+/// The templates of a map of names to templates (query parameters, headers,
+/// form fields), each checked; those with problems are left out (reported).
+fn named_templates(
+    checker: &mut Checker<'_>,
+    values: &IndexMap<String, TemplateText>,
+    what: impl Fn(&str) -> String,
+) -> Vec<(String, Template)> {
+    values
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), checker.template(value, &what(name))?)))
+        .collect()
 }
 
 /// The percent-decoded `user:password` of a URL's userinfo, when it has one.
