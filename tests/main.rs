@@ -8,6 +8,7 @@
 
 mod support;
 
+mod answers;
 mod api_auth;
 mod backpressure;
 mod budgets;

@@ -44,6 +44,10 @@ pub enum AttemptError {
     /// `errors` list): the destination understood the request and refused it.
     #[error("{0}")]
     Answer(String),
+    /// The step's `fail_when` held for the answer. Not retried unless the
+    /// step's `retry.fail_when` says so (the run loop decides).
+    #[error("{0}")]
+    Condition(String),
 }
 
 impl AttemptError {
@@ -58,7 +62,8 @@ impl AttemptError {
             | AttemptError::Refused(_)
             | AttemptError::TooLarge { .. }
             | AttemptError::Step(_)
-            | AttemptError::Answer(_) => false,
+            | AttemptError::Answer(_)
+            | AttemptError::Condition(_) => false,
         }
     }
 

@@ -142,6 +142,7 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
     match &step.turn {
         Turn::Skipped => println!("step {}: skipped (its `when` is false)", step.id),
         Turn::Logged(line) => println!("step {}: log {}", step.id, redactor.text(line)),
+        Turn::Set(values) => println!("step {}: set {}", step.id, redactor.text(&crate::json::text(values))),
         Turn::NotRendered(error) => println!("step {}: cannot render: {}", step.id, redactor.text(error)),
         Turn::Http(http) => {
             let HttpTurn {

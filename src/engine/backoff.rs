@@ -26,6 +26,7 @@ mod tests {
             attempts: 10,
             backoff: Duration::from_secs(2),
             max: Duration::from_secs(60),
+            fail_when: false,
         }
     }
 

@@ -59,6 +59,8 @@ pub enum Turn {
     Skipped,
     /// A `log` step's line.
     Logged(String),
+    /// A `set` step's values.
+    Set(Value),
     /// An `http` step's request and what came of it.
     Http(Box<HttpTurn>),
     /// Its templates did not render.
@@ -132,6 +134,7 @@ impl Host for Foreground<'_, '_> {
         let turn = match turn {
             crate::step::Turn::Skipped => Turn::Skipped,
             crate::step::Turn::Logged(line) => Turn::Logged(line.to_owned()),
+            crate::step::Turn::Set(values) => Turn::Set(values.clone()),
             crate::step::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
             crate::step::Turn::Http {
                 request,

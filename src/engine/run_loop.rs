@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
 use super::backoff;
-use crate::action::{HttpRequest, Outcome};
+use crate::action::{AttemptError, HttpRequest, Outcome};
 use crate::recipe::{Recipe, Step};
 use crate::step::http::record::ResponseRecord;
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn};
@@ -326,7 +326,7 @@ async fn run_step<H: Host + Send>(
             response.as_ref(),
             Some((
                 recipe.redactor.text(&error.to_string()).into_owned(),
-                error.retryable(),
+                error.retryable() || (step.retry.fail_when && matches!(error, AttemptError::Condition(_))),
                 error.retry_after(),
             )),
         ),

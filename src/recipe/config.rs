@@ -362,4 +362,7 @@ pub struct RetryConfig {
     pub backoff: Option<PlainText>,
     /// The longest delay, also the cap on a destination's `Retry-After`. Default 5m.
     pub max: Option<PlainText>,
+    /// `true`: an attempt that the step's `fail_when` failed is tried again too.
+    /// Default `false`: the destination answered, and would answer alike.
+    pub fail_when: Option<bool>,
 }

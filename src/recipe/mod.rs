@@ -184,6 +184,8 @@ pub struct RetryPolicy {
     pub backoff: Duration,
     /// The longest delay, and the cap on `Retry-After`.
     pub max: Duration,
+    /// Whether an attempt that `fail_when` failed is tried again.
+    pub fail_when: bool,
 }
 
 impl Default for RetryPolicy {
@@ -192,6 +194,7 @@ impl Default for RetryPolicy {
             attempts: 1,
             backoff: Duration::from_secs(1),
             max: Duration::from_secs(300),
+            fail_when: false,
         }
     }
 }

@@ -162,4 +162,7 @@ pub struct ExpectedStep {
     /// A `log` step's line.
     #[serde(default)]
     pub log: Option<String>,
+    /// A `set` step's values (those named; others are not compared).
+    #[serde(default)]
+    pub set: Option<serde_json::Map<String, Value>>,
 }

@@ -467,11 +467,22 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
         || expect.form.is_some()
         || expect.body.is_some();
     match turn {
-        Turn::Skipped if asks_request || expect.log.is_some() => {
+        Turn::Skipped if asks_request || expect.log.is_some() || expect.set.is_some() => {
             differ("", "to run".to_owned(), "skipped (its `when` was false)".to_owned());
         }
         Turn::Skipped => {}
         Turn::NotRendered(error) => differ("", "to render".to_owned(), error.clone()),
+        Turn::Set(values) => {
+            if asks_request || expect.log.is_some() {
+                differ("", "an http request or a log line".to_owned(), "a set step".to_owned());
+            }
+            for (name, wanted) in expect.set.iter().flatten() {
+                let actual = values.get(name).unwrap_or(&Value::Null);
+                if actual != wanted {
+                    differ(&format!("set.{name}"), wanted.to_string(), actual.to_string());
+                }
+            }
+        }
         Turn::Logged(line) => {
             if asks_request {
                 differ(

@@ -5,6 +5,7 @@
 pub mod graphql;
 pub mod http;
 pub mod log;
+pub mod set;
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::checks::Checker;
-use crate::environment::TemplateText;
+use crate::environment::{TemplateText, TemplateTree};
 use crate::redact::Redactor;
 use crate::template::{Template, TemplateError, Templates};
 
@@ -30,6 +31,8 @@ pub enum Kind {
     Log(Template),
     /// Send a GraphQL operation.
     Graphql(Box<graphql::GraphqlStep>),
+    /// Name values for the steps after it.
+    Set(set::SetStep),
 }
 
 impl Kind {
@@ -38,6 +41,7 @@ impl Kind {
             Kind::Http(_) => KindName::Http,
             Kind::Log(_) => KindName::Log,
             Kind::Graphql(_) => KindName::Graphql,
+            Kind::Set(_) => KindName::Set,
         }
     }
 }
@@ -49,11 +53,12 @@ pub enum KindConfig {
     Http(Box<http::config::HttpConfig>),
     Log(TemplateText),
     Graphql(Box<graphql::config::GraphqlConfig>),
+    Set(TemplateTree),
 }
 
 impl KindConfig {
     /// The keys that name a kind, in the order the docs list them.
-    pub const KEYS: [&'static str; 3] = ["http", "log", "graphql"];
+    pub const KEYS: [&'static str; 4] = ["http", "log", "graphql", "set"];
 
     /// Reads the value of `key` as that kind's config, or `None` when no kind
     /// has that key.
@@ -62,6 +67,7 @@ impl KindConfig {
             "http" => KindConfig::Http(map.next_value()?),
             "log" => KindConfig::Log(map.next_value()?),
             "graphql" => KindConfig::Graphql(map.next_value()?),
+            "set" => KindConfig::Set(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -72,6 +78,7 @@ impl KindConfig {
             KindConfig::Http(_) => KindName::Http,
             KindConfig::Log(_) => KindName::Log,
             KindConfig::Graphql(_) => KindName::Graphql,
+            KindConfig::Set(_) => KindName::Set,
         }
         .as_str()
     }
@@ -94,6 +101,11 @@ impl KindConfig {
                 "Send a GraphQL operation.",
                 generator.subschema_for::<graphql::config::GraphqlConfig>(),
             ),
+            (
+                "set",
+                "Name values (a map of templates) that later steps read as `steps.ID.NAME`.",
+                generator.subschema_for::<serde_json::Map<String, Value>>(),
+            ),
         ]
     }
 
@@ -107,6 +119,7 @@ impl KindConfig {
             KindConfig::Log(line) => checker.template(line, &format!("{label} `log`")).map(Kind::Log),
             KindConfig::Graphql(config) => graphql::check::validate_graphql(checker, label, location, config)
                 .map(|graphql| Kind::Graphql(Box::new(graphql))),
+            KindConfig::Set(tree) => set::check(checker, label, location, tree).map(Kind::Set),
         }
     }
 }
@@ -119,6 +132,7 @@ pub enum KindName {
     Http,
     Log,
     Graphql,
+    Set,
 }
 
 /// How an attempt reads in a run's history (the status page, `ferry runs show`).
@@ -130,13 +144,14 @@ pub struct AttemptView<'a> {
 }
 
 impl KindName {
-    pub const ALL: [KindName; 3] = [KindName::Http, KindName::Log, KindName::Graphql];
+    pub const ALL: [KindName; 4] = [KindName::Http, KindName::Log, KindName::Graphql, KindName::Set];
 
     pub fn as_str(self) -> &'static str {
         match self {
             KindName::Http => "http",
             KindName::Log => "log",
             KindName::Graphql => "graphql",
+            KindName::Set => "set",
         }
     }
 
@@ -154,6 +169,10 @@ impl KindName {
                     request["url"].as_str().unwrap_or_default()
                 ),
                 body: Some(&request["body"]),
+            },
+            KindName::Set => AttemptView {
+                line: format!("set {}", crate::json::text(&request["set"])),
+                body: None,
             },
             KindName::Log => AttemptView {
                 line: format!("log {}", request["log"].as_str().unwrap_or_default()),
@@ -195,6 +214,8 @@ pub enum Turn<'a> {
     Skipped,
     /// A `log` step's line, as rendered.
     Logged(&'a str),
+    /// A `set` step's values, as rendered.
+    Set(&'a Value),
     /// An `http` step's attempt.
     Http {
         request: &'a HttpRequest,
@@ -254,6 +275,7 @@ impl Kind {
             Kind::Http(http) => http.attempt(input, host).await,
             Kind::Log(template) => Ok(log::attempt(template, input, host).await),
             Kind::Graphql(graphql) => graphql.attempt(input, host).await,
+            Kind::Set(set) => Ok(set.attempt(input, host).await),
         }
     }
 }

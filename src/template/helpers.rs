@@ -14,7 +14,9 @@ use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderEr
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 
+use super::arguments::{arg, as_number, compare, text_arg, text_of};
 use super::budget;
+use super::lists;
 use super::truthy::is_truthy_value;
 
 /// A helper's body: parameter values in, one value out, or a message for the run.
@@ -80,6 +82,15 @@ pub const HELPERS: &[(&str, HelperFn)] = &[
         map_text("sha256", args, |text| hex(&Sha256::digest(text.as_bytes())))
     }),
     ("uuid", |_| Ok(Value::String(uuid::Uuid::now_v7().to_string()))),
+    ("any", lists::any),
+    ("find", lists::find),
+    ("filter", lists::filter),
+    ("pluck", lists::pluck),
+    ("first", lists::first),
+    ("last", lists::last),
+    ("sum", lists::sum),
+    ("sort_by", lists::sort_by),
+    ("unique", lists::unique),
 ];
 
 /// Block helpers of the handlebars language that recipes may use.
@@ -127,13 +138,24 @@ impl HelperDef for ValueHelper {
         &self,
         helper: &Helper<'rc>,
         _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
+        context: &'rc Context,
+        render: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
+        // `{{first}}` alone in a block over `{"first": "Alan"}` is the field, as
+        // it was before `first` was a helper: the list helpers need a list.
+        if helper.params().is_empty() && lists::NAMES.contains(&self.name) {
+            return render.evaluate(context, self.name);
+        }
         let args: Vec<&Value> = helper.params().iter().map(|param| param.value()).collect();
-        // A call costs a unit, and what it will allocate is paid before it does:
-        // `replace` can make a megabyte of a kilobyte, twice over.
-        budget::spend_work(1)?;
+        // A call costs a unit, and one more per element of a list it is given
+        // (the list helpers walk it); what it will allocate is paid before it
+        // does: `replace` can make a megabyte of a kilobyte, twice over.
+        let elements = args
+            .iter()
+            .filter_map(|arg| arg.as_array())
+            .map(Vec::len)
+            .sum::<usize>();
+        budget::spend_work(1 + elements as u64)?;
         let estimated = allocation(self.name, &args);
         budget::spend_allocation(estimated.unwrap_or(0))?;
         let result = (self.function)(&args).map_err(|message| {
@@ -185,30 +207,6 @@ fn allocation(name: &str, args: &[&Value]) -> Option<usize> {
     }
 }
 
-fn arg<'a>(args: &[&'a Value], index: usize) -> &'a Value {
-    args.get(index).copied().unwrap_or(&Value::Null)
-}
-
-/// The text of a scalar: strings as they are, numbers and booleans as JSON, null empty.
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Null => Some(String::new()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-fn text_arg(name: &str, args: &[&Value], index: usize) -> Result<String, String> {
-    text_of(arg(args, index)).ok_or_else(|| {
-        format!(
-            "parameter {} of `{name}` must be text, not an object or array",
-            index + 1
-        )
-    })
-}
-
 fn map_text(name: &str, args: &[&Value], map: impl Fn(String) -> String) -> Result<Value, String> {
     Ok(Value::String(map(text_arg(name, args, 0)?)))
 }
@@ -217,28 +215,6 @@ fn json(args: &[&Value]) -> Result<Value, String> {
     serde_json::to_string(arg(args, 0))
         .map(Value::String)
         .map_err(|error| error.to_string())
-}
-
-/// A number, or a string that holds one.
-fn as_number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok().filter(|number| number.is_finite()),
-        _ => None,
-    }
-}
-
-/// Orders two values: numerically when both are numbers or numeric strings, as
-/// text when both are strings, by JSON equality otherwise (`None` = unordered).
-fn compare(left: &Value, right: &Value) -> Option<Ordering> {
-    if let (Some(left), Some(right)) = (as_number(left), as_number(right)) {
-        return left.partial_cmp(&right);
-    }
-    match (left, right) {
-        (Value::String(left), Value::String(right)) => Some(left.cmp(right)),
-        (left, right) if left == right => Some(Ordering::Equal),
-        _ => None,
-    }
 }
 
 fn compare_args(name: &str, args: &[&Value]) -> Result<Option<Ordering>, String> {

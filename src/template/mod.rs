@@ -7,10 +7,12 @@
 //! JSON that is sent. A leaf that is exactly one expression (`"{{expr}}"`) keeps
 //! the JSON type of its value.
 
+mod arguments;
 pub mod budget;
 mod check;
 mod each;
 mod helpers;
+mod lists;
 mod reads;
 mod truthy;
 

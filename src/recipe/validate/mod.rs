@@ -218,6 +218,7 @@ fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryC
         attempts: attempts.max(1),
         backoff,
         max,
+        fail_when: retry.value.fail_when.unwrap_or(false),
     }
 }
 

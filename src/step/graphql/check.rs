@@ -75,6 +75,7 @@ pub fn validate_graphql(
         body: None,
         auth: config.auth.clone(),
         accept: Vec::new(),
+        fail_when: config.fail_when.clone(),
     };
     let mut request = validate_http(checker, label, location, &http)?;
     request.method = reqwest::Method::POST;

@@ -27,4 +27,7 @@ pub struct GraphqlConfig {
     /// Credentials, as in an http step.
     #[schemars(with = "Option<AuthConfig>")]
     pub auth: Option<Spanned<AuthConfig>>,
+    /// Template over this step's answer (`response.body` is its `data`):
+    /// truthy fails the attempt, as in an http step.
+    pub fail_when: Option<TemplateText>,
 }

@@ -12,6 +12,7 @@ use super::record::RequestRecord;
 use super::render;
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn, counted};
+use crate::template::Templates;
 
 impl HttpTemplate {
     pub(crate) async fn attempt(
@@ -81,7 +82,7 @@ impl HttpTemplate {
         let (outcome, result) = match outcome {
             Outcome::Succeeded {
                 response: Some(response),
-            } => match judge(&response) {
+            } => match judge(&response).and_then(|result| self.condition(templates, context, result)) {
                 Ok(result) => (
                     Outcome::Succeeded {
                         response: Some(response),
@@ -120,6 +121,33 @@ impl HttpTemplate {
             result,
             unstored: (!stored).then_some(request),
         })
+    }
+}
+
+impl HttpTemplate {
+    /// The step's result, unless its `fail_when` holds for it (the answer is
+    /// `response` beside the run's context).
+    fn condition(&self, templates: &Templates, context: &Value, result: Value) -> Result<Value, AttemptError> {
+        let Some(condition) = &self.fail_when else {
+            return Ok(result);
+        };
+        let mut with_response = context.clone();
+        if let Value::Object(fields) = &mut with_response {
+            fields.insert("response".to_owned(), result);
+        }
+        let holds = templates
+            .is_true(condition, &with_response)
+            .map_err(|error| AttemptError::Step(format!("`fail_when` did not render: {error}")))?;
+        if holds {
+            return Err(AttemptError::Condition(format!(
+                "`fail_when` holds: {}",
+                condition.source()
+            )));
+        }
+        Ok(with_response
+            .as_object_mut()
+            .and_then(|fields| fields.remove("response"))
+            .unwrap_or(Value::Null))
     }
 }
 

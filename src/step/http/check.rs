@@ -1,6 +1,8 @@
 //! The checks of an `http` step's keys (also a poll's request), each problem
 //! with its place in the file.
 
+use std::sync::LazyLock;
+
 use indexmap::IndexMap;
 use serde_saphyr::Location;
 
@@ -8,7 +10,7 @@ use super::config::{AuthConfig, HttpConfig};
 use super::{AuthTemplate, BodyTemplate, HttpTemplate};
 use crate::checks::{Checker, Diagnostic};
 use crate::environment::TemplateText;
-use crate::template::{Template, ValueTemplate};
+use crate::template::{ROOTS, Template, ValueTemplate};
 
 /// An `http` step's request, or `None` when it has problems (reported).
 pub fn validate_http(
@@ -124,7 +126,14 @@ pub fn validate_http(
         checker.report(location, format!("{label} `accept`: {status} is not an HTTP status"));
     }
 
-    if auth_failed || body_failed {
+    let fail_when = http.fail_when.as_ref().map(|condition| {
+        // Its templates may read the answer besides what every template reads.
+        let roots = std::mem::replace(&mut checker.roots, FAIL_WHEN_ROOTS.as_slice());
+        let checked = checker.template(condition, &format!("{label} `fail_when`"));
+        checker.roots = roots;
+        checked
+    });
+    if auth_failed || body_failed || fail_when.as_ref().is_some_and(Option::is_none) {
         return None;
     }
     let mut template = HttpTemplate {
@@ -135,6 +144,7 @@ pub fn validate_http(
         body,
         auth,
         accept: http.accept.clone(),
+        fail_when: fail_when.flatten(),
         renders_alike: false,
         has_blocks: false,
         fixed_url: None,
@@ -144,6 +154,10 @@ pub fn validate_http(
     template.fixed_url = template.parse_plain_url();
     Some(template)
 }
+
+/// What a `fail_when` may read: what every template may, and the answer.
+static FAIL_WHEN_ROOTS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| ROOTS.iter().copied().chain(["response"]).collect());
 
 /// The templates of a map of names to templates (query parameters, headers,
 /// form fields), each checked; those with problems are left out (reported).

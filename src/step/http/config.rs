@@ -34,6 +34,9 @@ pub struct HttpConfig {
     /// Non-2xx statuses that still count as success, e.g. `[200, 404]`.
     #[serde(default)]
     pub accept: Vec<u16>,
+    /// Template over this step's answer (`response.status`, `response.headers`,
+    /// `response.body`): truthy fails the attempt, e.g. `{{not response.body.ok}}`.
+    pub fail_when: Option<TemplateText>,
 }
 
 /// `auth:` of an http step: exactly one scheme.

@@ -20,6 +20,8 @@ pub struct HttpTemplate {
     pub auth: Option<AuthTemplate>,
     /// Non-2xx statuses that count as success.
     pub accept: Vec<u16>,
+    /// A condition over the step's answer (`response`) that fails the attempt.
+    pub fail_when: Option<Template>,
     /// Whether rendering the request again over the same context gives the
     /// same request (see [`HttpTemplate::volatile_free`]).
     pub renders_alike: bool,
