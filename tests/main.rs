@@ -11,6 +11,7 @@ mod support;
 mod answers;
 mod api_auth;
 mod backpressure;
+mod branches;
 mod budgets;
 mod check;
 mod crash_recovery;

@@ -140,7 +140,26 @@ fn read_payload(source: &Path) -> Result<Value, String> {
 fn print_step(recipe: &Recipe, step: &StepTrace) {
     let redactor = &recipe.redactor;
     match &step.turn {
+        Turn::Skipped
+            if recipe
+                .steps
+                .iter()
+                .any(|known| known.id == step.id && known.guard.is_some()) =>
+        {
+            println!(
+                "step {}: skipped (its branch was not taken, or its `when` is false)",
+                step.id
+            )
+        }
         Turn::Skipped => println!("step {}: skipped (its `when` is false)", step.id),
+        Turn::Switched { value, case } => match case {
+            Some(case) => println!("step {}: switch {} → case {case}", step.id, redactor.text(value)),
+            None => println!(
+                "step {}: switch {} → no case (nothing runs)",
+                step.id,
+                redactor.text(value)
+            ),
+        },
         Turn::Logged(line) => println!("step {}: log {}", step.id, redactor.text(line)),
         Turn::Set(values) => println!("step {}: set {}", step.id, redactor.text(&crate::json::text(values))),
         Turn::NotRendered(error) => println!("step {}: cannot render: {}", step.id, redactor.text(error)),

@@ -61,6 +61,8 @@ pub enum Turn {
     Logged(String),
     /// A `set` step's values.
     Set(Value),
+    /// A `switch` step's value and the case it chose.
+    Switched { value: String, case: Option<String> },
     /// An `http` step's request and what came of it.
     Http(Box<HttpTurn>),
     /// Its templates did not render.
@@ -135,6 +137,10 @@ impl Host for Foreground<'_, '_> {
             crate::step::Turn::Skipped => Turn::Skipped,
             crate::step::Turn::Logged(line) => Turn::Logged(line.to_owned()),
             crate::step::Turn::Set(values) => Turn::Set(values.clone()),
+            crate::step::Turn::Switched { value, case } => Turn::Switched {
+                value: value.to_owned(),
+                case: case.map(str::to_owned),
+            },
             crate::step::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
             crate::step::Turn::Http {
                 request,

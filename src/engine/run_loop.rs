@@ -251,6 +251,18 @@ async fn run_step<H: Host + Send>(
         result,
     };
     if state.is_none()
+        && let Some(guard) = &step.guard
+        && context["steps"][guard.switch.as_str()]["case"] != guard.case.as_str()
+    {
+        // Its branch was not taken (or the switch itself was skipped).
+        let result = json!({"skipped": true});
+        write
+            .steps
+            .push(step_write(StepStatus::Skipped, None, Some(result.clone())));
+        host.turn(step, Turn::Skipped);
+        return Ok(StepEnd::Done(result));
+    }
+    if state.is_none()
         && let Some(when) = &step.when
     {
         let go_on = match counted(host, recipe, templates.is_true(when, context)) {

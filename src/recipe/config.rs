@@ -234,20 +234,32 @@ pub struct StepConfig {
     pub when: Option<TemplateText>,
     /// The kinds written, each at its key's place: validation wants exactly one.
     pub kinds: Vec<(Location, KindConfig)>,
+    /// A `switch`'s branches: steps by case name.
+    pub cases: Option<Spanned<Branches>>,
+    /// A `switch`'s branch for a value no case names.
+    pub default: Option<Spanned<Vec<Spanned<StepConfig>>>>,
     /// Per-attempt time limit, e.g. `30s`, `2m`. Default 30s.
     pub timeout: Option<PlainText>,
     /// Retries of a failed attempt.
     pub retry: Option<Spanned<RetryConfig>>,
 }
 
+/// A `switch`'s `cases:`: each case's steps, by the value that chooses it.
+pub type Branches = IndexMap<String, Spanned<Vec<Spanned<StepConfig>>>>;
+
 /// A step's own keys, each with what it holds; the kinds' keys go between
-/// `when` and `timeout`, so the schema lists them where the docs do.
-const STEP_KEYS: [(&str, &str); 4] = [
+/// `when` and `cases`, so the schema lists them where the docs do.
+const STEP_KEYS: [(&str, &str); 6] = [
     (
         "id",
         "`[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …",
     ),
     ("when", "Template; the step is `skipped` when it renders falsy."),
+    ("cases", "With `switch`: the steps to run for each value, by value."),
+    (
+        "default",
+        "With `switch`: the steps to run when no case names the value.",
+    ),
     ("timeout", "Per-attempt time limit, e.g. `30s`, `2m`. Default 30s."),
     ("retry", "Retries of a failed attempt."),
 ];
@@ -272,6 +284,8 @@ impl<'de> Visitor<'de> for StepVisitor {
             id: None,
             when: None,
             kinds: Vec::new(),
+            cases: None,
+            default: None,
             timeout: None,
             retry: None,
         };
@@ -287,6 +301,8 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "when" => once(&mut step.when, map.next_value()?, "when")?,
                 "timeout" => once(&mut step.timeout, map.next_value()?, "timeout")?,
                 "retry" => once(&mut step.retry, map.next_value()?, "retry")?,
+                "cases" => once(&mut step.cases, map.next_value()?, "cases")?,
+                "default" => once(&mut step.default, map.next_value()?, "default")?,
                 other => match KindConfig::read(other, &mut map)? {
                     Some(kind) => step.kinds.push((key.referenced, kind)),
                     None => return Err(de::Error::custom(format_args!("unknown key `{other}` in a step"))),
@@ -319,6 +335,8 @@ impl JsonSchema for StepConfig {
         let own = [
             generator.subschema_for::<Option<String>>(),
             generator.subschema_for::<Option<String>>(),
+            generator.subschema_for::<Option<IndexMap<String, Vec<StepConfig>>>>(),
+            generator.subschema_for::<Option<Vec<StepConfig>>>(),
             generator.subschema_for::<Option<String>>(),
             generator.subschema_for::<Option<RetryConfig>>(),
         ];

@@ -169,10 +169,21 @@ pub enum Respond {
 pub struct Step {
     pub id: String,
     pub when: Option<Template>,
+    /// A step of a `switch`'s branch runs only when that switch chose its case.
+    pub guard: Option<Guard>,
     pub kind: crate::step::Kind,
     /// Limit for one attempt.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+}
+
+/// Which `switch` choice runs a step of a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// The id of the `switch` step.
+    pub switch: String,
+    /// The case (`default` for the default branch).
+    pub case: String,
 }
 
 /// How often and how patiently a failed step is tried again.

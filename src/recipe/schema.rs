@@ -110,8 +110,12 @@ impl<'a> Checking<'a> {
         match &node.value {
             Node::Map(entries) => self.map(node, entries, schema, path, what),
             Node::Seq(items) => {
+                // The steps of a recipe and of a branch are each "a step".
+                let of_steps = schema["items"]["$ref"]
+                    .as_str()
+                    .is_some_and(|reference| reference.ends_with("/StepConfig"));
                 let key = path.rsplit('.').next().unwrap_or(path);
-                let item_what = if key == "steps" {
+                let item_what = if of_steps {
                     "a step".to_owned()
                 } else {
                     format!("an item of `{key}`")

@@ -472,6 +472,15 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
         }
         Turn::Skipped => {}
         Turn::NotRendered(error) => differ("", "to render".to_owned(), error.clone()),
+        Turn::Switched { .. } => {
+            if asks_request || expect.log.is_some() || expect.set.is_some() {
+                differ(
+                    "",
+                    "an http request, a log line or values".to_owned(),
+                    "a switch step".to_owned(),
+                );
+            }
+        }
         Turn::Set(values) => {
             if asks_request || expect.log.is_some() {
                 differ("", "an http request or a log line".to_owned(), "a set step".to_owned());

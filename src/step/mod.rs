@@ -6,6 +6,7 @@ pub mod graphql;
 pub mod http;
 pub mod log;
 pub mod set;
+pub mod switch;
 
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub enum Kind {
     Graphql(Box<graphql::GraphqlStep>),
     /// Name values for the steps after it.
     Set(set::SetStep),
+    /// Choose which branch of steps runs.
+    Switch(switch::SwitchStep),
 }
 
 impl Kind {
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Log(_) => KindName::Log,
             Kind::Graphql(_) => KindName::Graphql,
             Kind::Set(_) => KindName::Set,
+            Kind::Switch(_) => KindName::Switch,
         }
     }
 }
@@ -54,11 +58,12 @@ pub enum KindConfig {
     Log(TemplateText),
     Graphql(Box<graphql::config::GraphqlConfig>),
     Set(TemplateTree),
+    Switch(TemplateText),
 }
 
 impl KindConfig {
     /// The keys that name a kind, in the order the docs list them.
-    pub const KEYS: [&'static str; 4] = ["http", "log", "graphql", "set"];
+    pub const KEYS: [&'static str; 5] = ["http", "log", "graphql", "set", "switch"];
 
     /// Reads the value of `key` as that kind's config, or `None` when no kind
     /// has that key.
@@ -68,6 +73,7 @@ impl KindConfig {
             "log" => KindConfig::Log(map.next_value()?),
             "graphql" => KindConfig::Graphql(map.next_value()?),
             "set" => KindConfig::Set(map.next_value()?),
+            "switch" => KindConfig::Switch(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -79,6 +85,7 @@ impl KindConfig {
             KindConfig::Log(_) => KindName::Log,
             KindConfig::Graphql(_) => KindName::Graphql,
             KindConfig::Set(_) => KindName::Set,
+            KindConfig::Switch(_) => KindName::Switch,
         }
         .as_str()
     }
@@ -106,6 +113,11 @@ impl KindConfig {
                 "Name values (a map of templates) that later steps read as `steps.ID.NAME`.",
                 generator.subschema_for::<serde_json::Map<String, Value>>(),
             ),
+            (
+                "switch",
+                "A template whose value chooses which branch runs: `cases` by value, else `default`.",
+                generator.subschema_for::<String>(),
+            ),
         ]
     }
 
@@ -120,6 +132,28 @@ impl KindConfig {
             KindConfig::Graphql(config) => graphql::check::validate_graphql(checker, label, location, config)
                 .map(|graphql| Kind::Graphql(Box::new(graphql))),
             KindConfig::Set(tree) => set::check(checker, label, location, tree).map(Kind::Set),
+            KindConfig::Switch(value) => checker.template(value, &format!("{label} `switch`")).map(|value| {
+                Kind::Switch(switch::SwitchStep {
+                    value,
+                    cases: Vec::new(),
+                    has_default: false,
+                })
+            }),
+        }
+    }
+}
+
+impl Kind {
+    /// Gives a kind that has branches (`switch`) their names; `Err` with the
+    /// kind's name when it takes none.
+    pub fn with_branches(mut self, cases: Vec<String>, has_default: bool) -> Result<Self, KindName> {
+        match &mut self {
+            Kind::Switch(switch) => {
+                switch.cases = cases;
+                switch.has_default = has_default;
+                Ok(self)
+            }
+            _ => Err(self.name()),
         }
     }
 }
@@ -133,6 +167,7 @@ pub enum KindName {
     Log,
     Graphql,
     Set,
+    Switch,
 }
 
 /// How an attempt reads in a run's history (the status page, `ferry runs show`).
@@ -144,7 +179,13 @@ pub struct AttemptView<'a> {
 }
 
 impl KindName {
-    pub const ALL: [KindName; 4] = [KindName::Http, KindName::Log, KindName::Graphql, KindName::Set];
+    pub const ALL: [KindName; 5] = [
+        KindName::Http,
+        KindName::Log,
+        KindName::Graphql,
+        KindName::Set,
+        KindName::Switch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,6 +193,7 @@ impl KindName {
             KindName::Log => "log",
             KindName::Graphql => "graphql",
             KindName::Set => "set",
+            KindName::Switch => "switch",
         }
     }
 
@@ -169,6 +211,14 @@ impl KindName {
                     request["url"].as_str().unwrap_or_default()
                 ),
                 body: Some(&request["body"]),
+            },
+            KindName::Switch => AttemptView {
+                line: format!(
+                    "switch {} → {}",
+                    request["switch"].as_str().unwrap_or_default(),
+                    request["case"].as_str().unwrap_or("no case")
+                ),
+                body: None,
             },
             KindName::Set => AttemptView {
                 line: format!("set {}", crate::json::text(&request["set"])),
@@ -216,6 +266,8 @@ pub enum Turn<'a> {
     Logged(&'a str),
     /// A `set` step's values, as rendered.
     Set(&'a Value),
+    /// A `switch` step's value, and the case it chose (`None`: no branch runs).
+    Switched { value: &'a str, case: Option<&'a str> },
     /// An `http` step's attempt.
     Http {
         request: &'a HttpRequest,
@@ -276,6 +328,7 @@ impl Kind {
             Kind::Log(template) => Ok(log::attempt(template, input, host).await),
             Kind::Graphql(graphql) => graphql.attempt(input, host).await,
             Kind::Set(set) => Ok(set.attempt(input, host).await),
+            Kind::Switch(switch) => Ok(switch.attempt(input, host).await),
         }
     }
 }

@@ -5,13 +5,14 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use super::config::{RecipeFile, RetryConfig, StepConfig};
-use super::{Diagnostic, Position, Recipe, RetryPolicy, Step, parse_duration};
+use super::{Diagnostic, Guard, Position, Recipe, RetryPolicy, Step, parse_duration};
 use crate::checks::Checker;
 use crate::redact::{Redactor, Secret};
-use crate::step::KindConfig;
+use crate::step::switch::DEFAULT_CASE;
+use crate::step::{Kind, KindConfig, KindName};
 use crate::template::ROOTS;
 
 mod trigger;
@@ -69,13 +70,13 @@ pub(super) fn validate(
             "`steps` is empty; a recipe needs at least one step",
         );
     }
-    let mut seen_ids = HashSet::new();
-    let mut steps = Vec::with_capacity(parsed.steps.value.len());
-    for (index, step) in parsed.steps.value.iter().enumerate() {
-        if let Some(step) = validate_step(&mut checker, index, step, &mut seen_ids) {
-            steps.push(step);
-        }
-    }
+    let mut steps = Steps {
+        seen_ids: HashSet::new(),
+        steps: Vec::with_capacity(parsed.steps.value.len()),
+        count: 0,
+    };
+    steps.validate(&mut checker, &parsed.steps.value, None);
+    let steps = steps.steps;
 
     let redactor = Redactor::with_basic_pairs(&checker.secrets, &checker.basic_pairs);
     if !checker.problems.is_empty() {
@@ -109,11 +110,54 @@ pub(super) fn validate(
     })
 }
 
+/// The steps of a recipe in the order they run: a `switch`'s branches follow
+/// it, each of their steps guarded by the case that runs it.
+struct Steps {
+    seen_ids: HashSet<String>,
+    steps: Vec<Step>,
+    /// Steps seen so far, for default ids (`step3`).
+    count: usize,
+}
+
+impl Steps {
+    fn validate(&mut self, checker: &mut Checker<'_>, configs: &[Spanned<StepConfig>], guard: Option<Guard>) {
+        for config in configs {
+            let index = self.count;
+            self.count += 1;
+            let step = validate_step(checker, index, config, &mut self.seen_ids, guard.clone());
+            // Its branches are checked also when it has problems of its own.
+            let id = match (&step, &config.value.id) {
+                (Some(step), _) => step.id.clone(),
+                (None, Some(id)) => id.value.clone(),
+                (None, None) => format!("step{}", index + 1),
+            };
+            self.steps.extend(step);
+            if let Some(cases) = &config.value.cases {
+                for (case, branch) in &cases.value {
+                    let guard = Guard {
+                        switch: id.clone(),
+                        case: case.clone(),
+                    };
+                    self.validate(checker, &branch.value, Some(guard));
+                }
+            }
+            if let Some(default) = &config.value.default {
+                let guard = Guard {
+                    switch: id.clone(),
+                    case: DEFAULT_CASE.to_owned(),
+                };
+                self.validate(checker, &default.value, Some(guard));
+            }
+        }
+    }
+}
+
 fn validate_step(
     checker: &mut Checker<'_>,
     index: usize,
     step: &Spanned<StepConfig>,
     seen_ids: &mut HashSet<String>,
+    guard: Option<Guard>,
 ) -> Option<Step> {
     let location = step.referenced;
     let step = &step.value;
@@ -170,6 +214,7 @@ fn validate_step(
             None
         }
     };
+    let action = action.and_then(|kind| branches(checker, &label, location, step, kind));
     let retry = match &step.retry {
         Some(retry) => validate_retry(checker, &label, retry),
         None => RetryPolicy::default(),
@@ -181,10 +226,54 @@ fn validate_step(
     Some(Step {
         id,
         when,
+        guard,
         kind: action?,
         timeout,
         retry,
     })
+}
+
+/// A `switch` gets its branches' names; `cases` and `default` on any other
+/// kind, a switch with neither, and a case named `default` are problems.
+fn branches(checker: &mut Checker<'_>, label: &str, location: Location, step: &StepConfig, kind: Kind) -> Option<Kind> {
+    let cases: Vec<String> = step
+        .cases
+        .iter()
+        .flat_map(|cases| cases.value.keys().cloned())
+        .collect();
+    if let Some(cases) = &step.cases
+        && cases.value.contains_key(DEFAULT_CASE)
+    {
+        checker.report(
+            cases.referenced,
+            format!("{label} has a case named `{DEFAULT_CASE}`; write that branch under `default:`"),
+        );
+        return None;
+    }
+    let has_branches = step.cases.is_some() || step.default.is_some();
+    if !has_branches {
+        if kind.name() == KindName::Switch {
+            checker.report(
+                location,
+                format!("{label} has no branches; a `switch` needs `cases`, `default` or both"),
+            );
+            return None;
+        }
+        return Some(kind);
+    }
+    match kind.with_branches(cases, step.default.is_some()) {
+        Ok(kind) => Some(kind),
+        Err(name) => {
+            checker.report(
+                location,
+                format!(
+                    "{label}: `cases` and `default` belong to a `switch` step, not to a `{}` step",
+                    name.as_str()
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryConfig>) -> RetryPolicy {
