@@ -39,6 +39,7 @@ mod module_graph;
 mod openapi;
 mod poll;
 mod poll_keys;
+mod poll_pages;
 mod recipe_authoring;
 mod recipe_loading;
 mod recipes_api;

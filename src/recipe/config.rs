@@ -221,6 +221,26 @@ pub struct PollConfig {
     pub key: Option<TemplateText>,
     /// `skip` (default): the first poll only remembers the items; `emit`: runs them.
     pub first: Option<PlainText>,
+    /// How to reach the next page of the answer: `{next: link}` (the `Link`
+    /// header), `{next: "$.links.next"}` (a URL in the body) or
+    /// `{cursor: "$.meta.next_cursor", param: cursor}`.
+    #[schemars(with = "Option<PaginateConfig>")]
+    pub paginate: Option<Spanned<PaginateConfig>>,
+    /// Most pages one poll fetches. Default 10.
+    pub max_pages: Option<u32>,
+}
+
+/// `paginate:` of a poll: `next` or `cursor` (with `param`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaginateConfig {
+    /// `link` (the `Link: <…>; rel="next"` header, RFC 8288), or a JSONPath to the
+    /// next page's URL in the body.
+    pub next: Option<PlainText>,
+    /// A JSONPath to the next page's cursor in the body, sent back as `param`.
+    pub cursor: Option<PlainText>,
+    /// With `cursor`: the query parameter that carries it.
+    pub param: Option<PlainText>,
 }
 
 /// One step: its own keys, and one key naming its kind (`http:`, `log:`, …)

@@ -137,7 +137,25 @@ pub struct PollTrigger {
     /// Renders an item's identity from `item`; `None`: a hash of the item.
     pub key: Option<Template>,
     pub first: FirstPoll,
+    /// How the answer's next page is found; `None`: one page.
+    pub paginate: Option<Pagination>,
+    /// Most pages one poll fetches.
+    pub max_pages: u32,
 }
+
+/// Where a polled answer says its next page is.
+#[derive(Debug)]
+pub enum Pagination {
+    /// The `Link` header's `rel="next"` (RFC 8288).
+    Link,
+    /// A URL in the body.
+    NextUrl(ItemsPath),
+    /// A cursor in the body, sent back as the query parameter `param`.
+    Cursor { path: ItemsPath, param: String },
+}
+
+/// A poll's `max_pages` when it sets none.
+pub const DEFAULT_MAX_PAGES: u32 = 10;
 
 /// An RFC 9535 JSONPath with the text it was written as.
 #[derive(Debug)]

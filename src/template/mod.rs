@@ -98,7 +98,7 @@ impl Templates {
                 }
                 Some(Value::Null) => Ok(String::new()),
                 // Numbers, objects and arrays print the way handlebars prints them.
-                _ => self.render_compiled(&template.compiled, context),
+                _ => self.render_compiled(&template.compiled, &template.source, context),
             }
         })
     }
@@ -116,7 +116,7 @@ impl Templates {
         }
         match &template.whole_leaf {
             Some(as_json) => {
-                let text = self.render_compiled(as_json, context)?;
+                let text = self.render_compiled(as_json, &template.source, context)?;
                 serde_json::from_str(&text).map_err(|error| {
                     TemplateError::Render(format!("`{}` did not give a JSON value: {error}", template.source))
                 })
@@ -161,7 +161,13 @@ impl Templates {
         }
     }
 
-    fn render_compiled(&self, compiled: &handlebars::Template, context: &Value) -> Result<String, TemplateError> {
+    /// `source` is the template's text, for messages that quote a path of it.
+    fn render_compiled(
+        &self,
+        compiled: &handlebars::Template,
+        source: &str,
+        context: &Value,
+    ) -> Result<String, TemplateError> {
         let context = Context::wraps(context).map_err(|error| TemplateError::Render(error.to_string()))?;
         let mut render_context = RenderContext::new(None);
         let mut output = BudgetedOutput::default();
@@ -169,7 +175,7 @@ impl Templates {
         if let Some(over) = budget::over() {
             return Err(TemplateError::OverBudget(over));
         }
-        rendered.map_err(|error| TemplateError::Render(render_error_message(&error)))?;
+        rendered.map_err(|error| TemplateError::Render(render_error_message(&error, source, context.data())))?;
         Ok(output.text)
     }
 }
@@ -194,10 +200,37 @@ impl handlebars::Output for BudgetedOutput {
     }
 }
 
-fn render_error_message(error: &handlebars::RenderError) -> String {
+fn render_error_message(error: &handlebars::RenderError, source: &str, context: &Value) -> String {
     match error.reason() {
         handlebars::RenderErrorReason::NestedError(inner) => inner.to_string(),
+        handlebars::RenderErrorReason::InvalidJsonIndex(segment) => through_a_list(source, segment, context),
         reason => reason.to_string(),
+    }
+}
+
+/// A path that goes through a list by a name (`payload.labels.name`): which
+/// path, and the two ways to say what was meant.
+fn through_a_list(source: &str, segment: &str, context: &Value) -> String {
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']' | '@');
+    let suffix = format!(".{segment}");
+    let found = source.split(|c: char| !is_path_char(c)).find_map(|token| {
+        let at = token.find(&suffix)?;
+        let list = &token[..at];
+        let segments: Vec<&str> = list.split('.').map(|part| part.trim_matches(['[', ']'])).collect();
+        let value = segments.iter().try_fold(context, |value, part| match value {
+            Value::Object(fields) => fields.get(*part),
+            Value::Array(items) => part.parse::<usize>().ok().and_then(|index| items.get(index)),
+            _ => None,
+        })?;
+        value.is_array().then(|| list.to_owned())
+    });
+    match found {
+        Some(list) => format!(
+            "`{list}` is a list, so `{list}.{segment}` names nothing: take one element (`{list}.[0].{segment}`) or every element's `{segment}` (`pluck {list} \"{segment}\"`)"
+        ),
+        None => format!(
+            "a path goes through a list by the name `{segment}`: take one element (`LIST.[0].{segment}`) or every element's `{segment}` (`pluck LIST \"{segment}\"`)"
+        ),
     }
 }
 
@@ -477,6 +510,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_path_through_a_list_by_name_says_which_and_how_to_mend_it() {
+        let templates = Templates::new();
+        let context = serde_json::json!({"payload": {"labels": [{"name": "bug"}], "issue": {"tags": ["a"]}}});
+        for source in [
+            "{{payload.labels.name}}",
+            "labels: {{payload.labels.name}}!",
+            "{{upper payload.labels.name}}",
+        ] {
+            let template = Template::compile(source).expect("compiles");
+            let error = templates
+                .render_text(&template, &context)
+                .expect_err(source)
+                .to_string();
+            assert_eq!(
+                error,
+                "`payload.labels` is a list, so `payload.labels.name` names nothing: take one element (`payload.labels.[0].name`) or every element's `name` (`pluck payload.labels \"name\"`)",
+                "{source}"
+            );
+        }
+        let template = Template::compile("{{#each payload.issue}}{{this.tags.first}}{{/each}}").expect("compiles");
+        let error = templates
+            .render_text(&template, &context)
+            .expect_err("relative")
+            .to_string();
+        assert!(
+            error.starts_with("a path goes through a list by the name `tags`"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn templates_that_call_now_or_uuid_are_volatile() {
         for source in [
             "{{now}}",
@@ -651,7 +715,7 @@ mod tests {
         );
         assert_eq!(
             templates
-                .render_compiled(&plain.compiled, &context)
+                .render_compiled(&plain.compiled, plain.source(), &context)
                 .expect("handlebars"),
             "https://example.com/a b\\c"
         );

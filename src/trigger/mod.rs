@@ -1,6 +1,7 @@
 //! Triggers turn the outside world into [`Event`]s; the store makes each one a
 //! queued run. Triggers never run steps.
 
+mod pages;
 mod plan;
 pub mod poll;
 pub mod timers;

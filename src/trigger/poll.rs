@@ -34,6 +34,9 @@ pub enum PollError {
     Key { index: usize, error: TemplateError },
     #[error("`key` rendered empty for item {0}; every item needs an identity")]
     EmptyKey(usize),
+    /// The next page could not be found.
+    #[error("`paginate`: {0}")]
+    Page(String),
 }
 
 /// What a poll needs from the daemon.
@@ -82,18 +85,38 @@ async fn fetch_items(
         "ferry": { "url": context.public_url },
     });
     let idempotency_key = format!("{}:{}", recipe.id, crate::timestamp::timestamp(scheduled_at));
-    let request =
+    let mut request =
         crate::step::http::render::http_request(context.templates, &poll.request, &template_context, &idempotency_key)
             .map_err(PollError::Render)?;
-    let response = match action::http::execute(context.destinations, &request, poll.timeout).await {
-        Outcome::Succeeded {
-            response: Some(response),
-        } => response,
-        Outcome::Succeeded { response: None } => return Err(PollError::NoAnswer),
-        Outcome::Failed { error, .. } => return Err(PollError::Source(error)),
-    };
-    let body = answer_json(&request, response)?;
-    let items = keyed_items(context.templates, poll, body)?;
+    // Every page is fetched before any item counts: a page that fails fails
+    // the poll, and no item of it is marked seen.
+    let mut items = Vec::new();
+    for page in 1..=poll.max_pages {
+        let response = match action::http::execute(context.destinations, &request, poll.timeout).await {
+            Outcome::Succeeded {
+                response: Some(response),
+            } => response,
+            Outcome::Succeeded { response: None } => return Err(PollError::NoAnswer),
+            Outcome::Failed { error, .. } => return Err(PollError::Source(error)),
+        };
+        let link = response.headers.get("link").and_then(Value::as_str).map(str::to_owned);
+        let body = answer_json(&request, response)?;
+        let next = match &poll.paginate {
+            Some(pagination) if page < poll.max_pages => {
+                super::pages::next_url(pagination, &request.url, link.as_deref(), &body).map_err(PollError::Page)?
+            }
+            _ => None,
+        };
+        items.extend(keyed_items(context.templates, poll, body)?);
+        match next {
+            Some(url) if url != request.url => {
+                request.url = url;
+                // The first page's URL may have been parsed when the recipe loaded.
+                request.parsed_url = None;
+            }
+            _ => break,
+        }
+    }
     Ok(items
         .into_iter()
         .map(|(key, item)| {

@@ -7,10 +7,10 @@ use chrono_tz::Tz;
 use serde_saphyr::{Location, Spanned};
 
 use crate::checks::Checker;
-use crate::recipe::config::{PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
+use crate::recipe::config::{PaginateConfig, PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
 use crate::recipe::{
-    FirstPoll, ItemsPath, Missed, PollTrigger, Position, Rate, RecipeRate, Respond, Schedule, Trigger, parse_duration,
-    parse_timezone,
+    DEFAULT_MAX_PAGES, FirstPoll, ItemsPath, Missed, Pagination, PollTrigger, Position, Rate, RecipeRate, Respond,
+    Schedule, Trigger, parse_duration, parse_timezone,
 };
 use crate::step::http::check::validate_http;
 use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
@@ -362,24 +362,17 @@ fn validate_poll(checker: &mut Checker<'_>, config: PollConfig, at: Location) ->
     checker.roots = roots;
 
     let items = match &config.items {
-        Some(items) => match serde_json_path::JsonPath::parse(items.value.trim()) {
-            Ok(path) => Some(ItemsPath {
-                source: items.value.trim().to_owned(),
-                path,
-            }),
-            Err(error) => {
-                checker.report(
-                    items.referenced,
-                    format!(
-                        "poll `items`: `{}` is not an RFC 9535 JSONPath ({error}); expected something like `$.features[*]`",
-                        items.value
-                    ),
-                );
-                return None;
-            }
-        },
+        Some(items) => Some(json_path(checker, items, "items", "$.features[*]")?),
         None => None,
     };
+    let paginate = match &config.paginate {
+        Some(paginate) => Some(validate_paginate(checker, paginate)?),
+        None => None,
+    };
+    let max_pages = config.max_pages.unwrap_or(DEFAULT_MAX_PAGES);
+    if max_pages == 0 {
+        checker.report(at, "poll `max_pages` must be at least 1");
+    }
     let first = match config
         .first
         .as_ref()
@@ -405,7 +398,66 @@ fn validate_poll(checker: &mut Checker<'_>, config: PollConfig, at: Location) ->
             None => None,
         },
         first,
+        paginate,
+        max_pages: max_pages.max(1),
     })
+}
+
+/// A JSONPath written in a poll (`items`, a `paginate` path), parsed.
+fn json_path(checker: &mut Checker<'_>, text: &Spanned<String>, key: &str, like: &str) -> Option<ItemsPath> {
+    let source = text.value.trim();
+    match serde_json_path::JsonPath::parse(source) {
+        Ok(path) => Some(ItemsPath {
+            source: source.to_owned(),
+            path,
+        }),
+        Err(error) => {
+            checker.report(
+                text.referenced,
+                format!(
+                    "poll `{key}`: `{source}` is not an RFC 9535 JSONPath ({error}); expected something like `{like}`"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `paginate:`: `next: link`, `next: <JSONPath>`, or `cursor: <JSONPath>` with `param`.
+fn validate_paginate(checker: &mut Checker<'_>, paginate: &Spanned<PaginateConfig>) -> Option<Pagination> {
+    let config = &paginate.value;
+    match (&config.next, &config.cursor, &config.param) {
+        (Some(next), None, None) if next.value.trim() == "link" => Some(Pagination::Link),
+        (Some(next), None, None) => json_path(checker, next, "paginate.next", "$.links.next").map(Pagination::NextUrl),
+        (None, Some(cursor), Some(param)) if !param.value.trim().is_empty() => {
+            let path = json_path(checker, cursor, "paginate.cursor", "$.meta.next_cursor")?;
+            Some(Pagination::Cursor {
+                path,
+                param: param.value.trim().to_owned(),
+            })
+        }
+        (None, Some(_), _) => {
+            checker.report(
+                paginate.referenced,
+                "poll `paginate` with `cursor` needs `param`: the query parameter that sends the cursor back",
+            );
+            None
+        }
+        (Some(_), _, Some(param)) => {
+            checker.report(
+                param.referenced,
+                "poll `paginate`: `param` goes with `cursor`, not with `next`",
+            );
+            None
+        }
+        _ => {
+            checker.report(
+                paginate.referenced,
+                "poll `paginate` needs one of `next: link`, `next: \"$.path.to.url\"` or `cursor: \"$.path\"` with `param`",
+            );
+            None
+        }
+    }
 }
 
 pub(super) fn is_hook_path(path: &str) -> bool {
