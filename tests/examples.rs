@@ -136,7 +136,11 @@ async fn a_stripe_checkout_creates_a_contact_then_notes_the_order_on_it() {
     let run = ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
 
-    let contact = &run["steps"][0]["attempts"][0];
+    assert_eq!(
+        run["steps"][0]["attempts"][0]["request"]["case"],
+        "checkout.session.completed"
+    );
+    let contact = &run["steps"][1]["attempts"][0];
     assert_eq!(
         contact["request"]["body"],
         json!({"email": "ada@example.com", "name": "Ada Lovelace", "source": "stripe", "stripe_customer": "cus_NffrFeUfNV2Hib"})
@@ -152,7 +156,11 @@ async fn a_stripe_checkout_creates_a_contact_then_notes_the_order_on_it() {
         .as_str()
         .expect("the sink answered with an id");
 
-    let note = &run["steps"][1]["attempts"][0];
+    let note = &run["steps"][2]["attempts"][0];
+    assert_eq!(
+        run["steps"][3]["status"], "skipped",
+        "the failed-payment branch: {run:#}"
+    );
     assert_eq!(
         note["request"]["body"],
         json!({"contact_id": contact_id, "text": "Paid 4200 EUR (checkout cs_test_a1b2c3)", "amount_cents": 4200})
