@@ -114,12 +114,8 @@ fn ferry_test_expects_set_values_and_check_places_fail_when_problems() {
         "- name: counts\n  payload: {items: [1, 2], who: ada}\n  expect:\n    steps:\n      tally:\n        set: {count: 2, who: ada}\n- name: a wrong count is a failure\n  payload: {items: [1], who: ada}\n  expect:\n    steps:\n      tally:\n        set: {count: 2}\n",
     )
     .expect("write test");
-    let tested = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["test", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stdout = String::from_utf8_lossy(&tested.stdout);
-    assert_eq!(tested.status.code(), Some(1), "{stdout}");
+    let (tested_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(tested_code, Some(1), "{stdout}");
     assert!(stdout.contains("step `tally` set.count"), "{stdout}");
     assert!(stdout.ends_with("1 files, 2 cases, 1 failed\n"), "{stdout}");
 
@@ -134,12 +130,8 @@ fn ferry_test_expects_set_values_and_check_places_fail_when_problems() {
         "trigger: {webhook: {}}\nsteps:\n  - set: [1, 2]\n",
     )
     .expect("write recipe");
-    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["check", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stderr = String::from_utf8_lossy(&checked.stderr);
-    assert_eq!(checked.status.code(), Some(1), "{stderr}");
+    let (checked_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(checked_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("tally.yaml:5:25: step `step1` `fail_when`: `respons.body.ok` starts with `respons`"),
         "{stderr}"

@@ -113,12 +113,8 @@ fn ferry_test_sees_the_branch_taken() {
 "#,
     )
     .expect("write test");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["test", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let (output_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(0), "{stdout}");
     assert!(stdout.ends_with("1 files, 1 cases, 0 failed\n"), "{stdout}");
 }
 
@@ -148,12 +144,8 @@ steps:
         "trigger: {webhook: {}}\nsteps:\n  - log: x\n    default: [{log: y}]\n  - switch: '{{payload.t}}'\n    cases: {default: [{log: z}]}\n",
     )
     .expect("write recipe");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["check", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:11:11: unknown key `lgo` in a step; expected one of"),
         "{stderr}"
@@ -165,11 +157,7 @@ steps:
             .replace("lgo", "log"),
     )
     .expect("write recipe");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["check", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
     assert!(
         stderr.contains("bad.yaml:10:15: step id `same` is used twice; step ids must be unique in a recipe"),
         "{stderr}"

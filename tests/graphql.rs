@@ -157,15 +157,6 @@ async fn a_5xx_is_retried() {
     assert_eq!(received[0], received[1], "a retry sends the same operation");
 }
 
-fn ferry(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("FERRY_RECIPES")
-        .env_remove("FERRY_PUBLIC_URL")
-        .output()
-        .expect("run ferry")
-}
-
 #[tokio::test]
 async fn ferry_test_and_a_dry_run_show_the_request_and_send_nothing() {
     let server = GraphqlServer::start(&[]).await;
@@ -201,19 +192,13 @@ async fn ferry_test_and_a_dry_run_show_the_request_and_send_nothing() {
     )
     .expect("write test");
     let folder = dir.path().to_str().expect("utf-8 path");
-    let tested = ferry(&["test", folder]);
-    let stdout = String::from_utf8_lossy(&tested.stdout);
-    assert_eq!(
-        tested.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&tested.stderr)
-    );
+    let (tested_code, stdout, stderr) = support::ferry(&["test", folder]);
+    assert_eq!(tested_code, Some(0), "{stdout}{stderr}");
     assert!(stdout.ends_with("1 files, 2 cases, 0 failed\n"), "{stdout}");
 
     let payload_file = dir.path().join("payload.json");
     std::fs::write(&payload_file, payload).expect("write payload");
-    let dry = ferry(&[
+    let (dry_code, stdout, stderr) = support::ferry(&[
         "run",
         "users",
         "--dry-run",
@@ -222,13 +207,7 @@ async fn ferry_test_and_a_dry_run_show_the_request_and_send_nothing() {
         "--recipes",
         folder,
     ]);
-    let stdout = String::from_utf8_lossy(&dry.stdout);
-    assert_eq!(
-        dry.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    assert_eq!(dry_code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout
             .lines()
@@ -252,13 +231,9 @@ fn a_query_that_does_not_parse_is_placed_in_the_file() {
         "trigger: {webhook: {}}\nsteps:\n  - graphql:\n      url: http://127.0.0.1:9/graphql\n      query: 'query A { a } query B { b }'\n      variables: [1]\n",
     )
     .expect("write recipe");
-    let checked = ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    assert_eq!(checked.status.code(), Some(1), "{output}");
+    let (checked_code, stdout, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let output = format!("{stdout}{stderr}");
+    assert_eq!(checked_code, Some(1), "{output}");
     assert!(
         output.contains("broken.yaml:8:11: step `step1` `query` is not valid GraphQL:"),
         "{output}"

@@ -231,12 +231,8 @@ fn check_places_paginate_problems() {
         "trigger:\n  poll:\n    every: 1m\n    http: {url: 'https://x.example/feed'}\n    paginate: {next: '$.links[', param: p}\nsteps: [{log: x}]\n",
     )
     .expect("write");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["check", dir.path().to_str().expect("utf-8 path")])
-        .output()
-        .expect("run ferry");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("a.yaml:5:15: poll `paginate` with `cursor` needs `param`"),
         "{stderr}"

@@ -250,30 +250,25 @@ async fn run_step<H: Host + Send>(
         request,
         result,
     };
-    if state.is_none()
-        && let Some(guard) = &step.guard
-        && context["steps"][guard.switch.as_str()]["case"] != guard.case.as_str()
-    {
-        // Its branch was not taken (or the switch itself was skipped).
-        let result = json!({"skipped": true});
-        write
-            .steps
-            .push(step_write(StepStatus::Skipped, None, Some(result.clone())));
-        host.turn(step, Turn::Skipped);
-        return Ok(StepEnd::Done(result));
-    }
-    if state.is_none()
-        && let Some(when) = &step.when
-    {
-        let go_on = match counted(host, recipe, templates.is_true(when, context)) {
-            Ok(go_on) => go_on,
-            Err(error) => {
-                host.turn(step, Turn::NotRendered(&format!("`when`: {error}")));
-                return Err(RunError::StepWhen {
-                    step: step.id.clone(),
-                    error,
-                });
-            }
+    if state.is_none() {
+        // A step of a branch the switch did not take (or of a skipped switch)
+        // is skipped as a step whose `when` is false.
+        let branch_taken = step
+            .guard
+            .as_ref()
+            .is_none_or(|guard| context["steps"][guard.switch.as_str()]["case"] == guard.case.as_str());
+        let go_on = match (&step.when, branch_taken) {
+            (Some(when), true) => match counted(host, recipe, templates.is_true(when, context)) {
+                Ok(go_on) => go_on,
+                Err(error) => {
+                    host.turn(step, Turn::NotRendered(&format!("`when`: {error}")));
+                    return Err(RunError::StepWhen {
+                        step: step.id.clone(),
+                        error,
+                    });
+                }
+            },
+            (None, taken) | (Some(_), taken @ false) => taken,
         };
         if !go_on {
             let result = json!({"skipped": true});

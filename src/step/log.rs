@@ -31,14 +31,6 @@ pub(super) async fn attempt(
                 unstored: None,
             }
         }
-        Err(error) => {
-            host.turn(super::Turn::NotRendered(&error.to_string()));
-            super::Attempted {
-                record: crate::json::text(&serde_json::Value::Null),
-                outcome: crate::action::Outcome::failed(crate::action::AttemptError::Step(error.to_string())),
-                result: serde_json::Value::Null,
-                unstored: None,
-            }
-        }
+        Err(error) => super::Attempted::not_rendered(host, input.redactor, &error),
     }
 }

@@ -306,6 +306,21 @@ pub struct Attempted {
     pub unstored: Option<HttpRequest>,
 }
 
+impl Attempted {
+    /// An attempt whose templates did not render: its turn and its failure
+    /// say why, redacted; nothing was sent.
+    pub(crate) fn not_rendered(host: &mut impl Attempts, redactor: &Redactor, error: &TemplateError) -> Self {
+        let error = redactor.text(&error.to_string()).into_owned();
+        host.turn(Turn::NotRendered(&error));
+        Attempted {
+            record: crate::json::text(&Value::Null),
+            outcome: Outcome::failed(AttemptError::Step(error)),
+            result: Value::Null,
+            unstored: None,
+        }
+    }
+}
+
 /// Why an attempt could not be made at all.
 pub enum AttemptFailure {
     /// Its templates did not render (the message redacted).

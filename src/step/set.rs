@@ -7,7 +7,7 @@ use serde_json::Value;
 use serde_saphyr::Location;
 
 use super::{AttemptInput, Attempted, Attempts, Turn, counted};
-use crate::action::{AttemptError, Outcome};
+use crate::action::Outcome;
 use crate::checks::Checker;
 use crate::environment::TemplateTree;
 use crate::template::ValueTemplate;
@@ -73,16 +73,7 @@ impl SetStep {
                     unstored: None,
                 }
             }
-            Err(error) => {
-                let error = input.redactor.text(&error.to_string()).into_owned();
-                host.turn(Turn::NotRendered(&error));
-                Attempted {
-                    record: crate::json::text(&Value::Null),
-                    outcome: Outcome::failed(AttemptError::Step(error)),
-                    result: Value::Null,
-                    unstored: None,
-                }
-            }
+            Err(error) => Attempted::not_rendered(host, input.redactor, &error),
         }
     }
 }

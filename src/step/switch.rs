@@ -5,10 +5,10 @@
 //! result, `steps.ID`, is `{value, case}`: `case` is the case that ran,
 //! `"default"`, or `null` when nothing did.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{AttemptInput, Attempted, Attempts, Turn, counted};
-use crate::action::{AttemptError, Outcome};
+use crate::action::Outcome;
 use crate::template::Template;
 
 /// What `steps.ID.case` says when the `default` branch ran: a case may not have
@@ -50,16 +50,7 @@ impl SwitchStep {
                     unstored: None,
                 }
             }
-            Err(error) => {
-                let error = input.redactor.text(&error.to_string()).into_owned();
-                host.turn(Turn::NotRendered(&error));
-                Attempted {
-                    record: crate::json::text(&Value::Null),
-                    outcome: Outcome::failed(AttemptError::Step(error)),
-                    result: Value::Null,
-                    unstored: None,
-                }
-            }
+            Err(error) => Attempted::not_rendered(host, input.redactor, &error),
         }
     }
 }

@@ -187,6 +187,22 @@ impl TestDaemon {
 /// ephemeral range: a port the kernel handed out could be handed again, to one
 /// of the thousands of client connections some tests open, before the daemon
 /// meant to listen on it binds it.
+/// Runs the `ferry` binary with `args`, outside any daemon's settings, and
+/// waits for it: `(exit code, stdout, stderr)`.
+pub fn ferry(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("FERRY_RECIPES")
+        .env_remove("FERRY_PUBLIC_URL")
+        .output()
+        .expect("run ferry");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The keys a step may have, as messages list them: `id, when, http, …`.
 /// Tests build messages with it, so that a new step kind changes no test.
 pub fn step_keys() -> String {
