@@ -24,7 +24,7 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339(rfc3339).expect("time").into()
     }
 
-    /// The cases of `shared/data/delivery_policy_anchors.json`.
+    /// RFC 9110 §10.2.3 and §5.6.7: delay seconds and the three date forms, and values that are neither.
     #[test]
     fn rfc_9110_examples_and_invalid_values() {
         let cases: [(&str, &str, Option<u64>); 9] = [
