@@ -57,7 +57,7 @@ async fn concurrent_writes_are_all_committed_and_a_bad_one_fails_alone() {
     // among many good ones so that it shares their batches.
     let mut bad = RunWrite::new("no-such-run");
     bad.steps.push(StepWrite {
-        position: 0,
+        key: ferry::store::StepKey::step(0),
         step_id: "call".to_owned(),
         kind: ferry::step::KindName::Http,
         status: StepStatus::Running,
@@ -154,7 +154,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
     // The first step succeeds, the second waits for a retry: one write.
     let mut write = RunWrite::new(&stored.run_id);
     write.steps.push(StepWrite {
-        position: 0,
+        key: ferry::store::StepKey::step(0),
         step_id: "first".to_owned(),
         kind: ferry::step::KindName::Http,
         status: StepStatus::Succeeded,
@@ -162,7 +162,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
         result: Some(json!({"status": 200})),
     });
     write.steps.push(StepWrite {
-        position: 1,
+        key: ferry::store::StepKey::step(1),
         step_id: "second".to_owned(),
         kind: ferry::step::KindName::Http,
         status: StepStatus::Retrying,
@@ -170,7 +170,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
         result: None,
     });
     write.attempts.push((
-        1,
+        ferry::store::StepKey::step(1),
         AttemptWrite {
             n: 1,
             started_at: ferry::store::timestamp(Utc::now()),

@@ -118,12 +118,14 @@ async fn dry_runs_print_the_requests_and_send_nothing() {
     let crm = format!("{}/crm", sink.url);
     let nws = format!("{}/alerts", sink.url);
     let weather = format!("{}/weather", sink.url);
+    let warehouse = format!("{}/warehouse", sink.url);
     let environment = [
         ("CHAT_WEBHOOK_URL", chat.as_str()),
         ("CRM_API_URL", crm.as_str()),
         ("CRM_API_TOKEN", "dry-run-token"),
         ("NWS_ALERTS_URL", nws.as_str()),
         ("WEATHER_API_URL", weather.as_str()),
+        ("WAREHOUSE_API_URL", warehouse.as_str()),
     ];
     let payloads = tempfile::tempdir().expect("temp dir");
     // The request each example would send first, as `ferry run` prints it.
@@ -153,6 +155,11 @@ async fn dry_runs_print_the_requests_and_send_nothing() {
             "stripe-checkout-to-crm",
             serde_json::json!({"type": "checkout.session.completed"}),
             "step contact: POST [redacted:CRM_API_URL]?resource=contacts".to_owned(),
+        ),
+        (
+            "shopify-order-to-warehouse",
+            serde_json::json!({"name": "#1", "line_items": [{"sku": "A", "quantity": 1, "requires_shipping": true}]}),
+            "step reserve item 0: POST [redacted:WAREHOUSE_API_URL]?resource=reservations".to_owned(),
         ),
         (
             "weather-alerts",

@@ -18,6 +18,7 @@ impl<'a> Checker<'a> {
             file,
             problems: Vec::new(),
             roots,
+            loop_names: Vec::new(),
             warnings: Vec::new(),
             earlier_steps: Vec::new(),
             payload: PayloadReads::default(),
@@ -33,6 +34,9 @@ pub struct Checker<'a> {
     pub problems: Vec<Diagnostic>,
     /// The names the templates being checked may start a path with.
     pub roots: &'static [&'static str],
+    /// Names a `for_each` adds to the roots of its step's templates (`item`,
+    /// `index`).
+    pub loop_names: Vec<String>,
     pub warnings: Vec<Diagnostic>,
     /// Ids of the steps that run before the templates being checked.
     pub earlier_steps: Vec<String>,
@@ -122,7 +126,13 @@ impl Checker<'_> {
     /// Reports what can be known statically about a compiled template.
     pub fn checked(&mut self, template: Template, location: Location, what: &str) -> Option<Template> {
         let earlier: Vec<&str> = self.earlier_steps.iter().map(String::as_str).collect();
-        let problems = check(&template, self.roots, &earlier);
+        let roots: Vec<&str> = self
+            .roots
+            .iter()
+            .copied()
+            .chain(self.loop_names.iter().map(String::as_str))
+            .collect();
+        let problems = check(&template, &roots, &earlier);
         self.payload.merge(&payload_reads(&template));
         let clean = problems.is_empty();
         for problem in problems {

@@ -139,6 +139,10 @@ fn read_payload(source: &Path) -> Result<Value, String> {
 
 fn print_step(recipe: &Recipe, step: &StepTrace) {
     let redactor = &recipe.redactor;
+    let name = match step.element {
+        Some(index) => format!("{} item {index}", step.id),
+        None => step.id.clone(),
+    };
     match &step.turn {
         Turn::Skipped
             if recipe
@@ -148,21 +152,22 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
         {
             println!(
                 "step {}: skipped (its branch was not taken, or its `when` is false)",
-                step.id
+                name
             )
         }
-        Turn::Skipped => println!("step {}: skipped (its `when` is false)", step.id),
+        Turn::Skipped => println!("step {}: skipped (its `when` is false)", name),
         Turn::Switched { value, case } => match case {
-            Some(case) => println!("step {}: switch {} → case {case}", step.id, redactor.text(value)),
+            Some(case) => println!("step {}: switch {} → case {case}", name, redactor.text(value)),
             None => println!(
                 "step {}: switch {} → no case (nothing runs)",
-                step.id,
+                name,
                 redactor.text(value)
             ),
         },
-        Turn::Logged(line) => println!("step {}: log {}", step.id, redactor.text(line)),
-        Turn::Set(values) => println!("step {}: set {}", step.id, redactor.text(&crate::json::text(values))),
-        Turn::NotRendered(error) => println!("step {}: cannot render: {}", step.id, redactor.text(error)),
+        Turn::Logged(line) => println!("step {}: log {}", name, redactor.text(line)),
+        Turn::Set(values) => println!("step {}: set {}", name, redactor.text(&crate::json::text(values))),
+        Turn::Looped(count) => println!("step {name}: for_each ended: {count} items"),
+        Turn::NotRendered(error) => println!("step {}: cannot render: {}", name, redactor.text(error)),
         Turn::Http(http) => {
             let HttpTurn {
                 request,
@@ -174,7 +179,7 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
             let record = crate::step::http::record::request_record(redactor, request);
             println!(
                 "step {}: {} {}",
-                step.id,
+                name,
                 record["method"].as_str().unwrap_or_default(),
                 record["url"].as_str().unwrap_or_default()
             );

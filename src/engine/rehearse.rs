@@ -5,6 +5,7 @@
 //! would not change between attempts.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -45,10 +46,12 @@ pub struct Rehearsal {
     pub steps: Vec<StepTrace>,
 }
 
-/// One step's turn.
+/// One step's turn, or one element's of a `for_each` step.
 #[derive(Debug)]
 pub struct StepTrace {
     pub id: String,
+    /// The element's index, for an element of a `for_each`.
+    pub element: Option<u32>,
     pub turn: Turn,
 }
 
@@ -67,6 +70,8 @@ pub enum Turn {
     Http(Box<HttpTurn>),
     /// Its templates did not render.
     NotRendered(String),
+    /// A `for_each` step's elements all ended: how many.
+    Looped(usize),
 }
 
 /// An `http` step's request and what came of it.
@@ -95,12 +100,18 @@ pub fn empty_answer() -> HttpResponse {
 /// one attempt per step, and each step's turn goes to the report.
 struct Foreground<'a, 'c> {
     exchange: &'a Exchange<'a>,
+    /// The report so far, and who sees each turn as it ends; the elements of a
+    /// `for_each` with `parallel` end in any order.
+    report: Mutex<Report<'c>>,
+}
+
+struct Report<'c> {
     steps: Vec<StepTrace>,
     on_step: &'c mut (dyn FnMut(&StepTrace) + Send),
 }
 
 impl Host for Foreground<'_, '_> {
-    async fn exchange(&mut self, step: &Step, request: &HttpRequest) -> (Outcome, bool) {
+    async fn exchange(&self, step: &Step, request: &HttpRequest) -> (Outcome, bool) {
         match self.exchange {
             Exchange::Network(destinations) => (action::http::execute(destinations, request, step.timeout).await, true),
             Exchange::DryRun => (action::http::classify(request, empty_answer()), false),
@@ -111,7 +122,7 @@ impl Host for Foreground<'_, '_> {
         }
     }
 
-    async fn store(&mut self, _write: RunWrite) -> Result<(), store::Error> {
+    async fn store(&self, _write: RunWrite) -> Result<(), store::Error> {
         // Nothing is stored: the report is the record.
         Ok(())
     }
@@ -130,9 +141,9 @@ impl Host for Foreground<'_, '_> {
 
     fn attempted(&self, _recipe: &Recipe, _succeeded: bool, _elapsed: Duration) {}
 
-    fn log(&mut self, _run_id: &str, _step: &Step, _line: &str) {}
+    fn log(&self, _run_id: &str, _step: &Step, _line: &str) {}
 
-    fn turn(&mut self, step: &Step, turn: crate::step::Turn<'_>) {
+    fn turn(&self, step: &Step, element: Option<u32>, turn: crate::step::Turn<'_>) {
         let turn = match turn {
             crate::step::Turn::Skipped => Turn::Skipped,
             crate::step::Turn::Logged(line) => Turn::Logged(line.to_owned()),
@@ -142,6 +153,7 @@ impl Host for Foreground<'_, '_> {
                 case: case.map(str::to_owned),
             },
             crate::step::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
+            crate::step::Turn::Looped(count) => Turn::Looped(count),
             crate::step::Turn::Http {
                 request,
                 response,
@@ -158,10 +170,12 @@ impl Host for Foreground<'_, '_> {
         };
         let trace = StepTrace {
             id: step.id.clone(),
+            element,
             turn,
         };
-        (self.on_step)(&trace);
-        self.steps.push(trace);
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        (report.on_step)(&trace);
+        report.steps.push(trace);
     }
 }
 
@@ -186,10 +200,12 @@ pub async fn rehearse(
         Value::Object(input.headers),
         Value::Object(input.query),
     );
-    let mut host = Foreground {
+    let host = Foreground {
         exchange,
-        steps: Vec::new(),
-        on_step,
+        report: Mutex::new(Report {
+            steps: Vec::new(),
+            on_step,
+        }),
     };
     let state = RunState {
         run_id: &run_id,
@@ -197,7 +213,7 @@ pub async fn rehearse(
         stored: &[],
     };
     let mut write = RunWrite::new(&run_id);
-    let progress = run_loop::run_recipe(&mut host, templates, recipe, state, &mut write).await;
+    let progress = run_loop::run_recipe(&host, templates, recipe, state, &mut write).await;
     let (status, error) = match progress {
         Ok(Progress::Ended(status, _)) => (status, None),
         // One attempt per step: a rehearsal never waits for a retry.
@@ -207,6 +223,6 @@ pub async fn rehearse(
     Rehearsal {
         status,
         error,
-        steps: host.steps,
+        steps: host.report.into_inner().unwrap_or_else(PoisonError::into_inner).steps,
     }
 }

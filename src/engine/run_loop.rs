@@ -19,7 +19,11 @@
 //! same request again.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
@@ -27,14 +31,15 @@ use tracing::Instrument as _;
 
 use super::backoff;
 use crate::action::{AttemptError, HttpRequest, Outcome};
-use crate::recipe::{Recipe, Step};
+use crate::recipe::{ForEach, Recipe, Step};
 use crate::step::http::record::ResponseRecord;
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn};
-use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepState, StepStatus, StepWrite};
+use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepKey, StepState, StepStatus, StepWrite};
 use crate::template::{TemplateError, Templates};
 
 /// Why a run failed; its text is the run's stored `error`. What it quotes of
-/// templates and answers is redacted.
+/// templates and answers is redacted. `step` names the step, and the element
+/// of a `for_each` when it is one: "`lines` item 2".
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RunError {
     #[error("recipe `{0}` is not loaded")]
@@ -43,24 +48,35 @@ pub(crate) enum RunError {
     #[error("`when`: {0}")]
     When(TemplateError),
     /// A step's `when` could not be evaluated.
-    #[error("step `{step}` `when`: {error}")]
+    #[error("step {step} `when`: {error}")]
     StepWhen { step: String, error: TemplateError },
     /// A step's templates did not render.
-    #[error("step `{step}`: {message}")]
+    #[error("step {step}: {message}")]
     NotRendered { step: String, message: String },
     /// What the store kept of a step's request no longer reads as one.
-    #[error("step `{0}`: the stored request is damaged")]
+    #[error("step {0}: the stored request is damaged")]
     DamagedRequest(String),
     /// The request could not be stored before it was sent.
-    #[error("step `{step}`: cannot record the step: {error}")]
+    #[error("step {step}: cannot record the step: {error}")]
     Unrecorded { step: String, error: String },
     /// The step's last attempt failed.
-    #[error("step `{step}`{}: {message}", after_attempts(*.attempts))]
+    #[error("step {step}{}: {message}", after_attempts(*.attempts))]
     StepFailed {
         step: String,
         attempts: u32,
         message: String,
     },
+    /// A `for_each` list could not be run: not a list, or too long.
+    #[error("step {step} `for_each`: {message}")]
+    List { step: String, message: String },
+}
+
+/// How messages name a step, or one element of its `for_each`.
+fn step_name(step: &Step, element: Option<u32>) -> String {
+    match element {
+        Some(index) => format!("`{}` item {index}", step.id),
+        None => format!("`{}`", step.id),
+    }
 }
 
 /// ` after N attempts` when there were several.
@@ -73,14 +89,15 @@ fn after_attempts(attempts: u32) -> String {
 }
 
 /// What differs between the runs of the daemon and those in the foreground.
-pub(crate) trait Host {
+/// Shared by the elements of a `for_each` in flight together.
+pub(crate) trait Host: Sync {
     /// Sends a rendered request, or answers it without sending; says whether
     /// it went out.
-    fn exchange(&mut self, step: &Step, request: &HttpRequest) -> impl Future<Output = (Outcome, bool)> + Send;
+    fn exchange(&self, step: &Step, request: &HttpRequest) -> impl Future<Output = (Outcome, bool)> + Send;
 
     /// Stores what the run gathered, before a request goes out: a crash after
     /// sending then sends that request again rather than another.
-    fn store(&mut self, write: RunWrite) -> impl Future<Output = Result<(), store::Error>> + Send;
+    fn store(&self, write: RunWrite) -> impl Future<Output = Result<(), store::Error>> + Send;
 
     /// Renders a template that may take its whole work budget (the daemon does
     /// it off its async workers).
@@ -98,10 +115,10 @@ pub(crate) trait Host {
     fn attempted(&self, recipe: &Recipe, succeeded: bool, elapsed: Duration);
 
     /// A `log` step's line, redacted.
-    fn log(&mut self, run_id: &str, step: &Step, line: &str);
+    fn log(&self, run_id: &str, step: &Step, line: &str);
 
-    /// A step's turn ended: what it did.
-    fn turn(&mut self, step: &Step, turn: Turn<'_>);
+    /// A step's turn (or one element's, of a `for_each`) ended: what it did.
+    fn turn(&self, step: &Step, element: Option<u32>, turn: Turn<'_>);
 }
 
 /// Where a run stands when the loop lets go of it.
@@ -121,21 +138,74 @@ pub(crate) struct RunState<'a> {
     pub stored: &'a [StepState],
 }
 
+/// What a run gathered to record and has not stored yet. The elements of a
+/// `for_each` in flight together add to it and store it in turns; the lock is
+/// never held across an await.
+struct Gathered {
+    run_id: String,
+    write: Mutex<RunWrite>,
+}
+
+impl Gathered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunWrite> {
+        // A panic while holding it cannot leave a half-made row: pushes are whole.
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn step(&self, step: StepWrite) {
+        self.lock().steps.push(step);
+    }
+
+    fn attempt(&self, key: StepKey, attempt: AttemptWrite) {
+        self.lock().attempts.push((key, attempt));
+    }
+
+    fn is_empty(&self) -> bool {
+        let write = self.lock();
+        write.steps.is_empty() && write.attempts.is_empty()
+    }
+
+    /// Everything gathered, leaving nothing.
+    fn take(&self) -> RunWrite {
+        std::mem::replace(&mut *self.lock(), RunWrite::new(&self.run_id))
+    }
+}
+
 /// Runs the recipe's steps from where the run stands, gathering what to record
 /// in `write`.
-pub(crate) async fn run_recipe<H: Host + Send>(
-    host: &mut H,
+pub(crate) async fn run_recipe<H: Host>(
+    host: &H,
     templates: &Templates,
     recipe: &Recipe,
     run: RunState<'_>,
     write: &mut RunWrite,
+) -> Result<Progress, RunError> {
+    let gathered = Gathered {
+        run_id: run.run_id.to_owned(),
+        write: Mutex::new(std::mem::replace(write, RunWrite::new(run.run_id))),
+    };
+    let progress = run_steps(host, templates, recipe, run, &gathered).await;
+    let rest = gathered.take();
+    write.steps.extend(rest.steps);
+    write.attempts.extend(rest.attempts);
+    write.change = write.change.take().or(rest.change);
+    write.recipe_version = write.recipe_version.take().or(rest.recipe_version);
+    progress
+}
+
+async fn run_steps<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    run: RunState<'_>,
+    gathered: &Gathered,
 ) -> Result<Progress, RunError> {
     let RunState {
         run_id,
         mut context,
         stored,
     } = run;
-    let stored: HashMap<usize, &StepState> = stored.iter().map(|state| (state.position, state)).collect();
+    let stored: HashMap<StepKey, &StepState> = stored.iter().map(|state| (state.key, state)).collect();
 
     // A run that already started steps passed its `when` before.
     if stored.is_empty()
@@ -149,7 +219,8 @@ pub(crate) async fn run_recipe<H: Host + Send>(
 
     let mut last_step = None;
     for (position, step) in recipe.steps.iter().enumerate() {
-        let state = stored.get(&position).copied();
+        let key = StepKey::step(position);
+        let state = stored.get(&key).copied();
         if let Some(state) = state
             && matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped)
         {
@@ -160,17 +231,28 @@ pub(crate) async fn run_recipe<H: Host + Send>(
             context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
             continue;
         }
-        let span = tracing::info_span!("step", step = %step.id);
         let at = StepAt {
             run_id,
-            position,
+            key,
             step,
             state,
         };
-        let turn = run_step(host, templates, recipe, at, &context, write)
-            .instrument(span)
-            .await?;
-        match turn {
+        let span = tracing::info_span!("step", step = %step.id);
+        let turn = if state.is_none() && !branch_taken(step, &context) {
+            // A step of a branch the switch did not take (or of a skipped
+            // switch) is skipped as a step whose `when` is false.
+            Ok(skip(host, gathered, at))
+        } else if let Some(each) = &step.each {
+            let elements = Elements { each, stored: &stored };
+            run_each(host, templates, recipe, at, elements, &context, gathered)
+                .instrument(span)
+                .await
+        } else {
+            run_step(host, templates, recipe, at, &context, gathered)
+                .instrument(span)
+                .await
+        };
+        match turn? {
             StepEnd::Done(result) => {
                 let ran = result.get("skipped").is_none();
                 if position + 1 == recipe.steps.len() {
@@ -190,6 +272,22 @@ pub(crate) async fn run_recipe<H: Host + Send>(
         }
     }
     Ok(Progress::Ended(FinalStatus::Succeeded, last_step))
+}
+
+/// Whether a step of a `switch`'s branch is on the branch the switch chose
+/// (steps outside branches always are).
+fn branch_taken(step: &Step, context: &Value) -> bool {
+    step.guard
+        .as_ref()
+        .is_none_or(|guard| context["steps"][guard.switch.as_str()]["case"] == guard.case.as_str())
+}
+
+/// Records a step (or an element) as skipped: `{"skipped": true}`.
+fn skip<H: Host>(host: &H, gathered: &Gathered, at: StepAt<'_>) -> StepEnd {
+    let result = json!({"skipped": true});
+    gathered.step(at.write(StepStatus::Skipped, None, Some(result.clone())));
+    host.turn(at.step, at.key.element, Turn::Skipped);
+    StepEnd::Done(result)
 }
 
 /// The template context of a run: `trigger`, `payload`, `headers`, `query`,
@@ -219,64 +317,206 @@ enum StepEnd {
     Retry(chrono::DateTime<Utc>),
 }
 
-/// Which step of which run, and what the store kept of it.
+/// Which step (or element of a `for_each`) of which run, and what the store
+/// kept of it.
+#[derive(Clone, Copy)]
 struct StepAt<'a> {
     run_id: &'a str,
-    position: usize,
+    key: StepKey,
     step: &'a Step,
     state: Option<&'a StepState>,
 }
 
-/// Runs one attempt of a step (the first, or the next after those recorded).
-async fn run_step<H: Host + Send>(
-    host: &mut H,
+impl StepAt<'_> {
+    /// A new status of this step (or element) to record.
+    fn write(&self, status: StepStatus, request: Option<Value>, result: Option<Value>) -> StepWrite {
+        StepWrite {
+            key: self.key,
+            step_id: self.step.id.clone(),
+            kind: self.step.kind.name(),
+            status,
+            request,
+            result,
+        }
+    }
+
+    /// How messages name it.
+    fn name(&self) -> String {
+        step_name(self.step, self.key.element)
+    }
+
+    /// `RUN.STEP`, and `RUN.STEP.INDEX` for an element: the same for every
+    /// attempt, and after a restart.
+    fn idempotency_key(&self) -> String {
+        match self.key.element {
+            Some(index) => format!("{}.{}.{index}", self.run_id, self.step.id),
+            None => format!("{}.{}", self.run_id, self.step.id),
+        }
+    }
+}
+
+/// A `for_each` step's loop, and what the store kept of its elements.
+struct Elements<'a> {
+    each: &'a ForEach,
+    stored: &'a HashMap<StepKey, &'a StepState>,
+}
+
+/// Runs a `for_each` step: its list, then each element not ended before, up
+/// to `parallel` at once. When an element fails or waits for a retry, no new
+/// element starts; those in flight finish and are recorded. The step's result
+/// is `{"items": [...]}`, one entry per element, in the list's order.
+async fn run_each<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    at: StepAt<'_>,
+    elements: Elements<'_>,
+    context: &Value,
+    gathered: &Gathered,
+) -> Result<StepEnd, RunError> {
+    let Elements { each, stored } = elements;
+    let step = at.step;
+    let fail = |message: String| {
+        host.turn(step, None, Turn::NotRendered(&message));
+        gathered.step(at.write(StepStatus::Failed, None, None));
+        RunError::List {
+            step: at.name(),
+            message,
+        }
+    };
+    let list = match counted(host, recipe, templates.render_value(&each.over, context)) {
+        Ok(list) => list,
+        Err(error) => return Err(fail(recipe.redactor.text(&error.to_string()).into_owned())),
+    };
+    let items = match list {
+        Value::Array(items) => items,
+        // A list that is absent has no elements.
+        Value::Null => Vec::new(),
+        other => {
+            let message = format!(
+                "`{}` gave {}, not a list",
+                each.over.source(),
+                crate::json::kind_of(&other)
+            );
+            return Err(fail(message));
+        }
+    };
+    if items.len() > each.max_items as usize {
+        let message = format!(
+            "the list has {} items, more than `max_items` ({}); nothing was sent",
+            items.len(),
+            each.max_items
+        );
+        return Err(fail(message));
+    }
+    if at.state.is_none() {
+        // Its row comes before its elements' in the run's record.
+        gathered.step(at.write(StepStatus::Running, None, None));
+    }
+
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
+    let mut to_run = Vec::new();
+    for index in 0..items.len() as u32 {
+        let key = StepKey {
+            position: at.key.position,
+            element: Some(index),
+        };
+        let state = stored.get(&key).copied();
+        match state {
+            Some(state) if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) => {
+                let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
+                results.push(Some(result.unwrap_or(Value::Null)));
+            }
+            _ => {
+                results.push(None);
+                to_run.push(StepAt { key, state, ..at });
+            }
+        }
+    }
+
+    // Each element renders over a context of its own, with its `item` and
+    // `index`: elements in flight together cannot share one.
+    let element_context = |index: u32| {
+        let mut element_context = context.clone();
+        element_context[each.name.as_str()] = items[index as usize].clone();
+        element_context["index"] = Value::from(index);
+        element_context
+    };
+    let mut waiting = to_run.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    let mut retry_at: Option<chrono::DateTime<Utc>> = None;
+    let mut failed: Option<(u32, RunError)> = None;
+    loop {
+        while failed.is_none() && retry_at.is_none() && in_flight.len() < each.parallel as usize {
+            let Some(next) = waiting.next() else { break };
+            let element_context = element_context(next.key.element.unwrap_or_default());
+            in_flight.push(run_element(host, templates, recipe, next, element_context, gathered));
+        }
+        let Some((index, ended)) = in_flight.next().await else {
+            break;
+        };
+        match ended {
+            Ok(StepEnd::Done(result)) => results[index as usize] = Some(result),
+            // Each waits at least its own backoff: the run resumes at the latest.
+            Ok(StepEnd::Retry(due)) => retry_at = retry_at.max(Some(due)),
+            Err(error) => {
+                // The first in the list's order is the run's error.
+                if failed.as_ref().is_none_or(|(first, _)| index < *first) {
+                    failed = Some((index, error));
+                }
+            }
+        }
+    }
+    if let Some((_, error)) = failed {
+        gathered.step(at.write(StepStatus::Failed, None, None));
+        return Err(error);
+    }
+    if let Some(due) = retry_at {
+        gathered.step(at.write(StepStatus::Retrying, None, None));
+        return Ok(StepEnd::Retry(due));
+    }
+    let result = json!({ "items": results.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>() });
+    let last = at.key.position + 1 == recipe.steps.len();
+    let sealed = (!last).then(|| recipe.redactor.seal(&result));
+    gathered.step(at.write(StepStatus::Succeeded, None, sealed));
+    host.turn(step, None, Turn::Looped(items.len()));
+    Ok(StepEnd::Done(result))
+}
+
+/// One element of a `for_each`, with its own context: its index and how it ended.
+async fn run_element<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    at: StepAt<'_>,
+    context: Value,
+    gathered: &Gathered,
+) -> (u32, Result<StepEnd, RunError>) {
+    let index = at.key.element.unwrap_or_default();
+    (index, run_step(host, templates, recipe, at, &context, gathered).await)
+}
+
+/// Runs one attempt of a step (or of one element of a `for_each`): the first,
+/// or the next after those recorded.
+async fn run_step<H: Host>(
+    host: &H,
     templates: &Templates,
     recipe: &Recipe,
     at: StepAt<'_>,
     context: &Value,
-    write: &mut RunWrite,
+    gathered: &Gathered,
 ) -> Result<StepEnd, RunError> {
-    let StepAt {
-        run_id,
-        position,
-        step,
-        state,
-    } = at;
-    let step_write = |status: StepStatus, request: Option<Value>, result: Option<Value>| StepWrite {
-        position,
-        step_id: step.id.clone(),
-        kind: step.kind.name(),
-        status,
-        request,
-        result,
-    };
-    if state.is_none() {
-        // A step of a branch the switch did not take (or of a skipped switch)
-        // is skipped as a step whose `when` is false.
-        let branch_taken = step
-            .guard
-            .as_ref()
-            .is_none_or(|guard| context["steps"][guard.switch.as_str()]["case"] == guard.case.as_str());
-        let go_on = match (&step.when, branch_taken) {
-            (Some(when), true) => match counted(host, recipe, templates.is_true(when, context)) {
-                Ok(go_on) => go_on,
-                Err(error) => {
-                    host.turn(step, Turn::NotRendered(&format!("`when`: {error}")));
-                    return Err(RunError::StepWhen {
-                        step: step.id.clone(),
-                        error,
-                    });
-                }
-            },
-            (None, taken) | (Some(_), taken @ false) => taken,
-        };
-        if !go_on {
-            let result = json!({"skipped": true});
-            write
-                .steps
-                .push(step_write(StepStatus::Skipped, None, Some(result.clone())));
-            host.turn(step, Turn::Skipped);
-            return Ok(StepEnd::Done(result));
+    let StepAt { step, state, key, .. } = at;
+    if state.is_none()
+        && let Some(when) = &step.when
+    {
+        match counted(host, recipe, templates.is_true(when, context)) {
+            Ok(true) => {}
+            Ok(false) => return Ok(skip(host, gathered, at)),
+            Err(error) => {
+                host.turn(step, key.element, Turn::NotRendered(&format!("`when`: {error}")));
+                return Err(RunError::StepWhen { step: at.name(), error });
+            }
         }
     }
     let n = state.map_or(0, |state| state.attempts) + 1;
@@ -287,18 +527,16 @@ async fn run_step<H: Host + Send>(
         templates,
         context,
         redactor: &recipe.redactor,
-        idempotency_key: format!("{run_id}.{}", step.id),
+        idempotency_key: at.idempotency_key(),
         stored_request: state
             .and_then(|state| state.request.as_ref())
             .map(|sealed| recipe.redactor.unseal(sealed)),
     };
     let mut on_behalf = StepHost {
-        host: &mut *host,
-        write: &mut *write,
+        host,
+        gathered,
         recipe,
-        run_id,
-        step,
-        position,
+        at,
     };
     let attempted = step.kind.attempt(input, &mut on_behalf).await;
     let Attempted {
@@ -309,17 +547,14 @@ async fn run_step<H: Host + Send>(
     } = match attempted {
         Ok(attempted) => attempted,
         Err(failure) => {
-            write.steps.push(step_write(StepStatus::Failed, None, None));
+            gathered.step(at.write(StepStatus::Failed, None, None));
             return Err(match failure {
                 AttemptFailure::NotRendered(message) => RunError::NotRendered {
-                    step: step.id.clone(),
+                    step: at.name(),
                     message,
                 },
-                AttemptFailure::DamagedRequest => RunError::DamagedRequest(step.id.clone()),
-                AttemptFailure::Unrecorded(error) => RunError::Unrecorded {
-                    step: step.id.clone(),
-                    error,
-                },
+                AttemptFailure::DamagedRequest => RunError::DamagedRequest(at.name()),
+                AttemptFailure::Unrecorded(error) => RunError::Unrecorded { step: at.name(), error },
             });
         }
     };
@@ -351,32 +586,33 @@ async fn run_step<H: Host + Send>(
         }),
         error: failure.as_ref().map(|(error, _, _)| error.clone()),
     };
-    write.attempts.push((position, attempt));
+    gathered.attempt(key, attempt);
 
     let Some((error, retryable, retry_after)) = failure else {
         // Kept for the steps after it should the run resume; after the last
         // step the run ends in this same write, and an ended run's results are
-        // not stored (see `Store::record`).
-        let last = position + 1 == recipe.steps.len();
+        // not stored (see `Store::record`). An element's result is kept for
+        // its loop's `items` even then.
+        let last = key.element.is_none() && key.position + 1 == recipe.steps.len();
         let sealed = (!last).then(|| recipe.redactor.seal(&result));
-        write.steps.push(step_write(StepStatus::Succeeded, None, sealed));
+        gathered.step(at.write(StepStatus::Succeeded, None, sealed));
         return Ok(StepEnd::Done(result));
     };
     if retryable && host.retries() && n < step.retry.attempts {
         let delay = backoff::delay_before(&step.retry, n + 1, retry_after, fastrand::f64());
         let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-        tracing::info!(run = %run_id, step = %step.id, attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
+        tracing::info!(run = %at.run_id, step = %at.name(), attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
         // The next attempt sends the request this one sent.
         let sealed = unstored.map(|request| recipe.redactor.seal(&request.to_sealable()));
-        write.steps.push(step_write(StepStatus::Retrying, sealed, None));
+        gathered.step(at.write(StepStatus::Retrying, sealed, None));
         return Ok(StepEnd::Retry(due));
     }
-    write.steps.push(step_write(StepStatus::Failed, None, None));
+    gathered.step(at.write(StepStatus::Failed, None, None));
     if host.retries() {
-        tracing::warn!(run = %run_id, recipe = %recipe.id, step = %step.id, attempt = n, %error, "step failed");
+        tracing::warn!(run = %at.run_id, recipe = %recipe.id, step = %at.name(), attempt = n, %error, "step failed");
     }
     Err(RunError::StepFailed {
-        step: step.id.clone(),
+        step: at.name(),
         attempts: n,
         message: error,
     })
@@ -391,35 +627,27 @@ fn counted<H: Host, T>(host: &H, recipe: &Recipe, rendered: Result<T, TemplateEr
 }
 
 /// The run loop answering a step's attempt: its host, and the run's gathered
-/// record, for one step.
+/// record, for one step (or one element).
 struct StepHost<'a, H> {
-    host: &'a mut H,
-    write: &'a mut RunWrite,
+    host: &'a H,
+    gathered: &'a Gathered,
     recipe: &'a Recipe,
-    run_id: &'a str,
-    step: &'a Step,
-    position: usize,
+    at: StepAt<'a>,
 }
 
-impl<H: Host + Send> Attempts for StepHost<'_, H> {
+impl<H: Host> Attempts for StepHost<'_, H> {
     async fn exchange(&mut self, request: &HttpRequest) -> (Outcome, bool) {
-        self.host.exchange(self.step, request).await
+        self.host.exchange(self.at.step, request).await
     }
 
     fn has_unstored(&self) -> bool {
-        !(self.write.steps.is_empty() && self.write.attempts.is_empty())
+        !self.gathered.is_empty()
     }
 
     async fn store_request(&mut self, sealed: Value) -> Result<(), String> {
-        self.write.steps.push(StepWrite {
-            position: self.position,
-            step_id: self.step.id.clone(),
-            kind: self.step.kind.name(),
-            status: StepStatus::Running,
-            request: Some(sealed),
-            result: None,
-        });
-        let gathered = std::mem::replace(self.write, RunWrite::new(self.run_id));
+        self.gathered
+            .step(self.at.write(StepStatus::Running, Some(sealed), None));
+        let gathered = self.gathered.take();
         self.host.store(gathered).await.map_err(|error| error.to_string())
     }
 
@@ -432,10 +660,10 @@ impl<H: Host + Send> Attempts for StepHost<'_, H> {
     }
 
     fn turn(&mut self, turn: Turn<'_>) {
-        self.host.turn(self.step, turn);
+        self.host.turn(self.at.step, self.at.key.element, turn);
     }
 
     fn log(&mut self, line: &str) {
-        self.host.log(self.run_id, self.step, line);
+        self.host.log(self.at.run_id, self.at.step, line);
     }
 }

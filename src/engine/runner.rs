@@ -21,14 +21,14 @@ struct Daemon<'e> {
 }
 
 impl Host for Daemon<'_> {
-    async fn exchange(&mut self, step: &Step, request: &HttpRequest) -> (Outcome, bool) {
+    async fn exchange(&self, step: &Step, request: &HttpRequest) -> (Outcome, bool) {
         (
             action::http::execute(&self.engine.destinations, request, step.timeout).await,
             true,
         )
     }
 
-    async fn store(&mut self, write: RunWrite) -> Result<(), store::Error> {
+    async fn store(&self, write: RunWrite) -> Result<(), store::Error> {
         record_until_stored(self.engine, write).await
     }
 
@@ -48,11 +48,11 @@ impl Host for Daemon<'_> {
         recipe.metrics.attempt(&self.engine.metrics, succeeded, elapsed);
     }
 
-    fn log(&mut self, run_id: &str, step: &Step, line: &str) {
+    fn log(&self, run_id: &str, step: &Step, line: &str) {
         crate::step::log::execute(run_id, &step.id, line);
     }
 
-    fn turn(&mut self, _step: &Step, _turn: Turn<'_>) {}
+    fn turn(&self, _step: &Step, _element: Option<u32>, _turn: Turn<'_>) {}
 }
 
 pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
@@ -70,7 +70,7 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
                 context,
                 stored: &run.steps,
             };
-            run_loop::run_recipe(&mut Daemon { engine }, &engine.templates, recipe, state, &mut write).await
+            run_loop::run_recipe(&Daemon { engine }, &engine.templates, recipe, state, &mut write).await
         }
         None => Err(run_loop::RunError::NotLoaded(run.recipe.clone())),
     };

@@ -262,6 +262,14 @@ pub struct StepConfig {
     pub timeout: Option<PlainText>,
     /// Retries of a failed attempt.
     pub retry: Option<Spanned<RetryConfig>>,
+    /// Template giving a list: the step runs once per element.
+    pub for_each: Option<TemplateText>,
+    /// With `for_each`: the element's name in templates. Default `item`.
+    pub item_name: Option<Spanned<String>>,
+    /// With `for_each`: most elements in flight at once. Default 1.
+    pub parallel: Option<Spanned<u32>>,
+    /// With `for_each`: most elements a list may have. Default 1000.
+    pub max_items: Option<Spanned<u32>>,
 }
 
 /// A `switch`'s `cases:`: each case's steps, by the value that chooses it.
@@ -269,7 +277,7 @@ pub type Branches = IndexMap<String, Spanned<Vec<Spanned<StepConfig>>>>;
 
 /// A step's own keys, each with what it holds; the kinds' keys go between
 /// `when` and `cases`, so the schema lists them where the docs do.
-const STEP_KEYS: [(&str, &str); 6] = [
+const STEP_KEYS: [(&str, &str); 10] = [
     (
         "id",
         "`[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …",
@@ -282,6 +290,22 @@ const STEP_KEYS: [(&str, &str); 6] = [
     ),
     ("timeout", "Per-attempt time limit, e.g. `30s`, `2m`. Default 30s."),
     ("retry", "Retries of a failed attempt."),
+    (
+        "for_each",
+        "Template giving a list, e.g. `{{payload.line_items}}`: the step runs once per element, with `item` and `index` (from 0); its result is `steps.ID.items`.",
+    ),
+    (
+        "as",
+        "With `for_each`: the element's name in templates. Default `item`.",
+    ),
+    (
+        "parallel",
+        "With `for_each`: most elements in flight at once. Default 1: one after the other, in order.",
+    ),
+    (
+        "max_items",
+        "With `for_each`: most elements a list may have; a longer one fails the step, nothing sent. Default 1000.",
+    ),
 ];
 
 impl<'de> Deserialize<'de> for StepConfig {
@@ -308,6 +332,10 @@ impl<'de> Visitor<'de> for StepVisitor {
             default: None,
             timeout: None,
             retry: None,
+            for_each: None,
+            item_name: None,
+            parallel: None,
+            max_items: None,
         };
         fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &'static str) -> Result<(), E> {
             if slot.replace(value).is_some() {
@@ -323,6 +351,10 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "retry" => once(&mut step.retry, map.next_value()?, "retry")?,
                 "cases" => once(&mut step.cases, map.next_value()?, "cases")?,
                 "default" => once(&mut step.default, map.next_value()?, "default")?,
+                "for_each" => once(&mut step.for_each, map.next_value()?, "for_each")?,
+                "as" => once(&mut step.item_name, map.next_value()?, "as")?,
+                "parallel" => once(&mut step.parallel, map.next_value()?, "parallel")?,
+                "max_items" => once(&mut step.max_items, map.next_value()?, "max_items")?,
                 other => match KindConfig::read(other, &mut map)? {
                     Some(kind) => step.kinds.push((key.referenced, kind)),
                     None => return Err(de::Error::custom(format_args!("unknown key `{other}` in a step"))),
@@ -359,6 +391,10 @@ impl JsonSchema for StepConfig {
             generator.subschema_for::<Option<Vec<StepConfig>>>(),
             generator.subschema_for::<Option<String>>(),
             generator.subschema_for::<Option<RetryConfig>>(),
+            generator.subschema_for::<Option<String>>(),
+            generator.subschema_for::<Option<String>>(),
+            counted(generator),
+            counted(generator),
         ];
         let mut properties = serde_json::Map::new();
         let described = |mut schema: Schema, description: &str| {
@@ -403,4 +439,13 @@ pub struct RetryConfig {
     /// `true`: an attempt that the step's `fail_when` failed is tried again too.
     /// Default `false`: the destination answered, and would answer alike.
     pub fail_when: Option<bool>,
+}
+
+/// The schema of a count that is at least 1 (`parallel`, `max_items`).
+fn counted(_generator: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "type": ["integer", "null"],
+        "format": "uint32",
+        "minimum": 1,
+    })
 }

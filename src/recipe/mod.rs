@@ -193,7 +193,29 @@ pub struct Step {
     /// Limit for one attempt.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// `for_each`: the step runs once per element of a list.
+    pub each: Option<ForEach>,
 }
+
+/// A step's `for_each`: it runs once per element of the list its template
+/// gives, each element with its own request, attempts and result.
+#[derive(Debug)]
+pub struct ForEach {
+    /// Renders the list (`null` is an empty one).
+    pub over: Template,
+    /// The element's name in the step's templates: `item` unless `as` says.
+    pub name: String,
+    /// Most elements in flight at once (1: one after the other).
+    pub parallel: u32,
+    /// Most elements the list may have; a longer one fails the step, nothing sent.
+    pub max_items: u32,
+}
+
+/// A `for_each`'s `max_items` when it sets none.
+pub const DEFAULT_MAX_ITEMS: u32 = 1000;
+
+/// A `for_each`'s element name when `as` sets none.
+pub const DEFAULT_ITEM_NAME: &str = "item";
 
 /// Which `switch` choice runs a step of a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]

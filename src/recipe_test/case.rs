@@ -165,4 +165,8 @@ pub struct ExpectedStep {
     /// A `set` step's values (those named; others are not compared).
     #[serde(default)]
     pub set: Option<serde_json::Map<String, Value>>,
+    /// A `for_each` step: what each element did, in the list's order; the
+    /// number of elements is checked too.
+    #[serde(default)]
+    pub items: Option<Vec<ExpectedStep>>,
 }

@@ -427,7 +427,16 @@ fn check_run(recipe: &Recipe, expect: &Expectation, rehearsal: &Rehearsal, run: 
             continue; // reported once by `unknown_steps`
         }
         let place = format!("{run}step `{id}`");
-        let Some(trace) = rehearsal.steps.iter().find(|trace| trace.id == *id) else {
+        if let Some(items) = &step.items {
+            check_items(recipe, id, items, rehearsal, &place, failures);
+        }
+        // A `for_each` step's own turn is its end; its elements' are `items`.
+        let own = rehearsal
+            .steps
+            .iter()
+            .find(|trace| trace.id == *id && trace.element.is_none())
+            .or_else(|| rehearsal.steps.iter().find(|trace| trace.id == *id));
+        let Some(trace) = own else {
             failures.push(Failure {
                 place,
                 expected: "to have its turn".to_owned(),
@@ -440,6 +449,54 @@ fn check_run(recipe: &Recipe, expect: &Expectation, rehearsal: &Rehearsal, run: 
             failure.actual = redact(failure.actual);
             failures.push(failure);
         }
+    }
+}
+
+/// A `for_each` step's elements against `items`: as many, each as expected.
+fn check_items(
+    recipe: &Recipe,
+    id: &str,
+    items: &[ExpectedStep],
+    rehearsal: &Rehearsal,
+    place: &str,
+    failures: &mut Vec<Failure>,
+) {
+    let redact = |text: String| recipe.redactor.text(&text).into_owned();
+    if recipe.steps.iter().any(|step| step.id == id && step.each.is_none()) {
+        failures.push(Failure {
+            place: format!("{place} items"),
+            expected: "a step with `for_each`".to_owned(),
+            actual: "a step without one".to_owned(),
+        });
+        return;
+    }
+    let mut elements: Vec<_> = rehearsal
+        .steps
+        .iter()
+        .filter_map(|trace| Some((trace.element?, trace)).filter(|_| trace.id == id))
+        .collect();
+    elements.sort_by_key(|(index, _)| *index);
+    if elements.len() != items.len() {
+        failures.push(Failure {
+            place: format!("{place} items"),
+            expected: count_of(items.len()),
+            actual: count_of(elements.len()),
+        });
+    }
+    for ((index, trace), expect) in elements.iter().zip(items) {
+        for mut failure in check_step(expect, &trace.turn) {
+            failure.place = format!("{place} item {index} {}", failure.place).trim_end().to_owned();
+            failure.actual = redact(failure.actual);
+            failures.push(failure);
+        }
+    }
+}
+
+/// "1 element", "3 elements".
+fn count_of(elements: usize) -> String {
+    match elements {
+        1 => "1 element".to_owned(),
+        n => format!("{n} elements"),
     }
 }
 
@@ -472,6 +529,15 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
         }
         Turn::Skipped => {}
         Turn::NotRendered(error) => differ("", "to render".to_owned(), error.clone()),
+        Turn::Looped(_) => {
+            if asks_request || expect.log.is_some() || expect.set.is_some() {
+                differ(
+                    "",
+                    "one request, line or set of values (a step's elements are under `items`)".to_owned(),
+                    "a `for_each` step".to_owned(),
+                );
+            }
+        }
         Turn::Switched { .. } => {
             if asks_request || expect.log.is_some() || expect.set.is_some() {
                 differ(

@@ -279,6 +279,8 @@ pub enum Turn<'a> {
     },
     /// Its templates did not render.
     NotRendered(&'a str),
+    /// A `for_each` step's elements all ended (each had its own turn): how many.
+    Looped(usize),
 }
 
 /// What one attempt starts from.

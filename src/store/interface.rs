@@ -56,8 +56,8 @@ pub enum Start {
 pub struct RunWrite {
     pub run_id: String,
     pub steps: Vec<StepWrite>,
-    /// Attempts with the position of their step.
-    pub attempts: Vec<(usize, AttemptWrite)>,
+    /// Attempts with the step (or loop element) they belong to.
+    pub attempts: Vec<(StepKey, AttemptWrite)>,
     pub change: Option<RunChange>,
     /// Set when the run runs with another version of its recipe than the one
     /// recorded: the record names the version that ran.
@@ -88,10 +88,30 @@ pub struct AttemptWrite {
     pub error: Option<String>,
 }
 
+/// Which record of a run a step's progress goes to: the step itself, or one
+/// element of its `for_each`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepKey {
+    /// The step's place in the recipe (branch steps after their switch).
+    pub position: usize,
+    /// The element's index from 0; `None` for the step itself.
+    pub element: Option<u32>,
+}
+
+impl StepKey {
+    /// The step itself.
+    pub fn step(position: usize) -> Self {
+        Self {
+            position,
+            element: None,
+        }
+    }
+}
+
 /// A step's new status; a stored `request` or `result` stays when this has none.
 #[derive(Debug, Clone)]
 pub struct StepWrite {
-    pub position: usize,
+    pub key: StepKey,
     pub step_id: String,
     pub kind: crate::step::KindName,
     pub status: StepStatus,
@@ -122,7 +142,7 @@ pub enum Enqueued {
 /// What the store holds of one step of a run that is being resumed.
 #[derive(Debug, Clone)]
 pub struct StepState {
-    pub position: usize,
+    pub key: StepKey,
     pub status: StepStatus,
     /// The request as rendered at the first attempt (sealed).
     pub request: Option<Value>,
@@ -171,6 +191,19 @@ pub struct StepDocument {
     /// How to read its attempts: an `http` step's request is `method`, `url`,
     /// `headers`, `body`; a `log` step's is `{"log": line}`.
     pub kind: crate::step::KindName,
+    pub status: StepStatus,
+    pub attempts: Vec<AttemptRecord>,
+    /// A `for_each` step's elements that began, in order, each with its own
+    /// attempts; absent for other steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ElementDocument>>,
+}
+
+/// One element of a `for_each` step in the run document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ElementDocument {
+    /// From 0, in the list's order.
+    pub index: u32,
     pub status: StepStatus,
     pub attempts: Vec<AttemptRecord>,
 }

@@ -97,6 +97,8 @@ impl Write for RecordWrite {
 /// A step's new status; `request` and `result` are kept when `None`.
 pub(super) struct StepUpsert {
     pub position: i64,
+    /// -1 for the step itself (see migration 0015).
+    pub element: i64,
     pub step_id: String,
     pub kind: &'static str,
     pub status: &'static str,
@@ -106,6 +108,7 @@ pub(super) struct StepUpsert {
 
 pub(super) struct NewAttempt {
     pub position: i64,
+    pub element: i64,
     pub n: i64,
     pub started_at: String,
     pub duration_ms: i64,
@@ -149,6 +152,7 @@ pub(super) struct ClaimedRow {
 pub(super) struct StepStateRow {
     pub run_id: String,
     pub position: i64,
+    pub element: i64,
     pub status: String,
     pub request: Option<String>,
     pub result: Option<String>,
@@ -200,6 +204,7 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
         statements.upsert_step.execute(params![
             rows.run_id,
             step.position,
+            step.element,
             step.step_id,
             step.status,
             step.request,
@@ -211,6 +216,7 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
         statements.insert_attempt.execute(params![
             rows.run_id,
             attempt.position,
+            attempt.element,
             attempt.n,
             attempt.started_at,
             attempt.duration_ms,
@@ -250,9 +256,10 @@ pub(super) fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Re
          RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query",
     )?;
     let mut steps = connection.prepare_cached(
-        "SELECT s.run_id, s.position, s.status, s.request, s.result,
-                (SELECT COUNT(*) FROM attempts a WHERE a.run_id = s.run_id AND a.position = s.position)
-         FROM steps s WHERE s.run_id = ?1 ORDER BY s.position",
+        "SELECT s.run_id, s.position, s.element, s.status, s.request, s.result,
+                (SELECT COUNT(*) FROM attempts a
+                 WHERE a.run_id = s.run_id AND a.position = s.position AND a.element = s.element)
+         FROM steps s WHERE s.run_id = ?1 ORDER BY s.position, s.element",
     )?;
     for id in &claim.ids {
         let Some(run) = take.query_row(params![id, claim.now], claimed_row).optional()? else {
@@ -283,10 +290,11 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
     Ok(StepStateRow {
         run_id: row.get(0)?,
         position: row.get(1)?,
-        status: row.get(2)?,
-        request: row.get(3)?,
-        result: row.get(4)?,
-        attempts: row.get(5)?,
+        element: row.get(2)?,
+        status: row.get(3)?,
+        request: row.get(4)?,
+        result: row.get(5)?,
+        attempts: row.get(6)?,
     })
 }
 

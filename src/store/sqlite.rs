@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, Sq
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::interface::{
-    AttemptRecord, ClaimedRun, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary, RunWrite,
-    StepDocument, StepState,
+    AttemptRecord, ClaimedRun, ElementDocument, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary,
+    RunWrite, StepDocument, StepKey, StepState,
 };
 use super::run_rows::{self, ChangeRow, Claim, NewAttempt, NewRun, RecordWrite, RunRows, StepStateRow, StepUpsert};
 use super::writer::{WriteHealth, WriteState, Writer};
@@ -320,7 +320,8 @@ impl SqliteStore {
                 .steps
                 .into_iter()
                 .map(|step| StepUpsert {
-                    position: step.position as i64,
+                    position: step.key.position as i64,
+                    element: element_column(step.key),
                     step_id: step.step_id,
                     kind: step.kind.as_str(),
                     status: step.status.as_str(),
@@ -331,8 +332,9 @@ impl SqliteStore {
             attempts: write
                 .attempts
                 .into_iter()
-                .map(|(position, attempt)| NewAttempt {
-                    position: position as i64,
+                .map(|(key, attempt)| NewAttempt {
+                    position: key.position as i64,
+                    element: element_column(key),
                     n: i64::from(attempt.n),
                     started_at: attempt.started_at,
                     duration_ms: i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
@@ -441,33 +443,54 @@ impl SqliteStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let steps: Vec<StepRow> =
-            sqlx::query_as("SELECT position, step_id, status, kind FROM steps WHERE run_id = ?1 ORDER BY position")
-                .bind(run_id)
-                .fetch_all(&self.reads)
-                .await?;
+        let steps: Vec<StepRow> = sqlx::query_as(
+            "SELECT position, element, step_id, status, kind FROM steps WHERE run_id = ?1 ORDER BY position, element",
+        )
+        .bind(run_id)
+        .fetch_all(&self.reads)
+        .await?;
         let attempts: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT position, n, started_at, duration_ms, request, response, error
-             FROM attempts WHERE run_id = ?1 ORDER BY position, n",
+            "SELECT position, element, n, started_at, duration_ms, request, response, error
+             FROM attempts WHERE run_id = ?1 ORDER BY position, element, n",
         )
         .bind(run_id)
         .fetch_all(&self.reads)
         .await?;
 
-        let mut documents = Vec::with_capacity(steps.len());
-        for step in steps {
-            let step_attempts = attempts
+        let attempts_of = |step: &StepRow| -> Result<Vec<AttemptRecord>, Error> {
+            attempts
                 .iter()
-                .filter(|attempt| attempt.position == step.position)
+                .filter(|attempt| attempt.position == step.position && attempt.element == step.element)
                 .map(AttemptRow::to_record)
-                .collect::<Result<_, _>>()?;
+                .collect()
+        };
+        let mut documents: Vec<StepDocument> = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let status = StepStatus::from_str(&step.status).map_err(Error::Corrupt)?;
+            if step.element >= 0 {
+                // Rows are ordered: the loop's own row comes before its elements.
+                let element = ElementDocument {
+                    index: u32::try_from(step.element)
+                        .map_err(|_| Error::Corrupt(format!("loop element {}", step.element)))?,
+                    status,
+                    attempts: attempts_of(step)?,
+                };
+                match documents.last_mut() {
+                    Some(document) if document.id == step.step_id => {
+                        document.items.get_or_insert_with(Vec::new).push(element);
+                    }
+                    _ => return Err(Error::Corrupt(format!("loop element of step `{}` alone", step.step_id))),
+                }
+                continue;
+            }
             let kind = crate::step::KindName::parse(&step.kind)
                 .ok_or_else(|| Error::Corrupt(format!("step kind `{}`", step.kind)))?;
             documents.push(StepDocument {
-                id: step.step_id,
+                id: step.step_id.clone(),
                 kind,
-                status: StepStatus::from_str(&step.status).map_err(Error::Corrupt)?,
-                attempts: step_attempts,
+                status,
+                attempts: attempts_of(step)?,
+                items: None,
             });
         }
         Ok(Some(RunDocument {
@@ -568,10 +591,20 @@ struct DocumentRow {
     query: Vec<u8>,
 }
 
+/// How the store writes a step key's element (see migration 0015).
+fn element_column(key: StepKey) -> i64 {
+    key.element.map_or(-1, i64::from)
+}
+
 fn step_state(row: StepStateRow) -> Result<StepState, Error> {
+    let position =
+        usize::try_from(row.position).map_err(|_| Error::Corrupt(format!("step position {}", row.position)))?;
+    let element = match row.element {
+        -1 => None,
+        element => Some(u32::try_from(element).map_err(|_| Error::Corrupt(format!("loop element {element}")))?),
+    };
     Ok(StepState {
-        position: usize::try_from(row.position)
-            .map_err(|_| Error::Corrupt(format!("step position {}", row.position)))?,
+        key: StepKey { position, element },
         status: StepStatus::from_str(&row.status).map_err(Error::Corrupt)?,
         request: row.request.as_deref().map(parse_json).transpose()?,
         result: row.result.as_deref().map(parse_json).transpose()?,
@@ -582,6 +615,7 @@ fn step_state(row: StepStateRow) -> Result<StepState, Error> {
 #[derive(FromRow)]
 struct StepRow {
     position: i64,
+    element: i64,
     step_id: String,
     status: String,
     kind: String,
@@ -590,6 +624,7 @@ struct StepRow {
 #[derive(FromRow)]
 struct AttemptRow {
     position: i64,
+    element: i64,
     n: i64,
     started_at: String,
     duration_ms: i64,

@@ -7,14 +7,14 @@ pub(super) const INSERT_RUN: &str =
     "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at,
          payload, headers, query, replay_of)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-const UPSERT_STEP: &str = "INSERT INTO steps (run_id, position, step_id, status, request, result, kind)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-     ON CONFLICT (run_id, position) DO UPDATE SET status = excluded.status,
+const UPSERT_STEP: &str = "INSERT INTO steps (run_id, position, element, step_id, status, request, result, kind)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+     ON CONFLICT (run_id, position, element) DO UPDATE SET status = excluded.status,
          request = COALESCE(excluded.request, steps.request),
          result = COALESCE(excluded.result, steps.result)";
 const INSERT_ATTEMPT: &str =
-    "INSERT INTO attempts (run_id, position, n, started_at, duration_ms, request, response, error)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "INSERT INTO attempts (run_id, position, element, n, started_at, duration_ms, request, response, error)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 const CHANGE_RUN: &str =
     "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = ?5 WHERE id = ?1";
 

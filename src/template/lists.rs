@@ -22,18 +22,10 @@ fn list<'a>(name: &str, args: &[&'a Value]) -> Result<&'a [Value], String> {
     match arg(args, 0) {
         Value::Array(items) => Ok(items),
         Value::Null => Ok(&[]),
-        other => Err(format!("parameter 1 of `{name}` must be a list, not {}", kind(other))),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "true or false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        other => Err(format!(
+            "parameter 1 of `{name}` must be a list, not {}",
+            crate::json::kind_of(other)
+        )),
     }
 }
 

@@ -283,6 +283,12 @@ impl Template {
         })
     }
 
+    /// Whether it is one `{{…}}` expression, rendering to a JSON value of any
+    /// type (a list, a number) rather than to text.
+    pub fn is_whole_value(&self) -> bool {
+        self.whole_leaf.is_some()
+    }
+
     /// Whether it has a block (`{{#each}}`, `{{#if}}`, …): a loop can take a
     /// render's whole work budget.
     pub fn has_blocks(&self) -> bool {

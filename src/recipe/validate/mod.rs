@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde_saphyr::{Location, Spanned};
 
 use super::config::{RecipeFile, RetryConfig, StepConfig};
-use super::{Diagnostic, Guard, Position, Recipe, RetryPolicy, Step, parse_duration};
+use super::{
+    DEFAULT_ITEM_NAME, DEFAULT_MAX_ITEMS, Diagnostic, ForEach, Guard, Position, Recipe, RetryPolicy, Step,
+    parse_duration,
+};
 use crate::checks::Checker;
 use crate::redact::{Redactor, Secret};
 use crate::step::switch::DEFAULT_CASE;
@@ -182,6 +185,11 @@ fn validate_step(
     }
     let label = format!("step `{id}`");
 
+    // The list renders before any element: its template cannot read them.
+    let each = for_each(checker, &label, step);
+    if let Some(each) = &each {
+        checker.loop_names = vec![each.name.clone(), "index".to_owned()];
+    }
     let when = step
         .when
         .as_ref()
@@ -214,7 +222,17 @@ fn validate_step(
             None
         }
     };
+    checker.loop_names.clear();
     let action = action.and_then(|kind| branches(checker, &label, location, step, kind));
+    if each.is_some()
+        && let Some(kind) = &action
+        && kind.name() == KindName::Switch
+    {
+        checker.report(
+            location,
+            format!("{label}: a `switch` cannot have `for_each`; loop in the steps of its branches"),
+        );
+    }
     let retry = match &step.retry {
         Some(retry) => validate_retry(checker, &label, retry),
         None => RetryPolicy::default(),
@@ -230,6 +248,65 @@ fn validate_step(
         kind: action?,
         timeout,
         retry,
+        each,
+    })
+}
+
+/// A step's `for_each` with `as`, `parallel` and `max_items`; those three
+/// without `for_each`, a list that is not one `{{…}}` expression and a name
+/// that hides a root are problems.
+fn for_each(checker: &mut Checker<'_>, label: &str, step: &StepConfig) -> Option<ForEach> {
+    let Some(over) = &step.for_each else {
+        let stray = [
+            step.item_name.as_ref().map(|name| ("as", name.referenced)),
+            step.parallel.as_ref().map(|parallel| ("parallel", parallel.referenced)),
+            step.max_items.as_ref().map(|max| ("max_items", max.referenced)),
+        ];
+        for (key, at) in stray.into_iter().flatten() {
+            checker.report(
+                at,
+                format!("{label}: `{key}` belongs with `for_each`, which this step does not have"),
+            );
+        }
+        return None;
+    };
+    let name = match &step.item_name {
+        Some(name) if !is_step_id(&name.value) || name.value == "index" || ROOTS.contains(&name.value.as_str()) => {
+            checker.report(
+                name.referenced,
+                format!(
+                    "{label} `as`: `{}` cannot name the element; use a name like `line` (`[a-z][a-z0-9_]*`, not `index` or one of {})",
+                    name.value,
+                    ROOTS.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(name) => name.value.clone(),
+        None => DEFAULT_ITEM_NAME.to_owned(),
+    };
+    let what = format!("{label} `for_each`");
+    let over_template = checker.template(over, &what)?;
+    if !over_template.is_whole_value() {
+        let message = if over.value.contains("{{") {
+            format!(
+                "{what} must be one `{{{{…}}}}` expression giving a list, e.g. `{{{{payload.line_items}}}}`; `{}` renders text",
+                over.value
+            )
+        } else {
+            format!(
+                "{what} is the text `{}`, not a list; write a template that gives one, e.g. `{{{{payload.line_items}}}}`",
+                over.value
+            )
+        };
+        checker.report(over.referenced, message);
+        return None;
+    }
+    Some(ForEach {
+        over: over_template,
+        name,
+        parallel: step.parallel.as_ref().map_or(1, |parallel| parallel.value),
+        max_items: step.max_items.as_ref().map_or(DEFAULT_MAX_ITEMS, |max| max.value),
     })
 }
 

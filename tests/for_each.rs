@@ -1,0 +1,431 @@
+//! `for_each`: a step runs once per element of a list, each element with its
+//! own request, `Idempotency-Key`, attempts and result; `parallel` bounds how
+//! many are in flight; `max_items` refuses a long list before anything is sent;
+//! progress is kept per element across a `kill -9`.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Sink, TestDaemon, http_client, poll_until};
+
+fn order(lines: usize) -> Value {
+    let line_items: Vec<Value> = (0..lines)
+        .map(|n| json!({"sku": format!("SKU-{n}"), "quantity": n + 1, "price": "9.50"}))
+        .collect();
+    json!({"id": 4501, "line_items": line_items})
+}
+
+fn lines_recipe(url: &str, extra: &str) -> String {
+    format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: lines
+    for_each: "{{{{payload.line_items}}}}"
+    as: line
+{extra}    http:
+      url: '{url}/fulfil'
+      json: {{order: "{{{{payload.id}}}}", sku: "{{{{line.sku}}}}", quantity: "{{{{line.quantity}}}}", n: "{{{{index}}}}"}}
+  - id: done
+    log: "{{{{len steps.lines.items}}}} lines, first {{{{steps.lines.items.0.status}}}}"
+"#
+    )
+}
+
+/// The run's step `id` in the run document.
+fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
+        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
+}
+
+#[tokio::test]
+async fn seven_line_items_make_seven_requests_in_order_each_with_its_fields_and_key() {
+    let sink = Sink::start(200, json!({"ok": true})).await;
+    let ferry = TestDaemon::start(&[("orders.yaml", &lines_recipe(&sink.url, ""))]).await;
+
+    let (_, accepted) = ferry.post_hook("orders", &order(7)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id");
+    let run = ferry.wait_for_end(run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    let received = sink.received();
+    assert_eq!(received.len(), 7);
+    for (n, request) in received.iter().enumerate() {
+        assert_eq!(
+            request.json(),
+            json!({"order": 4501, "sku": format!("SKU-{n}"), "quantity": n + 1, "n": n}),
+            "element {n} in order with its own fields"
+        );
+        assert_eq!(
+            request.header("idempotency-key"),
+            Some(format!("{run_id}.lines.{n}").as_str())
+        );
+    }
+
+    let lines = step(&run, "lines");
+    assert_eq!(lines["status"], "succeeded");
+    let items = lines["items"].as_array().expect("the loop's elements");
+    assert_eq!(items.len(), 7);
+    for (n, item) in items.iter().enumerate() {
+        assert_eq!(item["index"], n);
+        assert_eq!(item["status"], "succeeded");
+        assert_eq!(item["attempts"].as_array().map(Vec::len), Some(1), "{item:#}");
+        assert_eq!(item["attempts"][0]["request"]["body"]["sku"], format!("SKU-{n}"));
+        assert_eq!(item["attempts"][0]["response"]["status"], 200);
+    }
+    assert_eq!(
+        step(&run, "done")["attempts"][0]["request"]["log"],
+        "7 lines, first 200",
+        "a later step reads `steps.lines.items`"
+    );
+
+    // No elements: the loop succeeds with none, and nothing is sent.
+    let (_, accepted) = ferry.post_hook("orders", &json!({"id": 1, "line_items": []})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(sink.received().len(), 7);
+    assert_eq!(step(&run, "done")["attempts"][0]["request"]["log"], "0 lines, first ");
+}
+
+#[tokio::test]
+async fn parallel_bounds_the_elements_in_flight_and_the_default_is_one_at_a_time() {
+    let sink = Sink::slow(Duration::from_millis(60)).await;
+    let ferry = TestDaemon::start(&[
+        ("two.yaml", &lines_recipe(&sink.url, "    parallel: 2\n")),
+        ("one.yaml", &lines_recipe(&sink.url, "")),
+    ])
+    .await;
+
+    let (_, accepted) = ferry.post_hook("two", &order(6)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(sink.received().len(), 6);
+    assert_eq!(sink.most_in_flight(), 2, "never more than 2, and 2 at once");
+    let items = step(&run, "lines")["items"].as_array().expect("items").clone();
+    let indexes: Vec<u64> = items.iter().filter_map(|item| item["index"].as_u64()).collect();
+    assert_eq!(indexes, [0, 1, 2, 3, 4, 5], "the record keeps the list's order");
+
+    let one = Sink::slow(Duration::from_millis(30)).await;
+    let ferry = TestDaemon::start(&[("one.yaml", &lines_recipe(&one.url, ""))]).await;
+    let (_, accepted) = ferry.post_hook("one", &order(4)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(one.received().len(), 4);
+    assert_eq!(one.most_in_flight(), 1, "one after the other by default");
+}
+
+#[tokio::test]
+async fn a_list_over_max_items_fails_the_step_and_sends_nothing() {
+    let sink = Sink::start(200, json!({})).await;
+    let ferry = TestDaemon::start(&[
+        ("orders.yaml", &lines_recipe(&sink.url, "")),
+        ("small.yaml", &lines_recipe(&sink.url, "    max_items: 3\n")),
+    ])
+    .await;
+
+    let (_, accepted) = ferry.post_hook("orders", &order(1001)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(
+        run["error"],
+        "step `lines` `for_each`: the list has 1001 items, more than `max_items` (1000); nothing was sent"
+    );
+    assert_eq!(step(&run, "lines")["status"], "failed");
+    let ids: Vec<&str> = run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|step| step["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["lines"], "the run stopped at the loop");
+
+    let (_, accepted) = ferry.post_hook("small", &order(4)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than `max_items` (3)"),
+        "{run:#}"
+    );
+
+    let (_, accepted) = ferry.post_hook("orders", &json!({"line_items": {"sku": "A"}})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(
+        run["error"],
+        "step `lines` `for_each`: `{{payload.line_items}}` gave an object, not a list"
+    );
+    assert!(sink.received().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn an_element_retries_on_its_own_and_a_failing_one_stops_the_loop() {
+    // The first request (element 0) gets a 503, then everything succeeds.
+    let sink = Sink::scripted(&[(503, &[])]).await;
+    let retried = lines_recipe(&sink.url, "    retry: {attempts: 3, backoff: 20ms, max: 50ms}\n");
+    let ferry = TestDaemon::start(&[("orders.yaml", &retried)]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(3)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let keys: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|request| request.header("idempotency-key").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [0, 0, 1, 2].map(|n| format!("{run_id}.lines.{n}")),
+        "element 0 again with its key, the others once"
+    );
+    let items = step(&run, "lines")["items"].as_array().expect("items").clone();
+    assert_eq!(items[0]["attempts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(items[0]["attempts"][0]["response"]["status"], 503);
+    assert_eq!(items[1]["attempts"].as_array().map(Vec::len), Some(1));
+
+    // Element 1 is refused: the step fails naming it, element 2 is never sent.
+    let refusing = Sink::scripted(&[(200, &[]), (422, &[])]).await;
+    let ferry = TestDaemon::start(&[("orders.yaml", &lines_recipe(&refusing.url, ""))]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(3)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("step `lines` item 1: "), "{error}");
+    assert!(error.contains("422"), "{error}");
+    assert_eq!(refusing.received().len(), 2);
+    let lines = step(&run, "lines");
+    assert_eq!(lines["status"], "failed");
+    let statuses: Vec<&str> = lines["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["succeeded", "failed"]);
+}
+
+#[tokio::test]
+async fn when_filters_elements_and_set_loops_too() {
+    let sink = Sink::start(200, json!({})).await;
+    let recipe = format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: totals
+    for_each: "{{{{payload.line_items}}}}"
+    set: {{sku: "{{{{item.sku}}}}", double: "{{{{item.quantity}}}}{{{{item.quantity}}}}"}}
+  - id: big
+    for_each: "{{{{payload.line_items}}}}"
+    when: "{{{{gt item.quantity 2}}}}"
+    http: {{url: '{}/big', json: {{sku: "{{{{item.sku}}}}"}}}}
+  - log: "{{{{steps.totals.items.1.sku}}}} {{{{steps.big.items.0.skipped}}}} {{{{steps.big.items.3.status}}}}"
+"#,
+        sink.url
+    );
+    let ferry = TestDaemon::start(&[("orders.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(4)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let skus: Vec<Value> = sink
+        .received()
+        .iter()
+        .map(|request| request.json()["sku"].clone())
+        .collect();
+    assert_eq!(
+        skus,
+        [json!("SKU-2"), json!("SKU-3")],
+        "only the elements whose `when` holds"
+    );
+    let statuses: Vec<&str> = step(&run, "big")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["skipped", "skipped", "succeeded", "succeeded"]);
+    assert_eq!(step(&run, "step3")["attempts"][0]["request"]["log"], "SKU-1 true 200");
+}
+
+/// A destination that records each request's `Idempotency-Key` and holds the
+/// first request of element 2 unanswered (the daemon is killed meanwhile).
+#[derive(Clone, Default)]
+struct Counting {
+    keys: Arc<Mutex<Vec<String>>>,
+}
+
+async fn counting_sink() -> (String, Counting) {
+    let counting = Counting::default();
+    let state = counting.clone();
+    let router = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let state = state.clone();
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let first_of_element_2 = {
+                let mut keys = state.keys.lock().expect("keys");
+                keys.push(key.clone());
+                key.ends_with(".lines.2") && keys.iter().filter(|seen| **seen == key).count() == 1
+            };
+            if first_of_element_2 {
+                // Bounded: the test kills the daemon long before.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            axum::Json(json!({"ok": true}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, counting)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_the_recorded_elements_are_not_sent_again() {
+    let (url, counting) = counting_sink().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
+    std::fs::write(dir.path().join("recipes/orders.yaml"), lines_recipe(&url, "")).expect("recipe");
+
+    let port = support::free_address().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = http_client();
+    let mut ferry = support::Running(support::ferry_serve(dir.path(), port).spawn().expect("start ferry"));
+    let accepted = support::post_hook_when_up(&http, &base, "orders", &order(5)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+
+    // Element 2's request went out: elements 0 and 1 ended, and their end was
+    // stored before it was sent.
+    poll_until("element 2's request", || async {
+        let keys = counting.keys.lock().expect("keys").clone();
+        keys.iter().any(|key| key.ends_with(".lines.2")).then_some(())
+    })
+    .await;
+    ferry.0.kill().expect("kill -9");
+    ferry.0.wait().expect("reap");
+
+    let _ferry = support::Running(support::ferry_serve(dir.path(), port).spawn().expect("restart ferry"));
+    let run = support::wait_for_success(&http, &base, &run_id).await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for key in counting.keys.lock().expect("keys").iter() {
+        *counts.entry(key.clone()).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = [(0, 1), (1, 1), (2, 2), (3, 1), (4, 1)]
+        .into_iter()
+        .map(|(n, count)| (format!("{run_id}.lines.{n}"), count))
+        .collect();
+    assert_eq!(
+        counts, expected,
+        "0 and 1 not again; 2 again with the same key (at least once); 3 and 4 once"
+    );
+    assert_eq!(
+        step(&run, "done")["attempts"][0]["request"]["log"],
+        "5 lines, first 200",
+        "the elements recorded before the kill are in `items`"
+    );
+}
+
+#[test]
+fn check_places_the_mistakes_of_loops() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        r#"trigger: {webhook: {}}
+steps:
+  - id: text
+    for_each: "line items"
+    log: x
+  - id: mixed
+    for_each: "items: {{payload.items}}"
+    log: x
+  - id: lonely
+    as: line
+    log: "{{line.sku}}"
+  - id: hidden
+    for_each: "{{payload.items}}"
+    as: payload
+    log: x
+  - id: zero
+    for_each: "{{payload.items}}"
+    parallel: 0
+    log: "{{item.sku}} {{index}} {{line.sku}}"
+"#,
+    )
+    .expect("write recipe");
+    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(1), "{stderr}");
+    assert!(stderr.contains("bad.yaml:18:15:"), "{stderr}");
+    assert!(stderr.contains("`steps[4].parallel` is 0; it must be"), "{stderr}");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        std::fs::read_to_string(dir.path().join("bad.yaml"))
+            .expect("read")
+            .replace("parallel: 0", "parallel: 2"),
+    )
+    .expect("write recipe");
+    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    for wanted in [
+        "bad.yaml:4:15: step `text` `for_each` is the text `line items`, not a list; write a template that gives one",
+        "bad.yaml:7:15: step `mixed` `for_each` must be one `{{…}}` expression giving a list",
+        "bad.yaml:10:9: step `lonely`: `as` belongs with `for_each`, which this step does not have",
+        "bad.yaml:14:9: step `hidden` `as`: `payload` cannot name the element",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("bad.yaml:19:") && stderr.contains("`line`"),
+        "a name the loop does not give: {stderr}"
+    );
+    assert!(
+        !stderr.contains("`item.sku` starts") && !stderr.contains("`index` starts"),
+        "the loop gives `item` and `index`: {stderr}"
+    );
+}
+
+#[test]
+fn ferry_test_expects_each_elements_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("orders.yaml"),
+        lines_recipe("https://shop.example.com", ""),
+    )
+    .expect("write recipe");
+    std::fs::write(
+        dir.path().join("orders.test.yaml"),
+        r#"- name: two lines
+  payload: {id: 7, line_items: [{sku: A, quantity: 1}, {sku: B, quantity: 3}]}
+  expect:
+    steps:
+      lines:
+        items:
+          - {url: https://shop.example.com/fulfil, json: {sku: A, quantity: 1, n: 0}}
+          - {json: {sku: B, quantity: 3, n: 1}}
+      done: {log: "2 lines, first 200"}
+- name: a wrong expectation is named by element
+  payload: {id: 7, line_items: [{sku: A, quantity: 1}]}
+  expect:
+    steps:
+      lines:
+        items:
+          - {json: {sku: Z}}
+          - {json: {sku: B}}
+"#,
+    )
+    .expect("write test");
+    let (output_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(1), "{stdout}");
+    assert!(stdout.contains("step `lines` items"), "{stdout}");
+    assert!(
+        stdout.contains("2 elements") && stdout.contains("1 element\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("step `lines` item 0 json.sku"), "{stdout}");
+    assert!(stdout.ends_with("1 files, 2 cases, 1 failed\n"), "{stdout}");
+}
