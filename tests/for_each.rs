@@ -429,3 +429,41 @@ fn ferry_test_expects_each_elements_request() {
     assert!(stdout.contains("step `lines` item 0 json.sku"), "{stdout}");
     assert!(stdout.ends_with("1 files, 2 cases, 1 failed\n"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_status_page_and_runs_show_list_each_elements_attempts() {
+    let refusing = Sink::scripted(&[(200, &[]), (422, &[])]).await;
+    let ferry = TestDaemon::start(&[("orders.yaml", &lines_recipe(&refusing.url, ""))]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(3)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+
+    let page = ferry
+        .http
+        .get(format!("{}/runs/{run_id}", ferry.base))
+        .send()
+        .await
+        .expect("status page")
+        .text()
+        .await
+        .expect("page text");
+    for wanted in [
+        r#"Item 0 <span class="status succeeded">"#,
+        r#"Item 1 <span class="status failed">"#,
+        "Response: <code>422</code>",
+        "&quot;sku&quot;: &quot;SKU-1&quot;",
+    ] {
+        assert!(page.contains(wanted), "{wanted} in\n{page}");
+    }
+    assert!(!page.contains("Item 2"), "element 2 never began");
+
+    let TestDaemon { daemon, dir, .. } = ferry;
+    daemon.shutdown().await.expect("the daemon stops");
+    let database = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    let (code, shown, stderr) = support::ferry(&["runs", "show", &run_id, "--database", &database]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let elements: Vec<&str> = shown.lines().filter(|line| line.starts_with("  item ")).collect();
+    assert_eq!(elements, ["  item 0  succeeded", "  item 1  failed"], "{shown}");
+    assert!(shown.contains("      <- 422"), "{shown}");
+}

@@ -71,6 +71,19 @@ async fn openapi_document_lists_every_route_with_the_bearer_scheme() {
     ] {
         assert!(run_fields.contains_key(field), "RunSummary lacks {field}");
     }
+    // A `for_each` step's elements, each with its attempts.
+    let schemas = &document["components"]["schemas"];
+    assert!(
+        schemas["StepDocument"]["properties"]["items"].is_object(),
+        "{:#}",
+        schemas["StepDocument"]
+    );
+    let element_fields = schemas["ElementDocument"]["properties"]
+        .as_object()
+        .expect("ElementDocument");
+    for field in ["index", "status", "attempts"] {
+        assert!(element_fields.contains_key(field), "ElementDocument lacks {field}");
+    }
 
     // Every documented route answers (with the token where it needs one).
     for path in [

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{RunsArgs, RunsCommand};
 use crate::recipe::{Environment, RecipeSet};
-use crate::store::{RunDocument, RunFilter, RunStatus, RunSummary, Store};
+use crate::store::{AttemptRecord, RunDocument, RunFilter, RunStatus, RunSummary, Store};
 
 pub(super) fn run(args: RunsArgs) -> ExitCode {
     super::exit_2_on_error(|| super::runtime()?.block_on(show(args)))
@@ -132,29 +132,43 @@ fn describe_run(run: &RunDocument, recipes: &RecipeSet, colour: bool) -> String 
     for step in &run.steps {
         let status = step.status.as_str();
         out.push_str(&format!("\nstep {}  {}\n", step.id, paint(status, status, colour)));
-        for attempt in &step.attempts {
+        print_attempts(&mut out, step.kind, &step.attempts, "");
+        for element in step.items.iter().flatten() {
+            let status = element.status.as_str();
             out.push_str(&format!(
-                "  attempt {}  {}  {} ms\n",
-                attempt.n, attempt.started_at, attempt.duration_ms
+                "  item {}  {}\n",
+                element.index,
+                paint(status, status, colour)
             ));
-            let view = step.kind.view(&attempt.request);
-            match view.body {
-                Some(body) => out.push_str(&format!("    -> {}\n{}", view.line, indented(body))),
-                None => out.push_str(&format!("    {}\n", view.line)),
-            }
-            if let Some(response) = &attempt.response {
-                out.push_str(&format!(
-                    "    <- {}\n{}",
-                    response["status"],
-                    indented(&response["body"])
-                ));
-            }
-            if let Some(error) = &attempt.error {
-                out.push_str(&format!("    error: {error}\n"));
-            }
+            print_attempts(&mut out, step.kind, &element.attempts, "  ");
         }
     }
     out
+}
+
+/// A step's (or a loop element's) attempts, each line after `indent`.
+fn print_attempts(out: &mut String, kind: crate::step::KindName, attempts: &[AttemptRecord], indent: &str) {
+    for attempt in attempts {
+        out.push_str(&format!(
+            "{indent}  attempt {}  {}  {} ms\n",
+            attempt.n, attempt.started_at, attempt.duration_ms
+        ));
+        let view = kind.view(&attempt.request);
+        match view.body {
+            Some(body) => out.push_str(&format!("{indent}    -> {}\n{}", view.line, indented(body))),
+            None => out.push_str(&format!("{indent}    {}\n", view.line)),
+        }
+        if let Some(response) = &attempt.response {
+            out.push_str(&format!(
+                "{indent}    <- {}\n{}",
+                response["status"],
+                indented(&response["body"])
+            ));
+        }
+        if let Some(error) = &attempt.error {
+            out.push_str(&format!("{indent}    error: {error}\n"));
+        }
+    }
 }
 
 /// A body, pretty-printed and indented under its line.

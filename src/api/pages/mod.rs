@@ -28,6 +28,8 @@ fn templates() -> &'static Handlebars<'static> {
             ("layout", include_str!("layout.hbs")),
             ("index", include_str!("index.hbs")),
             ("run", include_str!("run.hbs")),
+            // A partial of `run`: one attempt, of a step or of a loop's element.
+            ("attempt", include_str!("attempt.hbs")),
             ("login", include_str!("login.hbs")),
         ] {
             if let Err(error) = registry.register_template_string(name, source) {
@@ -198,30 +200,47 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
         Some(recipe) => recipe.redactor.value(value),
         None => value.clone(),
     };
+    let attempts = |kind: crate::step::KindName, attempts: &[crate::store::AttemptRecord]| -> Vec<Value> {
+        attempts
+            .iter()
+            .map(|attempt| {
+                let request = &attempt.request;
+                json!({
+                    "n": attempt.n,
+                    "started_at": attempt.started_at,
+                    "duration_ms": attempt.duration_ms,
+                    "request_line": kind.view(request).line,
+                    "request_headers": pretty(&request["headers"]),
+                    "request_body": pretty(&request["body"]),
+                    "response_status": attempt.response.as_ref().map(|response| response["status"].clone()),
+                    "response_body": attempt.response.as_ref().map(|response| pretty(&response["body"])),
+                    "error": attempt.error,
+                })
+            })
+            .collect()
+    };
     let steps: Vec<Value> = run
         .steps
         .iter()
         .map(|step| {
-            let attempts: Vec<Value> = step
-                .attempts
+            let items: Vec<Value> = step
+                .items
                 .iter()
-                .map(|attempt| {
-                    let request = &attempt.request;
-                    let request_line = step.kind.view(request).line;
+                .flatten()
+                .map(|element| {
                     json!({
-                        "n": attempt.n,
-                        "started_at": attempt.started_at,
-                        "duration_ms": attempt.duration_ms,
-                        "request_line": request_line,
-                        "request_headers": pretty(&request["headers"]),
-                        "request_body": pretty(&request["body"]),
-                        "response_status": attempt.response.as_ref().map(|response| response["status"].clone()),
-                        "response_body": attempt.response.as_ref().map(|response| pretty(&response["body"])),
-                        "error": attempt.error,
+                        "index": element.index,
+                        "status": element.status.as_str(),
+                        "attempts": attempts(step.kind, &element.attempts),
                     })
                 })
                 .collect();
-            json!({"id": step.id, "status": step.status.as_str(), "attempts": attempts})
+            json!({
+                "id": step.id,
+                "status": step.status.as_str(),
+                "attempts": attempts(step.kind, &step.attempts),
+                "items": items,
+            })
         })
         .collect();
     let data = json!({
