@@ -20,3 +20,21 @@ pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// About how many bytes `value` takes as JSON text, without writing it: string
+/// escapes and number digits are not counted exactly.
+pub(crate) fn size_of(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|item| size_of(item) + 1).sum::<usize>(),
+        Value::Object(fields) => {
+            2 + fields
+                .iter()
+                .map(|(key, value)| key.len() + 4 + size_of(value))
+                .sum::<usize>()
+        }
+    }
+}

@@ -467,3 +467,51 @@ async fn the_status_page_and_runs_show_list_each_elements_attempts() {
     assert_eq!(elements, ["  item 0  succeeded", "  item 1  failed"], "{shown}");
     assert!(shown.contains("      <- 422"), "{shown}");
 }
+
+#[tokio::test]
+async fn the_results_a_run_keeps_are_capped_as_a_whole() {
+    // Each answer is about 40 KiB; the run may keep 100 KiB of results.
+    let sink = Sink::start(200, json!({"blob": "x".repeat(40 * 1024)})).await;
+    let recipe = format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: first
+    http: {{url: '{url}/a'}}
+  - id: second
+    http: {{url: '{url}/b'}}
+  - id: third
+    http: {{url: '{url}/c'}}
+  - log: "{{{{len steps.first.body.blob}}}}"
+"#,
+        url = sink.url
+    );
+    let setup = support::Setup {
+        render_budget: Some(ferry::template::RenderBudget {
+            results: 100 * 1024,
+            ..ferry::template::RenderBudget::default()
+        }),
+        ..support::Setup::default()
+    };
+    let ferry = TestDaemon::start_with(
+        &[("steps.yaml", &recipe), ("orders.yaml", &lines_recipe(&sink.url, ""))],
+        setup,
+    )
+    .await;
+    let (_, accepted) = ferry.post_hook("steps", &json!({})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("step `third`: the step results this run keeps for its templates would take 121 KiB, over FERRY_RUN_MAX_RESULTS (100 KiB)"),
+        "{error}"
+    );
+    assert_eq!(step(&run, "third")["status"], "failed");
+
+    // A loop's elements count one by one: the third element's answer is refused.
+    let (_, accepted) = ferry.post_hook("orders", &order(5)).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("step `lines` item 2: the step results"), "{error}");
+    assert_eq!(sink.received().len(), 3 + 3, "no element after the one refused");
+}

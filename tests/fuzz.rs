@@ -150,7 +150,11 @@ proptest! {
         let Ok(template) = Template::compile(&source) else {
             return Ok(());
         };
-        let limits = RenderBudget { work: 20_000, bytes: 50_000 };
+        let limits = RenderBudget {
+            work: 20_000,
+            bytes: 50_000,
+            ..RenderBudget::default()
+        };
         let templates = Templates::with_budget(limits);
         let context = serde_json::json!({"payload": {
             "s": "a".repeat(s), "t": "a".repeat(t), "n": items, "a": (0..items).collect::<Vec<_>>(),

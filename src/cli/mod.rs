@@ -230,6 +230,11 @@ struct ServeArgs {
     /// The text one render may produce, all of a step's leaves together (`4MiB`).
     #[arg(long, env = "FERRY_RENDER_MAX_BYTES", default_value = "4MiB", value_parser = parse_size)]
     render_max_bytes: usize,
+    /// The step results one run keeps for its templates (`steps.*`, every
+    /// element of a `for_each` included), all together, as JSON (`16MiB`): a
+    /// step whose result would pass it fails.
+    #[arg(long, env = "FERRY_RUN_MAX_RESULTS", default_value = "16MiB", value_parser = parse_size)]
+    run_max_results: usize,
     /// Free space beside the database below which a warning is logged (`2GiB`);
     /// default: 1 GiB or a tenth of the file system, whichever is smaller.
     #[arg(long, env = "FERRY_DISK_LOW", value_parser = parse_size)]

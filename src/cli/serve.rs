@@ -70,6 +70,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         render_budget: crate::template::RenderBudget {
             work: args.render_max_work,
             bytes: args.render_max_bytes,
+            results: args.run_max_results,
         },
         disk_low: args.disk_low.map(|bytes| bytes as u64),
         connections: crate::api::server::ConnectionLimits {

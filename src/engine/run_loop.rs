@@ -19,6 +19,7 @@
 //! same request again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,44 @@ pub(crate) enum RunError {
     /// A `for_each` list could not be run: not a list, or too long.
     #[error("step {step} `for_each`: {message}")]
     List { step: String, message: String },
+    /// The step's result would take the results the run keeps past their limit.
+    #[error(
+        "step {step}: the step results this run keeps for its templates would take {}, over FERRY_RUN_MAX_RESULTS ({})",
+        mib(*.total),
+        mib(*.limit)
+    )]
+    TooMuchKept { step: String, total: usize, limit: usize },
+}
+
+/// Bytes as messages say them: `16.0 MiB`, `120 KiB`.
+fn mib(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes < MIB {
+        format!("{} KiB", bytes.div_ceil(1024))
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    }
+}
+
+/// What the step results a run keeps for its templates take, against their
+/// limit: a run of many large answers (or a loop over many) must not hold
+/// memory without bound.
+struct Kept {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl Kept {
+    /// Counts `result` in, or says what the total would have been.
+    fn keep(&self, result: &Value) -> Result<(), usize> {
+        let size = crate::json::size_of(result);
+        let before = self.bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > self.limit {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            return Err(before + size);
+        }
+        Ok(())
+    }
 }
 
 /// How messages name a step, or one element of its `for_each`.
@@ -206,6 +245,10 @@ async fn run_steps<H: Host>(
         stored,
     } = run;
     let stored: HashMap<StepKey, &StepState> = stored.iter().map(|state| (state.key, state)).collect();
+    let kept = Kept {
+        bytes: AtomicUsize::new(0),
+        limit: templates.results_limit(),
+    };
 
     // A run that already started steps passed its `when` before.
     if stored.is_empty()
@@ -228,7 +271,11 @@ async fn run_steps<H: Host>(
             if state.status == StepStatus::Succeeded {
                 last_step.clone_from(&result);
             }
-            context["steps"][step.id.as_str()] = result.unwrap_or(Value::Null);
+            let result = result.unwrap_or(Value::Null);
+            // Kept before under the limit; counted, not refused (the limit may
+            // have been lowered since).
+            let _ = kept.keep(&result);
+            context["steps"][step.id.as_str()] = result;
             continue;
         }
         let at = StepAt {
@@ -243,7 +290,11 @@ async fn run_steps<H: Host>(
             // switch) is skipped as a step whose `when` is false.
             Ok(skip(host, gathered, at))
         } else if let Some(each) = &step.each {
-            let elements = Elements { each, stored: &stored };
+            let elements = Elements {
+                each,
+                stored: &stored,
+                kept: &kept,
+            };
             run_each(host, templates, recipe, at, elements, &context, gathered)
                 .instrument(span)
                 .await
@@ -255,7 +306,20 @@ async fn run_steps<H: Host>(
         match turn? {
             StepEnd::Done(result) => {
                 let ran = result.get("skipped").is_none();
-                if position + 1 == recipe.steps.len() {
+                let last = position + 1 == recipe.steps.len();
+                // A loop counted its elements' results as they came.
+                if !last
+                    && step.each.is_none()
+                    && let Err(total) = kept.keep(&result)
+                {
+                    gathered.step(at.write(StepStatus::Failed, None, None));
+                    return Err(RunError::TooMuchKept {
+                        step: at.name(),
+                        total,
+                        limit: kept.limit,
+                    });
+                }
+                if last {
                     // No template renders after the last step: its result goes
                     // to the run's end uncopied.
                     if ran {
@@ -359,6 +423,8 @@ impl StepAt<'_> {
 struct Elements<'a> {
     each: &'a ForEach,
     stored: &'a HashMap<StepKey, &'a StepState>,
+    /// What the run keeps for its templates: each element's result counts.
+    kept: &'a Kept,
 }
 
 /// Runs a `for_each` step: its list, then each element not ended before, up
@@ -374,7 +440,7 @@ async fn run_each<H: Host>(
     context: &Value,
     gathered: &Gathered,
 ) -> Result<StepEnd, RunError> {
-    let Elements { each, stored } = elements;
+    let Elements { each, stored, kept } = elements;
     let step = at.step;
     let fail = |message: String| {
         host.turn(step, None, Turn::NotRendered(&message));
@@ -425,7 +491,9 @@ async fn run_each<H: Host>(
         match state {
             Some(state) if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) => {
                 let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
-                results.push(Some(result.unwrap_or(Value::Null)));
+                let result = result.unwrap_or(Value::Null);
+                let _ = kept.keep(&result);
+                results.push(Some(result));
             }
             _ => {
                 results.push(None);
@@ -454,6 +522,27 @@ async fn run_each<H: Host>(
         }
         let Some((index, ended)) = in_flight.next().await else {
             break;
+        };
+        let ended = match ended {
+            Ok(StepEnd::Done(result)) => match kept.keep(&result) {
+                Ok(()) => Ok(StepEnd::Done(result)),
+                Err(total) => {
+                    let element_at = StepAt {
+                        key: StepKey {
+                            position: at.key.position,
+                            element: Some(index),
+                        },
+                        ..at
+                    };
+                    gathered.step(element_at.write(StepStatus::Failed, None, None));
+                    Err(RunError::TooMuchKept {
+                        step: element_at.name(),
+                        total,
+                        limit: kept.limit,
+                    })
+                }
+            },
+            other => other,
         };
         match ended {
             Ok(StepEnd::Done(result)) => results[index as usize] = Some(result),

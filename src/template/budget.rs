@@ -20,6 +20,9 @@ pub const DEFAULT_WORK: u64 = 1_000_000;
 /// The default of `FERRY_RENDER_MAX_BYTES`: 4 MiB.
 pub const DEFAULT_BYTES: usize = 4 * 1024 * 1024;
 
+/// The default of `FERRY_RUN_MAX_RESULTS`: 16 MiB, one answer's most.
+pub const DEFAULT_RESULTS: usize = 16 * 1024 * 1024;
+
 /// Bytes a helper allocates per unit of work.
 const BYTES_PER_UNIT: usize = 16;
 
@@ -30,6 +33,9 @@ pub struct RenderBudget {
     pub work: u64,
     /// Bytes of rendered output, all leaves together.
     pub bytes: usize,
+    /// What the templates of one run read: the bytes (as JSON) of the step
+    /// results the run keeps for them, all steps and elements together.
+    pub results: usize,
 }
 
 impl Default for RenderBudget {
@@ -37,6 +43,7 @@ impl Default for RenderBudget {
         Self {
             work: DEFAULT_WORK,
             bytes: DEFAULT_BYTES,
+            results: DEFAULT_RESULTS,
         }
     }
 }
@@ -211,7 +218,11 @@ mod tests {
 
     #[test]
     fn charges_count_inside_a_render_and_the_first_limit_crossed_sticks() {
-        let limits = RenderBudget { work: 10, bytes: 100 };
+        let limits = RenderBudget {
+            work: 10,
+            bytes: 100,
+            ..RenderBudget::default()
+        };
         within(limits, || {
             assert_eq!(spend_work(10), Ok(()));
             assert_eq!(spend_output(100), Ok(()));

@@ -68,6 +68,11 @@ impl Templates {
         Self { registry, budget }
     }
 
+    /// The most bytes of step results one run keeps for its templates.
+    pub fn results_limit(&self) -> usize {
+        self.budget.results
+    }
+
     /// Runs `render` as one render: everything it renders shares one budget (a
     /// step's leaves are one request). The render methods below are each one
     /// render when called outside this.
@@ -654,6 +659,7 @@ mod tests {
         let templates = Templates::with_budget(RenderBudget {
             work: 1_000_000,
             bytes: 1000,
+            ..RenderBudget::default()
         });
         let tree = ValueTemplate::compile(&json!({"a": "{{payload.big}}", "b": "{{payload.big}}"})).expect("compiles");
         let one = ValueTemplate::compile(&json!({"a": "{{payload.big}}"})).expect("compiles");

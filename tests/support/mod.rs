@@ -61,7 +61,7 @@ pub struct Setup<'a> {
     pub retention: Option<Duration>,
     /// `FERRY_REDACT_HEADERS`.
     pub redact_headers: &'a [&'a str],
-    /// `FERRY_RENDER_MAX_WORK` and `FERRY_RENDER_MAX_BYTES`.
+    /// `FERRY_RENDER_MAX_WORK`, `FERRY_RENDER_MAX_BYTES` and `FERRY_RUN_MAX_RESULTS`.
     pub render_budget: Option<ferry::template::RenderBudget>,
 }
 
