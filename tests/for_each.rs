@@ -515,3 +515,178 @@ steps:
     assert!(error.starts_with("step `lines` item 2: the step results"), "{error}");
     assert_eq!(sink.received().len(), 3 + 3, "no element after the one refused");
 }
+
+fn group_recipe(url: &str) -> String {
+    format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: per_line
+    for_each: "{{{{payload.line_items}}}}"
+    as: line
+    when: "{{{{gt line.quantity 1}}}}"
+    steps:
+      - id: lookup
+        http: {{url: '{url}/products', json: {{sku: "{{{{line.sku}}}}"}}}}
+      - id: reserve
+        http: {{url: '{url}/reservations', json: {{seen: "{{{{steps.lookup.body.uri}}}}", n: "{{{{index}}}}"}}}}
+  - id: done
+    log: "{{{{len steps.per_line.items}}}} {{{{steps.per_line.items.0.skipped}}}} {{{{steps.per_line.items.2.reserve.status}}}}"
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_group_runs_its_steps_per_element_each_reading_the_element_s_earlier_steps() {
+    let sink = Sink::echo().await;
+    let ferry = TestDaemon::start(&[("orders.yaml", &group_recipe(&sink.url))]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(3)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    // Element 0 (quantity 1) is skipped; 1 and 2 run lookup then reserve.
+    let sent: Vec<(String, Option<String>, Value)> = sink
+        .received()
+        .iter()
+        .map(|request| {
+            (
+                request.path_and_query.clone(),
+                request.header("idempotency-key").map(str::to_owned),
+                request.json(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("/products", "lookup.1", json!({"sku": "SKU-1"})),
+        ("/reservations", "reserve.1", json!({"seen": "/products", "n": 1})),
+        ("/products", "lookup.2", json!({"sku": "SKU-2"})),
+        ("/reservations", "reserve.2", json!({"seen": "/products", "n": 2})),
+    ]
+    .map(|(path, key, body)| (path.to_owned(), Some(format!("{run_id}.{key}")), body));
+    assert_eq!(sent, expected);
+
+    assert_eq!(step(&run, "done")["attempts"][0]["request"]["log"], "3 true 200");
+    let element_statuses = |id: &str| -> Vec<String> {
+        step(&run, id)["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| format!("{} {}", item["index"], item["status"].as_str().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        element_statuses("per_line"),
+        ["0 skipped", "1 succeeded", "2 succeeded"]
+    );
+    assert_eq!(element_statuses("lookup"), ["1 succeeded", "2 succeeded"]);
+    assert_eq!(element_statuses("reserve"), ["1 succeeded", "2 succeeded"]);
+    assert_eq!(step(&run, "per_line")["kind"], "group");
+    assert_eq!(step(&run, "reserve")["status"], "succeeded");
+}
+
+#[test]
+fn check_places_the_mistakes_of_groups_and_ferry_test_expects_their_steps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        r#"trigger: {webhook: {}}
+steps:
+  - id: no_loop
+    steps:
+      - log: x
+  - id: group
+    for_each: "{{payload.items}}"
+    steps:
+      - id: inner
+        for_each: "{{item.parts}}"
+        log: x
+      - id: typo
+        lgo: "{{item.sku}}"
+  - log: "{{steps.inner.body}}"
+"#,
+    )
+    .expect("write recipe");
+    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:13:9: unknown key `lgo` in a step"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        std::fs::read_to_string(dir.path().join("bad.yaml"))
+            .expect("read")
+            .replace("lgo", "log"),
+    )
+    .expect("write recipe");
+    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    for wanted in [
+        "bad.yaml:5:7: step `no_loop`: `steps` inside a step belongs with `for_each`",
+        "bad.yaml:9:9: step `inner`: a step of the group `group` cannot have its own `for_each`; loops do not nest",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("bad.yaml:14:") && stderr.contains("names no earlier step `inner`"),
+        "a group's steps are not read after it: {stderr}"
+    );
+
+    let good = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        good.path().join("orders.yaml"),
+        group_recipe("https://shop.example.com"),
+    )
+    .expect("write recipe");
+    std::fs::write(
+        good.path().join("orders.test.yaml"),
+        r#"- name: each element runs the group's steps
+  payload: {line_items: [{sku: A, quantity: 2}, {sku: B, quantity: 1}]}
+  responses:
+    lookup: {body: {uri: /products/A}}
+  expect:
+    steps:
+      lookup:
+        items:
+          - {url: https://shop.example.com/products, json: {sku: A}}
+      reserve:
+        items:
+          - {json: {seen: /products/A, n: 0}}
+      done: {log: "2  "}
+"#,
+    )
+    .expect("write test");
+    let (output_code, stdout, _) = support::ferry(&["test", good.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output_code, Some(0), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_group_step_retried_resumes_its_element_without_sending_its_earlier_steps_again() {
+    // lookup of element 0 succeeds, its reserve gets a 503, then all succeed.
+    let sink = Sink::scripted(&[(200, &[]), (503, &[])]).await;
+    let recipe = group_recipe(&sink.url)
+        .replace("    when: \"{{gt line.quantity 1}}\"\n", "")
+        .replace(
+            "      - id: reserve\n",
+            "      - id: reserve\n        retry: {attempts: 2, backoff: 20ms, max: 50ms}\n",
+        );
+    let ferry = TestDaemon::start(&[("orders.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("orders", &order(2)).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let keys: Vec<String> = sink
+        .received()
+        .iter()
+        .filter_map(|request| request.header("idempotency-key").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys,
+        ["lookup.0", "reserve.0", "reserve.0", "lookup.1", "reserve.1"].map(|key| format!("{run_id}.{key}")),
+        "the retry resends reserve only, with its key"
+    );
+    let reserve = step(&run, "reserve");
+    assert_eq!(reserve["items"][0]["attempts"].as_array().map(Vec::len), Some(2));
+}

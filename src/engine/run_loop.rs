@@ -34,7 +34,7 @@ use super::backoff;
 use crate::action::{AttemptError, HttpRequest, Outcome};
 use crate::recipe::{ForEach, Recipe, Step};
 use crate::step::http::record::ResponseRecord;
-use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Turn};
+use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Kind, Turn};
 use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepKey, StepState, StepStatus, StepWrite};
 use crate::template::{TemplateError, Templates};
 
@@ -262,6 +262,10 @@ async fn run_steps<H: Host>(
 
     let mut last_step = None;
     for (position, step) in recipe.steps.iter().enumerate() {
+        if step.within.is_some() {
+            // Its group's elements run it.
+            continue;
+        }
         let key = StepKey::step(position);
         let state = stored.get(&key).copied();
         if let Some(state) = state
@@ -306,7 +310,7 @@ async fn run_steps<H: Host>(
         match turn? {
             StepEnd::Done(result) => {
                 let ran = result.get("skipped").is_none();
-                let last = position + 1 == recipe.steps.len();
+                let last = is_last(recipe, position);
                 // A loop counted its elements' results as they came.
                 if !last
                     && step.each.is_none()
@@ -475,9 +479,23 @@ async fn run_each<H: Host>(
         );
         return Err(fail(message));
     }
+    // The loop's own row, and its group's steps' own rows, say how it stands;
+    // the elements' rows say how each went.
+    let members = group_members(recipe, at);
+    let mark = |status: StepStatus, result: Option<Value>| {
+        gathered.step(at.write(status, None, result));
+        for (position, member) in &members {
+            let member_at = StepAt {
+                key: StepKey::step(*position),
+                step: member,
+                ..at
+            };
+            gathered.step(member_at.write(status, None, None));
+        }
+    };
     if at.state.is_none() {
-        // Its row comes before its elements' in the run's record.
-        gathered.step(at.write(StepStatus::Running, None, None));
+        // Its rows come before its elements' in the run's record.
+        mark(StepStatus::Running, None);
     }
 
     let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
@@ -518,7 +536,15 @@ async fn run_each<H: Host>(
         while failed.is_none() && retry_at.is_none() && in_flight.len() < each.parallel as usize {
             let Some(next) = waiting.next() else { break };
             let element_context = element_context(next.key.element.unwrap_or_default());
-            in_flight.push(run_element(host, templates, recipe, next, element_context, gathered));
+            in_flight.push(run_element(
+                host,
+                templates,
+                recipe,
+                next,
+                element_context,
+                gathered,
+                stored,
+            ));
         }
         let Some((index, ended)) = in_flight.next().await else {
             break;
@@ -557,17 +583,17 @@ async fn run_each<H: Host>(
         }
     }
     if let Some((_, error)) = failed {
-        gathered.step(at.write(StepStatus::Failed, None, None));
+        mark(StepStatus::Failed, None);
         return Err(error);
     }
     if let Some(due) = retry_at {
-        gathered.step(at.write(StepStatus::Retrying, None, None));
+        mark(StepStatus::Retrying, None);
         return Ok(StepEnd::Retry(due));
     }
     let result = json!({ "items": results.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>() });
-    let last = at.key.position + 1 == recipe.steps.len();
+    let last = is_last(recipe, at.key.position);
     let sealed = (!last).then(|| recipe.redactor.seal(&result));
-    gathered.step(at.write(StepStatus::Succeeded, None, sealed));
+    mark(StepStatus::Succeeded, sealed);
     host.turn(step, None, Turn::Looped(items.len()));
     Ok(StepEnd::Done(result))
 }
@@ -580,9 +606,101 @@ async fn run_element<H: Host>(
     at: StepAt<'_>,
     context: Value,
     gathered: &Gathered,
+    stored: &HashMap<StepKey, &StepState>,
 ) -> (u32, Result<StepEnd, RunError>) {
     let index = at.key.element.unwrap_or_default();
-    (index, run_step(host, templates, recipe, at, &context, gathered).await)
+    let ended = match at.step.kind {
+        Kind::Group(_) => run_group_element(host, templates, recipe, at, context, gathered, stored).await,
+        _ => run_step(host, templates, recipe, at, &context, gathered).await,
+    };
+    (index, ended)
+}
+
+/// One element of a group: its `when`, then the group's steps in order over the
+/// element's context, each recorded as that element's. Its result is the
+/// steps' results by id; a step that failed or waits for a retry ends it so.
+async fn run_group_element<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    at: StepAt<'_>,
+    mut context: Value,
+    gathered: &Gathered,
+    stored: &HashMap<StepKey, &StepState>,
+) -> Result<StepEnd, RunError> {
+    if at.state.is_none() {
+        if let Some(when) = &at.step.when {
+            match counted(host, recipe, templates.is_true(when, &context)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(skip(host, gathered, at)),
+                Err(error) => {
+                    host.turn(at.step, at.key.element, Turn::NotRendered(&format!("`when`: {error}")));
+                    return Err(RunError::StepWhen { step: at.name(), error });
+                }
+            }
+        }
+        gathered.step(at.write(StepStatus::Running, None, None));
+    }
+    let mut results = Map::new();
+    for (position, member) in group_members(recipe, at) {
+        let key = StepKey {
+            position,
+            element: at.key.element,
+        };
+        let state = stored.get(&key).copied();
+        let member_at = StepAt {
+            key,
+            step: member,
+            state,
+            ..at
+        };
+        let ended = match state {
+            Some(state) if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) => {
+                let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
+                Ok(StepEnd::Done(result.unwrap_or(Value::Null)))
+            }
+            None if !branch_taken(member, &context) => Ok(skip(host, gathered, member_at)),
+            _ => run_step(host, templates, recipe, member_at, &context, gathered).await,
+        };
+        match ended {
+            Ok(StepEnd::Done(result)) => {
+                context["steps"][member.id.as_str()] = result.clone();
+                results.insert(member.id.clone(), result);
+            }
+            Ok(StepEnd::Retry(due)) => {
+                gathered.step(at.write(StepStatus::Retrying, None, None));
+                return Ok(StepEnd::Retry(due));
+            }
+            Err(error) => {
+                gathered.step(at.write(StepStatus::Failed, None, None));
+                return Err(error);
+            }
+        }
+    }
+    let result = Value::Object(results);
+    gathered.step(at.write(StepStatus::Succeeded, None, Some(recipe.redactor.seal(&result))));
+    Ok(StepEnd::Done(result))
+}
+
+/// A group's own steps with their positions (none for any other step).
+fn group_members<'r>(recipe: &'r Recipe, at: StepAt<'_>) -> Vec<(usize, &'r Step)> {
+    let members = match &at.step.kind {
+        Kind::Group(group) => group.members,
+        _ => 0,
+    };
+    recipe
+        .steps
+        .iter()
+        .enumerate()
+        .skip(at.key.position + 1)
+        .take(members)
+        .collect()
+}
+
+/// Whether no step runs after the one at `position` in the run's own order (a
+/// group's steps run within it).
+fn is_last(recipe: &Recipe, position: usize) -> bool {
+    recipe.steps[position + 1..].iter().all(|step| step.within.is_some())
 }
 
 /// Runs one attempt of a step (or of one element of a `for_each`): the first,
@@ -682,7 +800,7 @@ async fn run_step<H: Host>(
         // step the run ends in this same write, and an ended run's results are
         // not stored (see `Store::record`). An element's result is kept for
         // its loop's `items` even then.
-        let last = key.element.is_none() && key.position + 1 == recipe.steps.len();
+        let last = key.element.is_none() && is_last(recipe, key.position);
         let sealed = (!last).then(|| recipe.redactor.seal(&result));
         gathered.step(at.write(StepStatus::Succeeded, None, sealed));
         return Ok(StepEnd::Done(result));

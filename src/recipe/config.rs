@@ -270,6 +270,8 @@ pub struct StepConfig {
     pub parallel: Option<Spanned<u32>>,
     /// With `for_each`: most elements a list may have. Default 1000.
     pub max_items: Option<Spanned<u32>>,
+    /// With `for_each` and no kind: the steps each element runs, in order.
+    pub steps: Option<Spanned<Vec<Spanned<StepConfig>>>>,
 }
 
 /// A `switch`'s `cases:`: each case's steps, by the value that chooses it.
@@ -277,7 +279,7 @@ pub type Branches = IndexMap<String, Spanned<Vec<Spanned<StepConfig>>>>;
 
 /// A step's own keys, each with what it holds; the kinds' keys go between
 /// `when` and `cases`, so the schema lists them where the docs do.
-const STEP_KEYS: [(&str, &str); 10] = [
+const STEP_KEYS: [(&str, &str); 11] = [
     (
         "id",
         "`[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …",
@@ -305,6 +307,10 @@ const STEP_KEYS: [(&str, &str); 10] = [
     (
         "max_items",
         "With `for_each`: most elements a list may have; a longer one fails the step, nothing sent. Default 1000.",
+    ),
+    (
+        "steps",
+        "With `for_each`, instead of a kind: the steps each element runs, in order; `steps.ID.items` holds each element's results by step id.",
     ),
 ];
 
@@ -336,6 +342,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             item_name: None,
             parallel: None,
             max_items: None,
+            steps: None,
         };
         fn once<T, E: de::Error>(slot: &mut Option<T>, value: T, key: &'static str) -> Result<(), E> {
             if slot.replace(value).is_some() {
@@ -355,6 +362,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "as" => once(&mut step.item_name, map.next_value()?, "as")?,
                 "parallel" => once(&mut step.parallel, map.next_value()?, "parallel")?,
                 "max_items" => once(&mut step.max_items, map.next_value()?, "max_items")?,
+                "steps" => once(&mut step.steps, map.next_value()?, "steps")?,
                 other => match KindConfig::read(other, &mut map)? {
                     Some(kind) => step.kinds.push((key.referenced, kind)),
                     None => return Err(de::Error::custom(format_args!("unknown key `{other}` in a step"))),
@@ -395,6 +403,7 @@ impl JsonSchema for StepConfig {
             generator.subschema_for::<Option<String>>(),
             counted(generator),
             counted(generator),
+            generator.subschema_for::<Option<Vec<StepConfig>>>(),
         ];
         let mut properties = serde_json::Map::new();
         let described = |mut schema: Schema, description: &str| {
@@ -412,13 +421,16 @@ impl JsonSchema for StepConfig {
         for ((key, description), schema) in own {
             properties.insert((*key).to_owned(), described(schema, description));
         }
+        // A group (`for_each` with `steps`) has no kind.
         let exactly_one: Vec<serde_json::Value> = kinds
             .iter()
-            .map(|(key, _, _)| serde_json::json!({"required": [key]}))
+            .map(|(key, _, _)| *key)
+            .chain(["steps"])
+            .map(|key| serde_json::json!({"required": [key]}))
             .collect();
         schemars::json_schema!({
             "type": "object",
-            "description": "One step: its own keys and exactly one kind's key.",
+            "description": "One step: its own keys and exactly one kind's key, or `for_each` with `steps`.",
             "properties": properties,
             "additionalProperties": false,
             "oneOf": exactly_one,

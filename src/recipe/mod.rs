@@ -195,6 +195,9 @@ pub struct Step {
     pub retry: RetryPolicy,
     /// `for_each`: the step runs once per element of a list.
     pub each: Option<ForEach>,
+    /// The id of the group (a `for_each` with `steps`) whose elements run this
+    /// step; the run loop runs it only there.
+    pub within: Option<String>,
 }
 
 /// A step's `for_each`: it runs once per element of the list its template

@@ -462,11 +462,22 @@ fn check_items(
     failures: &mut Vec<Failure>,
 ) {
     let redact = |text: String| recipe.redactor.text(&text).into_owned();
-    if recipe.steps.iter().any(|step| step.id == id && step.each.is_none()) {
+    let Some(step) = recipe.steps.iter().find(|step| step.id == id) else {
+        return; // reported once by `unknown_steps`
+    };
+    let problem = match (&step.kind, &step.each, &step.within) {
+        (crate::step::Kind::Group(_), _, _) => Some((
+            "the elements of each of the group's steps, under that step's id",
+            "a group (`for_each` with `steps`)",
+        )),
+        (_, None, None) => Some(("a step with `for_each`, or of a group", "a step without one")),
+        _ => None,
+    };
+    if let Some((expected, actual)) = problem {
         failures.push(Failure {
             place: format!("{place} items"),
-            expected: "a step with `for_each`".to_owned(),
-            actual: "a step without one".to_owned(),
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
         });
         return;
     }

@@ -3,6 +3,7 @@
 //! is a module here and a variant there.
 
 pub mod graphql;
+pub mod group;
 pub mod http;
 pub mod log;
 pub mod set;
@@ -36,11 +37,14 @@ pub enum Kind {
     Set(set::SetStep),
     /// Choose which branch of steps runs.
     Switch(switch::SwitchStep),
+    /// Run its steps for each element of a `for_each`.
+    Group(group::GroupStep),
 }
 
 impl Kind {
     pub fn name(&self) -> KindName {
         match self {
+            Kind::Group(_) => KindName::Group,
             Kind::Http(_) => KindName::Http,
             Kind::Log(_) => KindName::Log,
             Kind::Graphql(_) => KindName::Graphql,
@@ -168,6 +172,8 @@ pub enum KindName {
     Graphql,
     Set,
     Switch,
+    /// A `for_each` with `steps`: its elements are its record.
+    Group,
 }
 
 /// How an attempt reads in a run's history (the status page, `ferry runs show`).
@@ -179,12 +185,13 @@ pub struct AttemptView<'a> {
 }
 
 impl KindName {
-    pub const ALL: [KindName; 5] = [
+    pub const ALL: [KindName; 6] = [
         KindName::Http,
         KindName::Log,
         KindName::Graphql,
         KindName::Set,
         KindName::Switch,
+        KindName::Group,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -194,6 +201,7 @@ impl KindName {
             KindName::Graphql => "graphql",
             KindName::Set => "set",
             KindName::Switch => "switch",
+            KindName::Group => "group",
         }
     }
 
@@ -226,6 +234,10 @@ impl KindName {
             },
             KindName::Log => AttemptView {
                 line: format!("log {}", request["log"].as_str().unwrap_or_default()),
+                body: None,
+            },
+            KindName::Group => AttemptView {
+                line: "group".to_owned(),
                 body: None,
             },
         }
@@ -346,6 +358,10 @@ impl Kind {
             Kind::Graphql(graphql) => graphql.attempt(input, host).await,
             Kind::Set(set) => Ok(set.attempt(input, host).await),
             Kind::Switch(switch) => Ok(switch.attempt(input, host).await),
+            // The run loop runs a group's steps; it never attempts the group.
+            Kind::Group(_) => Err(AttemptFailure::NotRendered(
+                "a group of steps has no request of its own".to_owned(),
+            )),
         }
     }
 }

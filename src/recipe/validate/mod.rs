@@ -14,6 +14,7 @@ use super::{
 };
 use crate::checks::Checker;
 use crate::redact::{Redactor, Secret};
+use crate::step::group::GroupStep;
 use crate::step::switch::DEFAULT_CASE;
 use crate::step::{Kind, KindConfig, KindName};
 use crate::template::ROOTS;
@@ -78,7 +79,7 @@ pub(super) fn validate(
         steps: Vec::with_capacity(parsed.steps.value.len()),
         count: 0,
     };
-    steps.validate(&mut checker, &parsed.steps.value, None);
+    steps.validate(&mut checker, &parsed.steps.value, None, None);
     let steps = steps.steps;
 
     let redactor = Redactor::with_basic_pairs(&checker.secrets, &checker.basic_pairs);
@@ -123,17 +124,34 @@ struct Steps {
 }
 
 impl Steps {
-    fn validate(&mut self, checker: &mut Checker<'_>, configs: &[Spanned<StepConfig>], guard: Option<Guard>) {
+    /// Validates `configs` into the steps, in order. `guard` is the branch they
+    /// are on; `within` the group whose elements run them.
+    fn validate(
+        &mut self,
+        checker: &mut Checker<'_>,
+        configs: &[Spanned<StepConfig>],
+        guard: Option<Guard>,
+        within: Option<&str>,
+    ) {
         for config in configs {
             let index = self.count;
             self.count += 1;
-            let step = validate_step(checker, index, config, &mut self.seen_ids, guard.clone());
+            let at = Placed {
+                index,
+                guard: guard.clone(),
+                within,
+            };
+            let step = validate_step(checker, at, config, &mut self.seen_ids);
             // Its branches are checked also when it has problems of its own.
             let id = match (&step, &config.value.id) {
                 (Some(step), _) => step.id.clone(),
                 (None, Some(id)) => id.value.clone(),
                 (None, None) => format!("step{}", index + 1),
             };
+            let group = step
+                .as_ref()
+                .filter(|step| matches!(step.kind, Kind::Group(_)))
+                .map(|_| self.steps.len());
             self.steps.extend(step);
             if let Some(cases) = &config.value.cases {
                 for (case, branch) in &cases.value {
@@ -141,7 +159,7 @@ impl Steps {
                         switch: id.clone(),
                         case: case.clone(),
                     };
-                    self.validate(checker, &branch.value, Some(guard));
+                    self.validate(checker, &branch.value, Some(guard), within);
                 }
             }
             if let Some(default) = &config.value.default {
@@ -149,19 +167,59 @@ impl Steps {
                     switch: id.clone(),
                     case: DEFAULT_CASE.to_owned(),
                 };
-                self.validate(checker, &default.value, Some(guard));
+                self.validate(checker, &default.value, Some(guard), within);
             }
+            if let Some(members) = &config.value.steps {
+                self.validate_group(checker, config, &members.value, &id, group);
+            }
+        }
+    }
+
+    /// A group's steps: after it, each run by its elements; they see its
+    /// element and index, and no step after the group sees them.
+    fn validate_group(
+        &mut self,
+        checker: &mut Checker<'_>,
+        config: &Spanned<StepConfig>,
+        members: &[Spanned<StepConfig>],
+        id: &str,
+        group: Option<usize>,
+    ) {
+        let name = config
+            .value
+            .item_name
+            .as_ref()
+            .map_or(DEFAULT_ITEM_NAME, |name| name.value.as_str());
+        let outer = std::mem::replace(&mut checker.loop_names, vec![name.to_owned(), "index".to_owned()]);
+        let earlier = checker.earlier_steps.len();
+        let first = self.steps.len();
+        self.validate(checker, members, None, Some(id));
+        checker.loop_names = outer;
+        checker.earlier_steps.truncate(earlier);
+        let members = self.steps.len() - first;
+        if let Some(group) = group
+            && let Kind::Group(group) = &mut self.steps[group].kind
+        {
+            group.members = members;
         }
     }
 }
 
+/// Where a step is written: its index among all the recipe's steps (for a
+/// default id), the branch it is on, the group it belongs to.
+struct Placed<'a> {
+    index: usize,
+    guard: Option<Guard>,
+    within: Option<&'a str>,
+}
+
 fn validate_step(
     checker: &mut Checker<'_>,
-    index: usize,
+    placed: Placed<'_>,
     step: &Spanned<StepConfig>,
     seen_ids: &mut HashSet<String>,
-    guard: Option<Guard>,
 ) -> Option<Step> {
+    let Placed { index, guard, within } = placed;
     let location = step.referenced;
     let step = &step.value;
     let id = match &step.id {
@@ -187,6 +245,13 @@ fn validate_step(
 
     // The list renders before any element: its template cannot read them.
     let each = for_each(checker, &label, step);
+    if let (Some(_), Some(group)) = (&each, within) {
+        checker.report(
+            location,
+            format!("{label}: a step of the group `{group}` cannot have its own `for_each`; loops do not nest"),
+        );
+    }
+    let outer = checker.loop_names.clone();
     if let Some(each) = &each {
         checker.loop_names = vec![each.name.clone(), "index".to_owned()];
     }
@@ -200,17 +265,38 @@ fn validate_step(
         DEFAULT_STEP_TIMEOUT,
     );
 
-    let action = match step.kinds.as_slice() {
-        [(at, kind)] => kind.check(checker, &label, *at),
-        [] => {
-            let keys: Vec<String> = KindConfig::KEYS.iter().map(|key| format!("`{key}`")).collect();
+    let action = match (step.kinds.as_slice(), &step.steps) {
+        ([(at, kind)], None) => kind.check(checker, &label, *at),
+        ([], Some(steps)) if each.is_none() => {
             checker.report(
-                location,
-                format!("{label} has no action; expected one of {}", keys.join(", ")),
+                steps.referenced,
+                format!("{label}: `steps` inside a step belongs with `for_each` (the steps each element runs)"),
             );
             None
         }
-        [(_, first), (at, second), ..] => {
+        ([], Some(_)) => Some(Kind::Group(GroupStep { members: 0 })),
+        ([(_, kind)], Some(steps)) => {
+            checker.report(
+                steps.referenced,
+                format!(
+                    "{label} has both `{}` and `steps`; a step has one action, or `for_each` with `steps`",
+                    kind.key()
+                ),
+            );
+            None
+        }
+        ([], None) => {
+            let keys: Vec<String> = KindConfig::KEYS.iter().map(|key| format!("`{key}`")).collect();
+            checker.report(
+                location,
+                format!(
+                    "{label} has no action; expected one of {}, or `for_each` with `steps`",
+                    keys.join(", ")
+                ),
+            );
+            None
+        }
+        ([(_, first), (at, second), ..], _) => {
             checker.report(
                 *at,
                 format!(
@@ -222,7 +308,7 @@ fn validate_step(
             None
         }
     };
-    checker.loop_names.clear();
+    checker.loop_names = outer;
     let action = action.and_then(|kind| branches(checker, &label, location, step, kind));
     if each.is_some()
         && let Some(kind) = &action
@@ -249,6 +335,7 @@ fn validate_step(
         timeout,
         retry,
         each,
+        within: within.map(str::to_owned),
     })
 }
 
