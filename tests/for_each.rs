@@ -356,6 +356,7 @@ steps:
     for_each: "{{payload.items}}"
     parallel: 0
     log: "{{item.sku}} {{index}} {{line.sku}}"
+  - log: "{{steps.zero.status}} {{len steps.zero.items}}"
 "#,
     )
     .expect("write recipe");
@@ -379,6 +380,13 @@ steps:
     ] {
         assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
     }
+    assert!(
+        stderr.contains("bad.yaml:20:") && stderr.contains(
+            "`steps.zero.status` reads `status` of `zero`, a `for_each` step: its result is `items`, one entry per element (`steps.zero.items.0.status`, or `pluck steps.zero.items \"status\"`)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`steps.zero.items`"), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:19:") && stderr.contains("`line`"),
         "a name the loop does not give: {stderr}"

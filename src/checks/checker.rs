@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 use super::Diagnostic;
 use crate::duration::parse_duration;
 use crate::redact::{BasicPair, Secret};
-use crate::template::{PayloadReads, Template, check, payload_reads};
+use crate::template::{EarlierSteps, PayloadReads, Template, check, payload_reads};
 
 impl<'a> Checker<'a> {
     /// A checker of `file` whose templates may start a path with `roots`.
@@ -21,6 +21,7 @@ impl<'a> Checker<'a> {
             loop_names: Vec::new(),
             warnings: Vec::new(),
             earlier_steps: Vec::new(),
+            earlier_loops: Vec::new(),
             payload: PayloadReads::default(),
             secrets: Vec::new(),
             basic_pairs: Vec::new(),
@@ -40,6 +41,8 @@ pub struct Checker<'a> {
     pub warnings: Vec<Diagnostic>,
     /// Ids of the steps that run before the templates being checked.
     pub earlier_steps: Vec<String>,
+    /// Those of them that are `for_each` steps.
+    pub earlier_loops: Vec<String>,
     /// What the templates checked so far read of the payload.
     pub payload: PayloadReads,
     /// The secrets the file uses: those its `${NAME}`s took from the
@@ -132,7 +135,12 @@ impl Checker<'_> {
             .copied()
             .chain(self.loop_names.iter().map(String::as_str))
             .collect();
-        let problems = check(&template, &roots, &earlier);
+        let loops: Vec<&str> = self.earlier_loops.iter().map(String::as_str).collect();
+        let earlier = EarlierSteps {
+            ids: &earlier,
+            loops: &loops,
+        };
+        let problems = check(&template, &roots, earlier);
         self.payload.merge(&payload_reads(&template));
         let clean = problems.is_empty();
         for problem in problems {

@@ -299,9 +299,9 @@ async fn run_steps<H: Host>(
                 stored: &stored,
                 kept: &kept,
             };
-            run_each(host, templates, recipe, at, elements, &context, gathered)
-                .instrument(span)
-                .await
+            // Boxed: a loop's state (its elements in flight) would otherwise
+            // make every run's future that much larger, loops or not.
+            Box::pin(run_each(host, templates, recipe, at, elements, &context, gathered).instrument(span)).await
         } else {
             run_step(host, templates, recipe, at, &context, gathered)
                 .instrument(span)

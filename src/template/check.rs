@@ -60,12 +60,21 @@ const FAMILIAR_NAMES: &[(&str, &str)] = &[
     ("substr", "slice"),
 ];
 
+/// The steps a template may name: their ids, and which of them loop (their
+/// result is `items`).
+#[derive(Clone, Copy, Default)]
+pub struct EarlierSteps<'a> {
+    pub ids: &'a [&'a str],
+    pub loops: &'a [&'a str],
+}
+
 /// The problems of one template: `roots` are the names its paths may start with
-/// (usually [`ROOTS`]), `earlier_steps` the step ids it may name.
-pub fn check(template: &Template, roots: &[&str], earlier_steps: &[&str]) -> Vec<TemplateProblem> {
+/// (usually [`ROOTS`]), `earlier` the steps it may name.
+pub fn check(template: &Template, roots: &[&str], earlier: EarlierSteps<'_>) -> Vec<TemplateProblem> {
     let mut checker = Checker {
         roots,
-        earlier_steps,
+        earlier_steps: earlier.ids,
+        loops: earlier.loops,
         problems: Vec::new(),
         called: Vec::new(),
         payload: PayloadReads::default(),
@@ -79,6 +88,7 @@ pub fn payload_reads(template: &Template) -> PayloadReads {
     let mut checker = Checker {
         roots: ROOTS,
         earlier_steps: &[],
+        loops: &[],
         problems: Vec::new(),
         called: Vec::new(),
         payload: PayloadReads::default(),
@@ -92,6 +102,7 @@ pub(super) fn helpers_called(compiled: &handlebars::Template) -> Vec<String> {
     let mut checker = Checker {
         roots: ROOTS,
         earlier_steps: &[],
+        loops: &[],
         problems: Vec::new(),
         called: Vec::new(),
         payload: PayloadReads::default(),
@@ -103,6 +114,8 @@ pub(super) fn helpers_called(compiled: &handlebars::Template) -> Vec<String> {
 struct Checker<'a> {
     roots: &'a [&'a str],
     earlier_steps: &'a [&'a str],
+    /// Those of `earlier_steps` that are `for_each` steps.
+    loops: &'a [&'a str],
     problems: Vec<TemplateProblem>,
     called: Vec<String>,
     /// The payload paths read at the top (outside `each`/`with`, or through `@root`).
@@ -279,6 +292,18 @@ impl Checker<'_> {
                 format!("`{raw}` names no earlier step `{step}`; {earlier}{hint}"),
             ));
         }
+        if *root == "steps"
+            && let [_, step, field, ..] = names
+            && *field != "items"
+            && self.loops.contains(step)
+        {
+            self.problems.push(TemplateProblem::about(
+                raw,
+                format!(
+                    "`{raw}` reads `{field}` of `{step}`, a `for_each` step: its result is `items`, one entry per element (`steps.{step}.items.0.{field}`, or `pluck steps.{step}.items \"{field}\"`)"
+                ),
+            ));
+        }
     }
 }
 
@@ -309,6 +334,10 @@ mod tests {
     use super::*;
 
     fn problems(source: &str, earlier: &[&str]) -> Vec<String> {
+        let earlier = EarlierSteps {
+            ids: earlier,
+            loops: &[],
+        };
         check(&Template::compile(source).expect("parses"), ROOTS, earlier)
             .into_iter()
             .map(|problem| problem.message)

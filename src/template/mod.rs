@@ -22,7 +22,7 @@ use handlebars::{Context, Handlebars, RenderContext, Renderable};
 use serde_json::Value;
 
 pub use budget::{OverBudget, RenderBudget};
-pub use check::{ROOTS, TemplateProblem, check, did_you_mean, payload_reads};
+pub use check::{EarlierSteps, ROOTS, TemplateProblem, check, did_you_mean, payload_reads};
 pub use helpers::helper_names;
 pub use reads::PayloadReads;
 pub use truthy::{is_truthy_text, is_truthy_value};

@@ -327,6 +327,9 @@ fn validate_step(
     // Later steps may name this one even when it has problems of its own: one
     // mistake is reported once, not again at every step that uses its result.
     checker.earlier_steps.push(id.clone());
+    if each.is_some() {
+        checker.earlier_loops.push(id.clone());
+    }
     Some(Step {
         id,
         when,
