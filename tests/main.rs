@@ -23,6 +23,7 @@ mod docs_examples;
 mod docs_yaml;
 mod engine_limits;
 mod examples;
+mod failure_paths;
 mod for_each;
 mod fuzz;
 mod graphql;

@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
 use super::backoff;
-use crate::action::{AttemptError, HttpRequest, Outcome};
+use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{ForEach, Recipe, Step};
 use crate::step::http::record::ResponseRecord;
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Kind, Turn};
@@ -269,7 +269,7 @@ async fn run_steps<H: Host>(
         let key = StepKey::step(position);
         let state = stored.get(&key).copied();
         if let Some(state) = state
-            && matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped)
+            && ended(step, state)
         {
             let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
             if state.status == StepStatus::Succeeded {
@@ -348,6 +348,37 @@ fn branch_taken(step: &Step, context: &Value) -> bool {
     step.guard
         .as_ref()
         .is_none_or(|guard| context["steps"][guard.switch.as_str()]["case"] == guard.case.as_str())
+}
+
+/// Whether what the store kept of a step (or an element) is its end: it
+/// succeeded, was skipped, or failed and the run went on (`continue_on_error`).
+fn ended(step: &Step, state: &StepState) -> bool {
+    match state.status {
+        StepStatus::Succeeded | StepStatus::Skipped => true,
+        StepStatus::Failed => step.continue_on_error,
+        StepStatus::Running | StepStatus::Retrying => false,
+    }
+}
+
+/// A step (or an element) that failed with `continue_on_error`: recorded
+/// failed, with `steps.ID` saying why (and the answer, when one came), and the
+/// run goes on.
+fn go_on_after(
+    recipe: &Recipe,
+    gathered: &Gathered,
+    at: StepAt<'_>,
+    error: &str,
+    response: Option<&HttpResponse>,
+) -> StepEnd {
+    let mut result = Map::new();
+    result.insert("error".to_owned(), Value::from(error));
+    if let Some(response) = response {
+        result.insert("status".to_owned(), Value::from(response.status));
+        result.insert("body".to_owned(), response.body.clone());
+    }
+    let result = Value::Object(result);
+    gathered.step(at.write(StepStatus::Failed, None, Some(recipe.redactor.seal(&result))));
+    StepEnd::Done(result)
 }
 
 /// Records a step (or an element) as skipped: `{"skipped": true}`.
@@ -507,7 +538,7 @@ async fn run_each<H: Host>(
         };
         let state = stored.get(&key).copied();
         match state {
-            Some(state) if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) => {
+            Some(state) if ended(step, state) => {
                 let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
                 let result = result.unwrap_or(Value::Null);
                 let _ = kept.keep(&result);
@@ -655,7 +686,7 @@ async fn run_group_element<H: Host>(
             ..at
         };
         let ended = match state {
-            Some(state) if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) => {
+            Some(state) if ended(member, state) => {
                 let result = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
                 Ok(StepEnd::Done(result.unwrap_or(Value::Null)))
             }
@@ -670,6 +701,9 @@ async fn run_group_element<H: Host>(
             Ok(StepEnd::Retry(due)) => {
                 gathered.step(at.write(StepStatus::Retrying, None, None));
                 return Ok(StepEnd::Retry(due));
+            }
+            Err(error) if at.step.continue_on_error => {
+                return Ok(go_on_after(recipe, gathered, at, &error.to_string(), None));
             }
             Err(error) => {
                 gathered.step(at.write(StepStatus::Failed, None, None));
@@ -721,7 +755,11 @@ async fn run_step<H: Host>(
             Ok(true) => {}
             Ok(false) => return Ok(skip(host, gathered, at)),
             Err(error) => {
-                host.turn(step, key.element, Turn::NotRendered(&format!("`when`: {error}")));
+                let message = format!("`when`: {error}");
+                host.turn(step, key.element, Turn::NotRendered(&message));
+                if step.continue_on_error {
+                    return Ok(go_on_after(recipe, gathered, at, &message, None));
+                }
                 return Err(RunError::StepWhen { step: at.name(), error });
             }
         }
@@ -753,6 +791,9 @@ async fn run_step<H: Host>(
         unstored,
     } = match attempted {
         Ok(attempted) => attempted,
+        Err(AttemptFailure::NotRendered(message)) if step.continue_on_error => {
+            return Ok(go_on_after(recipe, gathered, at, &message, None));
+        }
         Err(failure) => {
             gathered.step(at.write(StepStatus::Failed, None, None));
             return Err(match failure {
@@ -814,10 +855,13 @@ async fn run_step<H: Host>(
         gathered.step(at.write(StepStatus::Retrying, sealed, None));
         return Ok(StepEnd::Retry(due));
     }
-    gathered.step(at.write(StepStatus::Failed, None, None));
     if host.retries() {
         tracing::warn!(run = %at.run_id, recipe = %recipe.id, step = %at.name(), attempt = n, %error, "step failed");
     }
+    if step.continue_on_error {
+        return Ok(go_on_after(recipe, gathered, at, &error, response));
+    }
+    gathered.step(at.write(StepStatus::Failed, None, None));
     Err(RunError::StepFailed {
         step: at.name(),
         attempts: n,

@@ -262,6 +262,8 @@ pub struct StepConfig {
     pub timeout: Option<PlainText>,
     /// Retries of a failed attempt.
     pub retry: Option<Spanned<RetryConfig>>,
+    /// `true`: a failure (after retries) is recorded and the run goes on.
+    pub continue_on_error: Option<bool>,
     /// Template giving a list: the step runs once per element.
     pub for_each: Option<TemplateText>,
     /// With `for_each`: the element's name in templates. Default `item`.
@@ -279,7 +281,7 @@ pub type Branches = IndexMap<String, Spanned<Vec<Spanned<StepConfig>>>>;
 
 /// A step's own keys, each with what it holds; the kinds' keys go between
 /// `when` and `cases`, so the schema lists them where the docs do.
-const STEP_KEYS: [(&str, &str); 11] = [
+const STEP_KEYS: [(&str, &str); 12] = [
     (
         "id",
         "`[a-z][a-z0-9_]*`, unique in the recipe. Default: `step1`, `step2`, …",
@@ -292,6 +294,10 @@ const STEP_KEYS: [(&str, &str); 11] = [
     ),
     ("timeout", "Per-attempt time limit, e.g. `30s`, `2m`. Default 30s."),
     ("retry", "Retries of a failed attempt."),
+    (
+        "continue_on_error",
+        "`true`: when the step fails (after its retries) the run goes on, and `steps.ID.error` says why. Default `false`.",
+    ),
     (
         "for_each",
         "Template giving a list, e.g. `{{payload.line_items}}`: the step runs once per element, with `item` and `index` (from 0); its result is `steps.ID.items`.",
@@ -338,6 +344,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             default: None,
             timeout: None,
             retry: None,
+            continue_on_error: None,
             for_each: None,
             item_name: None,
             parallel: None,
@@ -356,6 +363,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "when" => once(&mut step.when, map.next_value()?, "when")?,
                 "timeout" => once(&mut step.timeout, map.next_value()?, "timeout")?,
                 "retry" => once(&mut step.retry, map.next_value()?, "retry")?,
+                "continue_on_error" => once(&mut step.continue_on_error, map.next_value()?, "continue_on_error")?,
                 "cases" => once(&mut step.cases, map.next_value()?, "cases")?,
                 "default" => once(&mut step.default, map.next_value()?, "default")?,
                 "for_each" => once(&mut step.for_each, map.next_value()?, "for_each")?,
@@ -399,6 +407,7 @@ impl JsonSchema for StepConfig {
             generator.subschema_for::<Option<Vec<StepConfig>>>(),
             generator.subschema_for::<Option<String>>(),
             generator.subschema_for::<Option<RetryConfig>>(),
+            generator.subschema_for::<Option<bool>>(),
             generator.subschema_for::<Option<String>>(),
             generator.subschema_for::<Option<String>>(),
             counted(generator),

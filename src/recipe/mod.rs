@@ -198,6 +198,8 @@ pub struct Step {
     /// The id of the group (a `for_each` with `steps`) whose elements run this
     /// step; the run loop runs it only there.
     pub within: Option<String>,
+    /// `continue_on_error`: when it fails (after its retries), the run goes on.
+    pub continue_on_error: bool,
 }
 
 /// A step's `for_each`: it runs once per element of the list its template

@@ -339,6 +339,7 @@ fn validate_step(
         retry,
         each,
         within: within.map(str::to_owned),
+        continue_on_error: step.continue_on_error.unwrap_or(false),
     })
 }
 

@@ -1,0 +1,83 @@
+//! What a run does when a step fails: `continue_on_error` records the failure
+//! and goes on, with `steps.ID.error` for the steps after it.
+
+use crate::support;
+
+use serde_json::json;
+use support::{Sink, TestDaemon};
+
+fn step<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    run["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
+        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
+}
+
+fn recipe(url: &str) -> String {
+    format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: email
+    continue_on_error: true
+    retry: {{attempts: 2, backoff: 10ms, max: 20ms}}
+    http: {{url: '{url}/send', json: {{to: "{{{{payload.email}}}}"}}}}
+  - id: note
+    log: "email {{{{#if steps.email.error}}}}failed ({{{{steps.email.status}}}}): {{{{steps.email.error}}}}{{{{else}}}}sent{{{{/if}}}}"
+"#
+    )
+}
+
+#[tokio::test]
+async fn continue_on_error_records_the_failure_and_the_next_step_reads_it() {
+    let sink = Sink::start(503, json!({"message": "mail server down"})).await;
+    let ferry = TestDaemon::start(&[("signup.yaml", &recipe(&sink.url))]).await;
+    let (_, accepted) = ferry.post_hook("signup", &json!({"email": "ada@example.com"})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "the run goes on: {run:#}");
+    assert_eq!(run["error"], serde_json::Value::Null);
+    assert_eq!(sink.received().len(), 2, "its retries first");
+    let email = step(&run, "email");
+    assert_eq!(email["status"], "failed");
+    assert_eq!(email["attempts"].as_array().map(Vec::len), Some(2));
+    let line = step(&run, "note")["attempts"][0]["request"]["log"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.starts_with("email failed (503): "), "{line}");
+    assert!(line.contains("503"), "{line}");
+
+    // Without the key the same failure fails the run and the note never runs.
+    let strict = recipe(&sink.url).replace("    continue_on_error: true\n", "");
+    let ferry = TestDaemon::start(&[("signup.yaml", &strict)]).await;
+    let (_, accepted) = ferry.post_hook("signup", &json!({"email": "ada@example.com"})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert!(
+        run["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|step| step["id"] != "note")
+    );
+}
+
+#[test]
+fn ferry_test_goes_on_after_a_step_that_may_fail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("signup.yaml"), recipe("https://mail.example.com")).expect("write recipe");
+    std::fs::write(
+        dir.path().join("signup.test.yaml"),
+        r#"- name: a refused email is noted and the run succeeds
+  payload: {email: ada@example.com}
+  responses:
+    email: {status: 422, body: {message: bad address}}
+  expect:
+    status: succeeded
+    steps:
+      note: {log: "email failed (422): HTTP 422 Unprocessable Entity from POST https://mail.example.com/send"}
+"#,
+    )
+    .expect("write test");
+    let (code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, Some(0), "{stdout}");
+}
