@@ -108,6 +108,12 @@ const SERIES: &[(Kind, &str, Option<Unit>, &str)] = &[
     ),
     (
         Kind::Gauge,
+        "ferry_runs_waiting",
+        None,
+        "Runs a delay step holds until its time.",
+    ),
+    (
+        Kind::Gauge,
         "ferry_oldest_queued_seconds",
         Some(Unit::Seconds),
         "Age of the oldest queued run; 0 when none waits.",
@@ -249,12 +255,23 @@ impl Metrics {
     }
 
     /// The queue as the store sees it at a scrape.
-    pub fn queue(&self, queued: u64, retrying: u64, oldest_queued_age: Option<Duration>) {
-        self.gauge("ferry_queue_depth").set(queued as f64);
-        self.gauge("ferry_runs_retrying").set(retrying as f64);
+    pub fn queue(&self, queue: Queue) {
+        self.gauge("ferry_queue_depth").set(queue.queued as f64);
+        self.gauge("ferry_runs_retrying").set(queue.retrying as f64);
+        self.gauge("ferry_runs_waiting").set(queue.waiting as f64);
         self.gauge("ferry_oldest_queued_seconds")
-            .set(oldest_queued_age.map_or(0.0, |age| age.as_secs_f64()));
+            .set(queue.oldest_queued_age.map_or(0.0, |age| age.as_secs_f64()));
     }
+}
+
+/// The queue at a scrape: runs queued, retrying and waiting, and the age of
+/// the oldest queued one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Queue {
+    pub queued: u64,
+    pub retrying: u64,
+    pub waiting: u64,
+    pub oldest_queued_age: Option<Duration>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -367,7 +384,10 @@ mod tests {
     fn the_rendered_text_has_help_for_each_series() {
         let metrics = Metrics::new();
         metrics.hook("accepted");
-        metrics.queue(1, 0, None);
+        metrics.queue(Queue {
+            queued: 1,
+            ..Queue::default()
+        });
         let text = metrics.render();
         assert!(
             text.contains("# HELP ferry_webhook_requests_total Webhook requests, by outcome."),

@@ -8,26 +8,31 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// `queued → running → succeeded | failed | skipped`, with `retrying` while a step
-/// waits for its next attempt.
+/// waits for its next attempt and `waiting` while a `delay` step waits for its
+/// time; `cancelled` when a user ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
     Running,
     Retrying,
+    Waiting,
     Succeeded,
     Failed,
     Skipped,
+    Cancelled,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 6] = [
+    pub const ALL: [RunStatus; 8] = [
         RunStatus::Queued,
         RunStatus::Running,
         RunStatus::Retrying,
+        RunStatus::Waiting,
         RunStatus::Succeeded,
         RunStatus::Failed,
         RunStatus::Skipped,
+        RunStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,15 +40,20 @@ impl RunStatus {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Retrying => "retrying",
+            RunStatus::Waiting => "waiting",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Skipped => "skipped",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
     /// Whether the run has ended.
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped | RunStatus::Cancelled
+        )
     }
 }
 
@@ -73,6 +83,8 @@ impl FromStr for RunStatus {
 pub enum StepStatus {
     Running,
     Retrying,
+    /// A `delay` step whose time has not come.
+    Waiting,
     Succeeded,
     Failed,
     Skipped,
@@ -83,6 +95,7 @@ impl StepStatus {
         match self {
             StepStatus::Running => "running",
             StepStatus::Retrying => "retrying",
+            StepStatus::Waiting => "waiting",
             StepStatus::Succeeded => "succeeded",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
@@ -97,6 +110,7 @@ impl FromStr for StepStatus {
         [
             StepStatus::Running,
             StepStatus::Retrying,
+            StepStatus::Waiting,
             StepStatus::Succeeded,
             StepStatus::Failed,
             StepStatus::Skipped,

@@ -17,6 +17,7 @@ mod check;
 mod crash_recovery;
 mod cron_cases;
 mod dedup;
+mod delays;
 mod destinations;
 mod disk_full;
 mod docs_examples;

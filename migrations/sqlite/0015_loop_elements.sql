@@ -4,14 +4,15 @@
 -- element's index from 0; -1 is the step itself (every step that is not a
 -- loop, and a loop's own row, which holds its status and, once it ended, its
 -- `items`). SQLite cannot change a primary key in place: both tables are
--- rebuilt. Nothing refers to them, so the rebuild leaves no key dangling.
+-- rebuilt. Nothing refers to them, so the rebuild leaves no key dangling. A step
+-- may also be `waiting` now: a `delay` step whose time has not come.
 CREATE TABLE steps_with_elements (
     run_id    TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     position  INTEGER NOT NULL,
     element   INTEGER NOT NULL DEFAULT -1 CHECK (element >= -1),
     step_id   TEXT NOT NULL,
     status    TEXT NOT NULL CHECK (status = 'running' OR status = 'retrying' OR status = 'succeeded'
-                                   OR status = 'failed' OR status = 'skipped'),
+                                   OR status = 'failed' OR status = 'skipped' OR status = 'waiting'),
     request   TEXT,
     result    TEXT,
     kind      TEXT NOT NULL DEFAULT 'http',

@@ -34,6 +34,8 @@ pub(super) struct QueueDocument {
     queued: u64,
     /// Runs waiting for their next attempt.
     retrying: u64,
+    /// Runs a `delay` step holds until its time.
+    waiting: u64,
     /// How long the oldest queued run has waited, in seconds (0 with none).
     oldest_queued_seconds: f64,
 }
@@ -67,6 +69,7 @@ fn answer(database: Result<QueueStats, String>, recipes: usize) -> (StatusCode, 
             Some(QueueDocument {
                 queued: stats.queued,
                 retrying: stats.retrying,
+                waiting: stats.waiting,
                 oldest_queued_seconds: stats.oldest_queued_age.map_or(0.0, |age| age.as_secs_f64()),
             }),
         ),
@@ -105,11 +108,15 @@ mod tests {
         let stats = QueueStats {
             queued: 2,
             retrying: 1,
+            waiting: 4,
             oldest_queued_age: Some(std::time::Duration::from_millis(1500)),
         };
         let (code, Json(health)) = answer(Ok(stats), 3);
         assert_eq!(code, StatusCode::OK);
         let queue = health.queue.expect("queue");
-        assert_eq!((queue.queued, queue.retrying, queue.oldest_queued_seconds), (2, 1, 1.5));
+        assert_eq!(
+            (queue.queued, queue.retrying, queue.waiting, queue.oldest_queued_seconds),
+            (2, 1, 4, 1.5)
+        );
     }
 }

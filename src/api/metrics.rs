@@ -38,9 +38,12 @@ pub fn hook_outcome(response: &Response) -> HookOutcome {
 pub(super) async fn render(State(state): State<AppState>) -> Response {
     // The queue's gauges are read from the store at each scrape.
     match state.store.queue_stats().await {
-        Ok(stats) => state
-            .metrics
-            .queue(stats.queued, stats.retrying, stats.oldest_queued_age),
+        Ok(stats) => state.metrics.queue(crate::observe::Queue {
+            queued: stats.queued,
+            retrying: stats.retrying,
+            waiting: stats.waiting,
+            oldest_queued_age: stats.oldest_queued_age,
+        }),
         Err(error) => tracing::warn!(%error, "cannot read the queue for /metrics"),
     }
     let free = crate::store::space::free_space(state.store.file()).map(|(free, _)| free);

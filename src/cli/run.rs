@@ -167,6 +167,7 @@ fn print_step(recipe: &Recipe, step: &StepTrace) {
         Turn::Logged(line) => println!("step {}: log {}", name, redactor.text(line)),
         Turn::Set(values) => println!("step {}: set {}", name, redactor.text(&crate::json::text(values))),
         Turn::Looped(count) => println!("step {name}: for_each ended: {count} items"),
+        Turn::Delayed(until) => println!("step {name}: delay until {until} (not waited here)"),
         Turn::NotRendered(error) => println!("step {}: cannot render: {}", name, redactor.text(error)),
         Turn::Http(http) => {
             let HttpTurn {

@@ -72,6 +72,8 @@ pub enum Turn {
     NotRendered(String),
     /// A `for_each` step's elements all ended: how many.
     Looped(usize),
+    /// A `delay` step, and when the run would go on (the foreground goes on at once).
+    Delayed(String),
 }
 
 /// An `http` step's request and what came of it.
@@ -154,6 +156,7 @@ impl Host for Foreground<'_, '_> {
             },
             crate::step::Turn::NotRendered(error) => Turn::NotRendered(error.to_owned()),
             crate::step::Turn::Looped(count) => Turn::Looped(count),
+            crate::step::Turn::Delayed(until) => Turn::Delayed(until.to_owned()),
             crate::step::Turn::Http {
                 request,
                 response,
@@ -218,6 +221,8 @@ pub async fn rehearse(
         Ok(Progress::Ended(status, _)) => (status, None),
         // One attempt per step: a rehearsal never waits for a retry.
         Ok(Progress::WaitsForRetry(_)) => (FinalStatus::Failed, Some("a step asked to be retried".to_owned())),
+        // The foreground does not wait: a delay goes on at once.
+        Ok(Progress::Waits(_)) => (FinalStatus::Failed, Some("a step asked to wait".to_owned())),
         Err(error) => (FinalStatus::Failed, Some(error.to_string())),
     };
     Rehearsal {

@@ -33,6 +33,7 @@ use tracing::Instrument as _;
 use super::backoff;
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
 use crate::recipe::{ForEach, Recipe, Step};
+use crate::step::delay::DelayStep;
 use crate::step::http::record::ResponseRecord;
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Kind, Turn};
 use crate::store::{self, AttemptWrite, FinalStatus, RunWrite, StepKey, StepState, StepStatus, StepWrite};
@@ -167,6 +168,8 @@ pub(crate) enum Progress {
     /// A step failed and will be tried again at this time: the run waits in the
     /// store.
     WaitsForRetry(chrono::DateTime<Utc>),
+    /// A `delay` step holds the run until this time: it waits in the store.
+    Waits(chrono::DateTime<Utc>),
 }
 
 /// One run of a recipe: its id, the template context, and what the store kept
@@ -337,6 +340,7 @@ async fn run_steps<H: Host>(
                 }
             }
             StepEnd::Retry(due) => return Ok(Progress::WaitsForRetry(due)),
+            StepEnd::Wait(due) => return Ok(Progress::Waits(due)),
         }
     }
     Ok(Progress::Ended(FinalStatus::Succeeded, last_step))
@@ -356,7 +360,7 @@ fn ended(step: &Step, state: &StepState) -> bool {
     match state.status {
         StepStatus::Succeeded | StepStatus::Skipped => true,
         StepStatus::Failed => step.continue_on_error,
-        StepStatus::Running | StepStatus::Retrying => false,
+        StepStatus::Running | StepStatus::Retrying | StepStatus::Waiting => false,
     }
 }
 
@@ -414,6 +418,8 @@ enum StepEnd {
     Done(Value),
     /// Failed, to be tried again at this time.
     Retry(chrono::DateTime<Utc>),
+    /// A `delay`: the run goes on at this time.
+    Wait(chrono::DateTime<Utc>),
 }
 
 /// Which step (or element of a `for_each`) of which run, and what the store
@@ -437,6 +443,11 @@ impl StepAt<'_> {
             request,
             result,
         }
+    }
+
+    /// Tells the host what it did.
+    fn step_turn<H: Host>(&self, host: &H, turn: Turn<'_>) {
+        host.turn(self.step, self.key.element, turn);
     }
 
     /// How messages name it.
@@ -562,9 +573,11 @@ async fn run_each<H: Host>(
     let mut waiting = to_run.into_iter();
     let mut in_flight = FuturesUnordered::new();
     let mut retry_at: Option<chrono::DateTime<Utc>> = None;
+    let mut wait_until: Option<chrono::DateTime<Utc>> = None;
     let mut failed: Option<(u32, RunError)> = None;
     loop {
-        while failed.is_none() && retry_at.is_none() && in_flight.len() < each.parallel as usize {
+        while failed.is_none() && retry_at.is_none() && wait_until.is_none() && in_flight.len() < each.parallel as usize
+        {
             let Some(next) = waiting.next() else { break };
             let element_context = element_context(next.key.element.unwrap_or_default());
             in_flight.push(run_element(
@@ -605,6 +618,7 @@ async fn run_each<H: Host>(
             Ok(StepEnd::Done(result)) => results[index as usize] = Some(result),
             // Each waits at least its own backoff: the run resumes at the latest.
             Ok(StepEnd::Retry(due)) => retry_at = retry_at.max(Some(due)),
+            Ok(StepEnd::Wait(due)) => wait_until = wait_until.max(Some(due)),
             Err(error) => {
                 // The first in the list's order is the run's error.
                 if failed.as_ref().is_none_or(|(first, _)| index < *first) {
@@ -617,9 +631,16 @@ async fn run_each<H: Host>(
         mark(StepStatus::Failed, None);
         return Err(error);
     }
-    if let Some(due) = retry_at {
-        mark(StepStatus::Retrying, None);
-        return Ok(StepEnd::Retry(due));
+    match (retry_at, wait_until) {
+        (Some(retry), wait) => {
+            mark(StepStatus::Retrying, None);
+            return Ok(StepEnd::Retry(retry.max(wait.unwrap_or(retry))));
+        }
+        (None, Some(wait)) => {
+            mark(StepStatus::Waiting, None);
+            return Ok(StepEnd::Wait(wait));
+        }
+        (None, None) => {}
     }
     let result = json!({ "items": results.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>() });
     let last = is_last(recipe, at.key.position);
@@ -702,6 +723,10 @@ async fn run_group_element<H: Host>(
                 gathered.step(at.write(StepStatus::Retrying, None, None));
                 return Ok(StepEnd::Retry(due));
             }
+            Ok(StepEnd::Wait(due)) => {
+                gathered.step(at.write(StepStatus::Waiting, None, None));
+                return Ok(StepEnd::Wait(due));
+            }
             Err(error) if at.step.continue_on_error => {
                 return Ok(go_on_after(recipe, gathered, at, &error.to_string(), None));
             }
@@ -765,6 +790,9 @@ async fn run_step<H: Host>(
         }
     }
     let n = state.map_or(0, |state| state.attempts) + 1;
+    if let Kind::Delay(delay) = &step.kind {
+        return run_delay(host, templates, recipe, at, delay, context, gathered);
+    }
 
     let started_at = store::timestamp(Utc::now());
     let started = Instant::now();
@@ -867,6 +895,69 @@ async fn run_step<H: Host>(
         attempts: n,
         message: error,
     })
+}
+
+/// A `delay` step's turn: it computes its time once (kept with its row, so a
+/// resumed run waits for the same time), and ends the run's turn until then.
+/// When the time has come — at once for a time in the past, and always in the
+/// foreground, which does not wait — one attempt records it and the run goes
+/// on.
+fn run_delay<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    at: StepAt<'_>,
+    delay: &DelayStep,
+    context: &Value,
+    gathered: &Gathered,
+) -> Result<StepEnd, RunError> {
+    let now = Utc::now();
+    let stored = at
+        .state
+        .and_then(|state| state.request.as_ref())
+        .map(|sealed| recipe.redactor.unseal(sealed))
+        .and_then(|request| request["until"].as_str().map(str::to_owned))
+        .and_then(|until| chrono::DateTime::parse_from_rfc3339(&until).ok())
+        .map(|until| until.to_utc());
+    let until = match stored {
+        Some(until) => until,
+        None => match delay.until(templates, context, now) {
+            Ok(until) => until,
+            Err(message) => {
+                let message = recipe.redactor.text(&message).into_owned();
+                at.step_turn(host, Turn::NotRendered(&message));
+                if at.step.continue_on_error {
+                    return Ok(go_on_after(recipe, gathered, at, &message, None));
+                }
+                gathered.step(at.write(StepStatus::Failed, None, None));
+                return Err(RunError::NotRendered {
+                    step: at.name(),
+                    message,
+                });
+            }
+        },
+    };
+    let until_text = store::timestamp(until);
+    at.step_turn(host, Turn::Delayed(&until_text));
+    let request = json!({"delay": delay.written, "until": until_text});
+    if until > now && host.retries() {
+        gathered.step(at.write(StepStatus::Waiting, Some(recipe.redactor.seal(&request)), None));
+        return Ok(StepEnd::Wait(until));
+    }
+    let attempt = AttemptWrite {
+        n: at.state.map_or(0, |state| state.attempts) + 1,
+        started_at: store::timestamp(now),
+        duration_ms: 0,
+        request: crate::json::text(&request),
+        response: None,
+        error: None,
+    };
+    gathered.attempt(at.key, attempt);
+    let result = json!({"until": until_text});
+    let last = at.key.element.is_none() && is_last(recipe, at.key.position);
+    let sealed = (!last).then(|| recipe.redactor.seal(&result));
+    gathered.step(at.write(StepStatus::Succeeded, None, sealed));
+    Ok(StepEnd::Done(result))
 }
 
 /// A render's result, with a render over its budget told to the host.

@@ -75,8 +75,11 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
         None => Err(run_loop::RunError::NotLoaded(run.recipe.clone())),
     };
     let (final_status, error, last_step) = match progress {
-        Ok(Progress::WaitsForRetry(due)) => {
-            write.change = Some(RunChange::RetryAt(due));
+        Ok(Progress::WaitsForRetry(due) | Progress::Waits(due)) => {
+            write.change = Some(match progress {
+                Ok(Progress::Waits(_)) => RunChange::WaitUntil(due),
+                _ => RunChange::RetryAt(due),
+            });
             if let Err(store_error) = record_until_stored(engine, write).await {
                 // The run stays `running` in the store and is picked up again at recovery.
                 tracing::error!(run = %run.id, error = %store_error, "cannot record a retry");

@@ -89,7 +89,19 @@ impl<'a> Checking<'a> {
             {
                 return;
             }
-            if let Some(branch) = branches.iter().find(|branch| branch["type"] != "null") {
+            // Several forms (`delay: 10m` or `delay: {until: …}`): the one of
+            // the value's kind, else the first.
+            let kind = match &node.value {
+                Node::Map(_) => "object",
+                Node::Seq(_) => "array",
+                Node::Scalar(_) => "string",
+            };
+            let forms: Vec<&Value> = branches.iter().filter(|branch| branch["type"] != "null").collect();
+            let chosen = forms
+                .iter()
+                .find(|branch| self.resolve(branch)["type"] == kind)
+                .or(forms.first());
+            if let Some(branch) = chosen {
                 self.walk(node, branch, path, what);
             }
             return;

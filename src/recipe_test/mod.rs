@@ -540,6 +540,15 @@ fn check_step(expect: &ExpectedStep, turn: &Turn) -> Vec<Failure> {
         }
         Turn::Skipped => {}
         Turn::NotRendered(error) => differ("", "to render".to_owned(), error.clone()),
+        Turn::Delayed(_) => {
+            if asks_request || expect.log.is_some() || expect.set.is_some() {
+                differ(
+                    "",
+                    "an http request, a log line or values".to_owned(),
+                    "a delay step".to_owned(),
+                );
+            }
+        }
         Turn::Looped(_) => {
             if asks_request || expect.log.is_some() || expect.set.is_some() {
                 differ(

@@ -2,6 +2,7 @@
 //! what its record keeps, one module per kind. [`Kind`] lists them; a new kind
 //! is a module here and a variant there.
 
+pub mod delay;
 pub mod graphql;
 pub mod group;
 pub mod http;
@@ -39,12 +40,15 @@ pub enum Kind {
     Switch(switch::SwitchStep),
     /// Run its steps for each element of a `for_each`.
     Group(group::GroupStep),
+    /// Wait, the run held in the store.
+    Delay(delay::DelayStep),
 }
 
 impl Kind {
     pub fn name(&self) -> KindName {
         match self {
             Kind::Group(_) => KindName::Group,
+            Kind::Delay(_) => KindName::Delay,
             Kind::Http(_) => KindName::Http,
             Kind::Log(_) => KindName::Log,
             Kind::Graphql(_) => KindName::Graphql,
@@ -63,11 +67,12 @@ pub enum KindConfig {
     Graphql(Box<graphql::config::GraphqlConfig>),
     Set(TemplateTree),
     Switch(TemplateText),
+    Delay(delay::DelayConfig),
 }
 
 impl KindConfig {
     /// The keys that name a kind, in the order the docs list them.
-    pub const KEYS: [&'static str; 5] = ["http", "log", "graphql", "set", "switch"];
+    pub const KEYS: [&'static str; 6] = ["http", "log", "graphql", "set", "switch", "delay"];
 
     /// Reads the value of `key` as that kind's config, or `None` when no kind
     /// has that key.
@@ -78,6 +83,7 @@ impl KindConfig {
             "graphql" => KindConfig::Graphql(map.next_value()?),
             "set" => KindConfig::Set(map.next_value()?),
             "switch" => KindConfig::Switch(map.next_value()?),
+            "delay" => KindConfig::Delay(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -90,6 +96,7 @@ impl KindConfig {
             KindConfig::Graphql(_) => KindName::Graphql,
             KindConfig::Set(_) => KindName::Set,
             KindConfig::Switch(_) => KindName::Switch,
+            KindConfig::Delay(_) => KindName::Delay,
         }
         .as_str()
     }
@@ -122,6 +129,11 @@ impl KindConfig {
                 "A template whose value chooses which branch runs: `cases` by value, else `default`.",
                 generator.subschema_for::<String>(),
             ),
+            (
+                "delay",
+                "Wait before the next step: a duration (`10m`) or `{until: \"{{payload.remind_at}}\"}`. The run is `waiting`, held in the store.",
+                generator.subschema_for::<delay::DelayConfig>(),
+            ),
         ]
     }
 
@@ -136,6 +148,7 @@ impl KindConfig {
             KindConfig::Graphql(config) => graphql::check::validate_graphql(checker, label, location, config)
                 .map(|graphql| Kind::Graphql(Box::new(graphql))),
             KindConfig::Set(tree) => set::check(checker, label, location, tree).map(Kind::Set),
+            KindConfig::Delay(config) => delay::check(checker, label, location, config).map(Kind::Delay),
             KindConfig::Switch(value) => checker.template(value, &format!("{label} `switch`")).map(|value| {
                 Kind::Switch(switch::SwitchStep {
                     value,
@@ -174,6 +187,7 @@ pub enum KindName {
     Switch,
     /// A `for_each` with `steps`: its elements are its record.
     Group,
+    Delay,
 }
 
 /// How an attempt reads in a run's history (the status page, `ferry runs show`).
@@ -185,13 +199,14 @@ pub struct AttemptView<'a> {
 }
 
 impl KindName {
-    pub const ALL: [KindName; 6] = [
+    pub const ALL: [KindName; 7] = [
         KindName::Http,
         KindName::Log,
         KindName::Graphql,
         KindName::Set,
         KindName::Switch,
         KindName::Group,
+        KindName::Delay,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,6 +217,7 @@ impl KindName {
             KindName::Set => "set",
             KindName::Switch => "switch",
             KindName::Group => "group",
+            KindName::Delay => "delay",
         }
     }
 
@@ -238,6 +254,14 @@ impl KindName {
             },
             KindName::Group => AttemptView {
                 line: "group".to_owned(),
+                body: None,
+            },
+            KindName::Delay => AttemptView {
+                line: format!(
+                    "delay {} → until {}",
+                    request["delay"].as_str().unwrap_or_default(),
+                    request["until"].as_str().unwrap_or_default()
+                ),
                 body: None,
             },
         }
@@ -293,6 +317,8 @@ pub enum Turn<'a> {
     NotRendered(&'a str),
     /// A `for_each` step's elements all ended (each had its own turn): how many.
     Looped(usize),
+    /// A `delay` step: the time the run goes on at.
+    Delayed(&'a str),
 }
 
 /// What one attempt starts from.
@@ -362,6 +388,8 @@ impl Kind {
             Kind::Group(_) => Err(AttemptFailure::NotRendered(
                 "a group of steps has no request of its own".to_owned(),
             )),
+            // The run loop runs a delay: it ends the run's turn.
+            Kind::Delay(_) => Err(AttemptFailure::NotRendered("a delay sends nothing".to_owned())),
         }
     }
 }

@@ -126,6 +126,8 @@ pub struct StepWrite {
 pub enum RunChange {
     /// Waits as `retrying` until its next attempt is due.
     RetryAt(chrono::DateTime<chrono::Utc>),
+    /// Waits as `waiting` until a `delay` step's time.
+    WaitUntil(chrono::DateTime<chrono::Utc>),
     /// Ends: succeeded, failed or skipped.
     End(FinalStatus, Option<String>),
 }
@@ -242,6 +244,8 @@ pub struct RunFilter {
 pub struct QueueStats {
     pub queued: u64,
     pub retrying: u64,
+    /// Runs a `delay` step holds.
+    pub waiting: u64,
     /// How long the oldest queued run has waited; `None` with none queued.
     pub oldest_queued_age: Option<std::time::Duration>,
 }

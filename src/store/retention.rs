@@ -24,7 +24,7 @@ pub(super) fn prune(connection: &Connection, before: &str, limit: u32) -> rusqli
     let ids: Vec<String> = connection
         .prepare_cached(
             "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1
-             AND status IN ('succeeded', 'failed', 'skipped') ORDER BY finished_at LIMIT ?2",
+             AND status IN ('succeeded', 'failed', 'skipped', 'cancelled') ORDER BY finished_at LIMIT ?2",
         )?
         .query_map(params![before, limit], |row| row.get(0))?
         .collect::<Result<_, _>>()?;

@@ -252,7 +252,7 @@ pub(super) fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Re
     };
     let mut take = connection.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), next_attempt_at = NULL
-         WHERE id = ?1 AND (status = 'queued' OR status = 'retrying')
+         WHERE id = ?1 AND (status = 'queued' OR status = 'retrying' OR status = 'waiting')
          RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query",
     )?;
     let mut steps = connection.prepare_cached(

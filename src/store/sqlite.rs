@@ -45,6 +45,7 @@ pub struct SqliteStore {
 /// with the time they are made, at or just after the run was received).
 pub const QUEUE_STATS_SQL: &str = "SELECT (SELECT COALESCE(SUM(runs), 0) FROM run_counts WHERE status = 'queued'),
         (SELECT COALESCE(SUM(runs), 0) FROM run_counts WHERE status = 'retrying'),
+        (SELECT COALESCE(SUM(runs), 0) FROM run_counts WHERE status = 'waiting'),
         (SELECT received_at FROM runs WHERE status = 'queued' ORDER BY id LIMIT 1)";
 
 /// A recipe's runs by status, as the triggers keep them.
@@ -198,7 +199,7 @@ impl SqliteStore {
     /// however long the queue is; the oldest is the first entry of the
     /// unfinished runs' index.
     pub async fn queue_stats(&self) -> Result<QueueStats, Error> {
-        let (queued, retrying, oldest): (i64, i64, Option<String>) =
+        let (queued, retrying, waiting, oldest): (i64, i64, i64, Option<String>) =
             sqlx::query_as(QUEUE_STATS_SQL).fetch_one(&self.pool).await?;
         let oldest_queued_age = oldest
             .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
@@ -206,6 +207,7 @@ impl SqliteStore {
         Ok(QueueStats {
             queued: u64::try_from(queued).unwrap_or(0),
             retrying: u64::try_from(retrying).unwrap_or(0),
+            waiting: u64::try_from(waiting).unwrap_or(0),
             oldest_queued_age,
         })
     }
@@ -221,15 +223,16 @@ impl SqliteStore {
             .await
     }
 
-    /// Runs ready to run, as `(run id, recipe id)`: retrying ones whose next
-    /// attempt is due at `now` (earliest first), then queued ones (oldest first).
+    /// Runs ready to run, as `(run id, recipe id)`: retrying and waiting ones
+    /// whose time is due at `now` (earliest first), then queued ones (oldest first).
     pub async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(String, String)>, Error> {
         // Two index walks that stop at `limit`; one query with `OR` would read
         // and sort every queued run, however long the queue. `INDEXED BY`: the
         // planner has no statistics to prefer the partial index by itself.
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, recipe FROM (SELECT id, recipe FROM runs INDEXED BY runs_waiting
-                 WHERE status = 'retrying' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2)
+                 WHERE (status = 'retrying' OR status = 'waiting') AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at LIMIT ?2)
              UNION ALL
              SELECT id, recipe FROM (SELECT id, recipe FROM runs WHERE status = 'queued' ORDER BY id LIMIT ?2)",
         )
@@ -240,10 +243,11 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    /// When the earliest waiting retry is due, if any run waits.
+    /// When the earliest retry or delay is due, if any run waits.
     pub async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
         let next: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM runs INDEXED BY runs_waiting WHERE status = 'retrying'",
+            "SELECT MIN(next_attempt_at) FROM runs INDEXED BY runs_waiting
+             WHERE status = 'retrying' OR status = 'waiting'",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -344,6 +348,12 @@ impl SqliteStore {
                 })
                 .collect(),
             change: write.change.map(|change| match change {
+                RunChange::WaitUntil(due) => ChangeRow {
+                    status: RunStatus::Waiting.as_str(),
+                    error: None,
+                    finished_at: None,
+                    next_attempt_at: Some(timestamp(due)),
+                },
                 RunChange::RetryAt(due) => ChangeRow {
                     status: RunStatus::Retrying.as_str(),
                     error: None,
