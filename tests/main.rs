@@ -13,6 +13,7 @@ mod api_auth;
 mod backpressure;
 mod branches;
 mod budgets;
+mod cancel;
 mod check;
 mod crash_recovery;
 mod cron_cases;

@@ -39,10 +39,12 @@ async fn openapi_document_lists_every_route_with_the_bearer_scheme() {
             "/api/v1/health",
             "/api/v1/recipes",
             "/api/v1/recipes/{id}",
+            "/api/v1/recipes/{id}/cancel",
             "/api/v1/recipes/{id}/replay",
             "/api/v1/recipes/{id}/runs",
             "/api/v1/runs",
             "/api/v1/runs/{id}",
+            "/api/v1/runs/{id}/cancel",
             "/api/v1/runs/{id}/replay",
             "/hooks/{path}",
             "/metrics"

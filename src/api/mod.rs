@@ -4,6 +4,7 @@
 
 mod auth;
 mod body_memory;
+mod cancel;
 pub mod connections;
 mod health;
 mod hooks;
@@ -105,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(runs::show))
         .routes(routes!(replay::replay_run))
         .routes(routes!(replay::replay_recipe))
+        .routes(routes!(cancel::cancel_run))
+        .routes(routes!(cancel::cancel_recipe))
         .routes(routes!(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             state.tokens.clone(),
@@ -123,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::index))
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/replay", post(pages::replay))
+        .route("/runs/{id}/cancel", post(pages::cancel))
         .route("/login", get(pages::login_form).post(pages::login))
         .merge(api)
         .merge(openapi::docs(openapi::with_hooks(document)))

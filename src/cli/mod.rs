@@ -47,7 +47,8 @@ struct RunsArgs {
     /// Only this recipe's runs.
     #[arg(long)]
     recipe: Option<String>,
-    /// Only runs in this status (queued, running, retrying, succeeded, failed, skipped).
+    /// Only runs in this status (queued, running, retrying, waiting, succeeded,
+    /// failed, skipped, cancelled).
     #[arg(long)]
     status: Option<String>,
     /// How many runs, newest first.
@@ -70,6 +71,10 @@ struct RunsArgs {
 enum RunsCommand {
     /// One run with its steps, every attempt's request and answer, and its error.
     Show { run_id: String },
+    /// Ends a queued, retrying or waiting run as `cancelled`, in the database.
+    /// A run a daemon is running is cancelled through that daemon (`POST
+    /// /api/v1/runs/ID/cancel`, or the status page), which stops its next attempt.
+    Cancel { run_id: String },
 }
 
 #[derive(Debug, clap::Args)]

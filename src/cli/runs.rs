@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{RunsArgs, RunsCommand};
 use crate::recipe::{Environment, RecipeSet};
-use crate::store::{AttemptRecord, RunDocument, RunFilter, RunStatus, RunSummary, Store};
+use crate::store::{AttemptRecord, Cancelled, RunDocument, RunFilter, RunStatus, RunSummary, Store};
 
 pub(super) fn run(args: RunsArgs) -> ExitCode {
     super::exit_2_on_error(|| super::runtime()?.block_on(show(args)))
@@ -41,6 +41,23 @@ async fn show(args: RunsArgs) -> Result<ExitCode, String> {
                 None => Err(format!("there is no run `{run_id}`")),
             }
         }
+        Some(RunsCommand::Cancel { run_id }) => match store.cancel(&run_id).await.map_err(|error| error.to_string())? {
+            Some(Cancelled::Was(RunStatus::Running)) => {
+                println!("{run_id}: cancelled (it was running)");
+                eprintln!(
+                    "note: a daemon running it records its attempt in flight and may start its next one; cancel a running run through the daemon (POST /api/v1/runs/{run_id}/cancel) to stop that"
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Cancelled::Was(was)) => {
+                println!("{run_id}: cancelled (it was {was})");
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Cancelled::Ended(status)) => Err(format!(
+                "run `{run_id}` has ended ({status}); only a queued, running, retrying or waiting run can be cancelled"
+            )),
+            None => Err(format!("there is no run `{run_id}`")),
+        },
         None => {
             let status = args
                 .status
@@ -70,7 +87,7 @@ fn paint(text: &str, status: &str, colour: bool) -> String {
     let code = match status {
         "succeeded" => "32",
         "failed" => "31",
-        "retrying" | "running" | "queued" => "33",
+        "retrying" | "running" | "queued" | "waiting" => "33",
         _ => "2",
     };
     format!("\x1b[{code}m{text}\x1b[0m")

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::action::Destinations;
 use crate::observe::Metrics;
 use crate::recipe::LiveRecipes;
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::template::Templates;
 
 pub use completions::{Completions, RunEnd};
@@ -50,6 +50,9 @@ pub struct Engine {
     metrics: Metrics,
     /// Renders with blocks in progress at once: one per core (see `render_apart`).
     heavy_renders: tokio::sync::Semaphore,
+    /// Runs cancelled while they ran here: their run loop starts no further
+    /// attempt (the store already says `cancelled`).
+    cancelled: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A panicking runner is a bug; its run stays `running` until the next start
@@ -101,7 +104,51 @@ impl Engine {
             heavy_renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             ),
+            cancelled: Mutex::new(std::collections::HashSet::new()),
         })
+    }
+
+    /// Cancels a run: the store ends it as `cancelled` if it had not ended, and
+    /// a run running here starts no further attempt (the one in flight ends
+    /// and is recorded). `None`: no such run.
+    pub async fn cancel(&self, run_id: &str) -> Result<Option<store::Cancelled>, store::Error> {
+        // Marked first: the run may reach its next attempt while the store writes.
+        self.cancelled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(run_id.to_owned());
+        let cancelled = self.store.cancel(run_id).await;
+        let running = matches!(cancelled, Ok(Some(store::Cancelled::Was(store::RunStatus::Running))));
+        if !running {
+            self.forget_cancel(run_id);
+        }
+        if let Ok(Some(store::Cancelled::Was(_))) = &cancelled {
+            let recipe = self
+                .store
+                .run(run_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|run| run.summary.recipe);
+            if let Some(recipe) = recipe {
+                self.metrics.run_ended(&recipe, store::RunStatus::Cancelled.as_str());
+            }
+        }
+        cancelled
+    }
+
+    /// Whether a run was cancelled while it ran here.
+    pub(crate) fn is_cancelled(&self, run_id: &str) -> bool {
+        let cancelled = self.cancelled.lock().unwrap_or_else(PoisonError::into_inner);
+        !cancelled.is_empty() && cancelled.contains(run_id)
+    }
+
+    /// A cancelled run's runner let go of it.
+    pub(crate) fn forget_cancel(&self, run_id: &str) {
+        let mut cancelled = self.cancelled.lock().unwrap_or_else(PoisonError::into_inner);
+        if !cancelled.is_empty() {
+            cancelled.remove(run_id);
+        }
     }
 
     /// Runs a render that may take its whole work budget (templates with loops,

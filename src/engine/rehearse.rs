@@ -145,6 +145,10 @@ impl Host for Foreground<'_, '_> {
 
     fn log(&self, _run_id: &str, _step: &Step, _line: &str) {}
 
+    fn cancelled(&self, _run_id: &str) -> bool {
+        false
+    }
+
     fn turn(&self, step: &Step, element: Option<u32>, turn: crate::step::Turn<'_>) {
         let turn = match turn {
             crate::step::Turn::Skipped => Turn::Skipped,

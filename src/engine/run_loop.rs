@@ -68,6 +68,9 @@ pub(crate) enum RunError {
         attempts: u32,
         message: String,
     },
+    /// A user cancelled the run: no further attempt starts.
+    #[error("cancelled")]
+    Cancelled,
     /// A `for_each` list could not be run: not a list, or too long.
     #[error("step {step} `for_each`: {message}")]
     List { step: String, message: String },
@@ -159,6 +162,9 @@ pub(crate) trait Host: Sync {
 
     /// A step's turn (or one element's, of a `for_each`) ended: what it did.
     fn turn(&self, step: &Step, element: Option<u32>, turn: Turn<'_>);
+
+    /// Whether the run was cancelled while it ran: no attempt starts after.
+    fn cancelled(&self, run_id: &str) -> bool;
 }
 
 /// Where a run stands when the loop lets go of it.
@@ -773,6 +779,9 @@ async fn run_step<H: Host>(
     gathered: &Gathered,
 ) -> Result<StepEnd, RunError> {
     let StepAt { step, state, key, .. } = at;
+    if host.cancelled(at.run_id) {
+        return Err(RunError::Cancelled);
+    }
     if state.is_none()
         && let Some(when) = &step.when
     {

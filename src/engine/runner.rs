@@ -53,9 +53,19 @@ impl Host for Daemon<'_> {
     }
 
     fn turn(&self, _step: &Step, _element: Option<u32>, _turn: Turn<'_>) {}
+
+    fn cancelled(&self, run_id: &str) -> bool {
+        self.engine.is_cancelled(run_id)
+    }
 }
 
-pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
+pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
+    let run_id = run.id.clone();
+    run_and_record(engine, run).await;
+    engine.forget_cancel(&run_id);
+}
+
+async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
     let mut write = RunWrite::new(&run.id);
     let context = context_of(engine, &mut run);
     let recipe = engine.recipes.current().get(&run.recipe).cloned();
@@ -74,6 +84,22 @@ pub(super) async fn execute(engine: &Engine, mut run: ClaimedRun) {
         }
         None => Err(run_loop::RunError::NotLoaded(run.recipe.clone())),
     };
+    if engine.is_cancelled(&run.id) {
+        // The store ended it as `cancelled`: what it did until then is
+        // recorded, and its status stays.
+        write.change = None;
+        if let Err(store_error) = record_until_stored(engine, write).await {
+            tracing::error!(run = %run.id, error = %store_error, "cannot record a cancelled run's last attempt");
+        }
+        tracing::info!(run = %run.id, recipe = %run.recipe, "run cancelled");
+        let end = RunEnd {
+            status: store::RunStatus::Cancelled,
+            error: None,
+            last_step: None,
+        };
+        engine.completions.finished(&run.id, &end);
+        return;
+    }
     let (final_status, error, last_step) = match progress {
         Ok(Progress::WaitsForRetry(due) | Progress::Waits(due)) => {
             write.change = Some(match progress {

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sqlite::{SqliteStore, Unrecorded};
 use super::{
-    ClaimedRun, Durability, Enqueued, Error, QueueStats, RunDocument, RunFilter, RunSummary, RunWrite, Start, Tick,
-    TickOutcome, TriggerState,
+    Cancelled, ClaimedRun, Durability, Enqueued, Error, QueueStats, RunDocument, RunFilter, RunSummary, RunWrite,
+    Start, Tick, TickOutcome, TriggerState,
 };
 use crate::event::Event;
 use crate::recipe::{ClaimChanges, Claims};
@@ -111,6 +111,14 @@ impl Store {
     ) -> Result<Vec<ClaimedRun>, Error> {
         match self {
             Store::Sqlite(store) => store.claim(run_ids, parse_payload).await,
+        }
+    }
+
+    /// Ends a run that has not ended as `cancelled`; says what it was, or
+    /// `Ended` with the status of a run that had ended, or `None` for no such run.
+    pub async fn cancel(&self, run_id: &str) -> Result<Option<Cancelled>, Error> {
+        match self {
+            Store::Sqlite(store) => store.cancel(run_id).await,
         }
     }
 

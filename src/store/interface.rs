@@ -132,6 +132,15 @@ pub enum RunChange {
     End(FinalStatus, Option<String>),
 }
 
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The run was in this status, and is `cancelled` now.
+    Was(RunStatus),
+    /// The run had ended with this status: nothing changed.
+    Ended(RunStatus),
+}
+
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {

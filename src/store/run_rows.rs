@@ -298,6 +298,25 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
     })
 }
 
+/// Ends run `id` as `cancelled` if it has not ended: `(its status before,
+/// whether it changed)`, or `None` for no such run.
+pub(super) fn cancel(connection: &Connection, id: &str, now: &str) -> rusqlite::Result<Option<(String, bool)>> {
+    let Some(before) = connection
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row(params![id], |row| row.get::<_, String>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let changed = connection
+        .prepare_cached(
+            "UPDATE runs SET status = 'cancelled', finished_at = ?2, next_attempt_at = NULL
+             WHERE id = ?1 AND (status = 'queued' OR status = 'running' OR status = 'retrying' OR status = 'waiting')",
+        )?
+        .execute(params![id, now])?;
+    Ok(Some((before, changed == 1)))
+}
+
 /// At start: runs left `running` by a process that stopped mid-run are queued again.
 pub(super) fn requeue_interrupted(connection: &Connection) -> rusqlite::Result<u64> {
     let requeued = connection

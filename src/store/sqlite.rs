@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, Sq
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::interface::{
-    AttemptRecord, ClaimedRun, ElementDocument, Enqueued, QueueStats, RunChange, RunDocument, RunFilter, RunSummary,
-    RunWrite, StepDocument, StepKey, StepState,
+    AttemptRecord, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, RunChange, RunDocument, RunFilter,
+    RunSummary, RunWrite, StepDocument, StepKey, StepState,
 };
 use super::run_rows::{self, ChangeRow, Claim, NewAttempt, NewRun, RecordWrite, RunRows, StepStateRow, StepUpsert};
 use super::writer::{WriteHealth, WriteState, Writer};
@@ -301,6 +301,24 @@ impl SqliteStore {
                 })
             })
             .collect()
+    }
+
+    /// Ends a run that has not ended as `cancelled` (see [`Store::cancel`]).
+    pub async fn cancel(&self, run_id: &str) -> Result<Option<Cancelled>, Error> {
+        let run_id = run_id.to_owned();
+        let now = timestamp(Utc::now());
+        self.writer
+            .write(move |statements| run_rows::cancel(statements.connection, &run_id, &now))
+            .await?
+            .map(|(was, changed)| {
+                let status = RunStatus::from_str(&was).map_err(Error::Corrupt)?;
+                Ok(if changed {
+                    Cancelled::Was(status)
+                } else {
+                    Cancelled::Ended(status)
+                })
+            })
+            .transpose()
     }
 
     /// At start: runs left `running` by a process that stopped mid-run are queued

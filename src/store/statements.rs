@@ -15,8 +15,8 @@ const UPSERT_STEP: &str = "INSERT INTO steps (run_id, position, element, step_id
 const INSERT_ATTEMPT: &str =
     "INSERT INTO attempts (run_id, position, element, n, started_at, duration_ms, request, response, error)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-const CHANGE_RUN: &str =
-    "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = ?5 WHERE id = ?1";
+const CHANGE_RUN: &str = "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4, next_attempt_at = ?5
+     WHERE id = ?1 AND status <> 'cancelled'";
 
 /// The writer's connection with the statements of every webhook, prepared once
 /// for the writer's life. Taken from rusqlite's statement cache instead, each

@@ -244,6 +244,7 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
         })
         .collect();
     let data = json!({
+        "cancellable": !run.summary.status.is_final(),
         "run": run.summary,
         "payload": pretty(&redact(&run.payload)),
         "steps": steps,
@@ -253,21 +254,41 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
 
 /// `POST /runs/{id}/replay`: then the new run's page.
 pub(super) async fn replay(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    match access(&state, &headers) {
-        None => return sign_in(),
-        Some(Access::Read) => {
-            return (
-                StatusCode::FORBIDDEN,
-                Html("this token may only read; replaying needs one of FERRY_API_TOKENS".to_owned()),
-            )
-                .into_response();
-        }
-        Some(Access::Full) => {}
+    if let Err(refused) = may_change(&state, &headers, "replaying") {
+        return *refused;
     }
     match super::replay::replay_one(&state, &id).await {
         Ok(run_id) => Redirect::to(&format!("/runs/{run_id}")).into_response(),
         Err(problem) => problem.into_response(),
     }
+}
+
+/// `POST /runs/{id}/cancel`: then the run's page again.
+pub(super) async fn cancel(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = may_change(&state, &headers, "cancelling") {
+        return *refused;
+    }
+    match super::cancel::cancel_one(&state, &id).await {
+        Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Whether the caller may change runs (`doing` names what, for the refusal):
+/// a sign-in page without a token, 403 with a read-only one.
+fn may_change(state: &AppState, headers: &HeaderMap, doing: &str) -> Result<(), Box<Response>> {
+    let refused = match access(state, headers) {
+        None => sign_in(),
+        Some(Access::Read) => (
+            StatusCode::FORBIDDEN,
+            Html(format!(
+                "this token may only read; {doing} needs one of FERRY_API_TOKENS"
+            )),
+        )
+            .into_response(),
+        Some(Access::Full) => return Ok(()),
+    };
+    Err(Box::new(refused))
 }
 
 /// `GET /login`.
