@@ -81,3 +81,44 @@ fn ferry_test_goes_on_after_a_step_that_may_fail() {
     let (code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(0), "{stdout}");
 }
+
+#[tokio::test]
+async fn a_run_past_its_timeout_fails_and_starts_no_attempt_after_it() {
+    let sink = Sink::start(503, json!({"message": "busy"})).await;
+    let recipe = format!(
+        "timeout: 2s\ntrigger: {{webhook: {{}}}}\nsteps:\n  - id: post\n    retry: {{attempts: 100, backoff: 300ms, max: 300ms}}\n    http: {{url: '{}/busy'}}\n",
+        sink.url
+    );
+    let ferry = TestDaemon::start(&[("busy.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("busy", &json!({})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(run["error"], "timed out after 2s");
+    let time = |value: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap_or_default()).expect("a time")
+    };
+    let deadline = time(&run["started_at"]) + chrono::Duration::seconds(2);
+    let attempts = step(&run, "post")["attempts"].as_array().expect("attempts").clone();
+    assert!(attempts.len() >= 2, "it retried until then: {run:#}");
+    for attempt in &attempts {
+        assert!(time(&attempt["started_at"]) < deadline, "{attempt:#} after {deadline}");
+    }
+    assert!(time(&run["finished_at"]) >= deadline, "{run:#}");
+    assert_eq!(sink.received().len(), attempts.len());
+}
+
+#[test]
+fn check_refuses_a_timeout_that_is_not_a_duration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "timeout: soon\ntrigger: {webhook: {}}\nsteps:\n  - log: x\n",
+    )
+    .expect("write recipe");
+    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:1:10: `timeout`: `soon` is not a duration"),
+        "{stderr}"
+    );
+}

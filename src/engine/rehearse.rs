@@ -218,6 +218,8 @@ pub async fn rehearse(
         run_id: &run_id,
         context,
         stored: &[],
+        // One attempt per step, no waits: a rehearsal cannot outlast it.
+        deadline: None,
     };
     let mut write = RunWrite::new(&run_id);
     let progress = run_loop::run_recipe(&host, templates, recipe, state, &mut write).await;

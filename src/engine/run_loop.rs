@@ -71,6 +71,9 @@ pub(crate) enum RunError {
     /// A user cancelled the run: no further attempt starts.
     #[error("cancelled")]
     Cancelled,
+    /// The recipe's `timeout` passed: no further attempt starts.
+    #[error("timed out after {0}")]
+    TimedOut(String),
     /// A `for_each` list could not be run: not a list, or too long.
     #[error("step {step} `for_each`: {message}")]
     List { step: String, message: String },
@@ -184,6 +187,8 @@ pub(crate) struct RunState<'a> {
     pub run_id: &'a str,
     pub context: Value,
     pub stored: &'a [StepState],
+    /// When the recipe's `timeout` ends the run, if it has one.
+    pub deadline: Option<chrono::DateTime<Utc>>,
 }
 
 /// What a run gathered to record and has not stored yet. The elements of a
@@ -252,7 +257,10 @@ async fn run_steps<H: Host>(
         run_id,
         mut context,
         stored,
+        deadline,
     } = run;
+    // A wait past the deadline ends there: the run then times out.
+    let capped = |due: chrono::DateTime<Utc>| deadline.map_or(due, |deadline| due.min(deadline));
     let stored: HashMap<StepKey, &StepState> = stored.iter().map(|state| (state.key, state)).collect();
     let kept = Kept {
         bytes: AtomicUsize::new(0),
@@ -296,6 +304,7 @@ async fn run_steps<H: Host>(
             key,
             step,
             state,
+            deadline,
         };
         let span = tracing::info_span!("step", step = %step.id);
         let turn = if state.is_none() && !branch_taken(step, &context) {
@@ -345,8 +354,8 @@ async fn run_steps<H: Host>(
                     context["steps"][step.id.as_str()] = result;
                 }
             }
-            StepEnd::Retry(due) => return Ok(Progress::WaitsForRetry(due)),
-            StepEnd::Wait(due) => return Ok(Progress::Waits(due)),
+            StepEnd::Retry(due) => return Ok(Progress::WaitsForRetry(capped(due))),
+            StepEnd::Wait(due) => return Ok(Progress::Waits(capped(due))),
         }
     }
     Ok(Progress::Ended(FinalStatus::Succeeded, last_step))
@@ -436,6 +445,8 @@ struct StepAt<'a> {
     key: StepKey,
     step: &'a Step,
     state: Option<&'a StepState>,
+    /// When the run's `timeout` ends it.
+    deadline: Option<chrono::DateTime<Utc>>,
 }
 
 impl StepAt<'_> {
@@ -781,6 +792,10 @@ async fn run_step<H: Host>(
     let StepAt { step, state, key, .. } = at;
     if host.cancelled(at.run_id) {
         return Err(RunError::Cancelled);
+    }
+    if at.deadline.is_some_and(|deadline| Utc::now() >= deadline) {
+        let written = recipe.timeout.as_ref().map(|timeout| timeout.written.clone());
+        return Err(RunError::TimedOut(written.unwrap_or_default()));
     }
     if state.is_none()
         && let Some(when) = &step.when

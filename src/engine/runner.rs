@@ -79,6 +79,7 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
                 run_id: &run.id,
                 context,
                 stored: &run.steps,
+                deadline: deadline_of(recipe, run.started_at.as_deref()),
             };
             run_loop::run_recipe(&Daemon { engine }, &engine.templates, recipe, state, &mut write).await
         }
@@ -135,6 +136,16 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
             last_step,
         },
     );
+}
+
+/// When the recipe's `timeout` ends a run that started at `started_at` (now
+/// when it is starting).
+fn deadline_of(recipe: &crate::recipe::Recipe, started_at: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let timeout = recipe.timeout.as_ref()?;
+    let started = started_at
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map_or_else(chrono::Utc::now, |time| time.to_utc());
+    started.checked_add_signed(chrono::Duration::from_std(timeout.limit).ok()?)
 }
 
 /// What the run's templates see. The trigger input moves into it rather than

@@ -39,6 +39,10 @@ pub struct RecipeFile {
     /// Most runs of this recipe in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
+    /// The longest a run may take from its start, retries and delays included
+    /// (`1h`). Default: no limit.
+    #[serde(default)]
+    pub timeout: Option<PlainText>,
 }
 
 fn default_enabled() -> bool {

@@ -57,6 +57,8 @@ pub struct Recipe {
     pub when: Option<Template>,
     pub steps: Vec<Step>,
     pub concurrency: u32,
+    /// `timeout`: the longest a run may take from its start.
+    pub timeout: Option<RunTimeout>,
     /// What its templates read of a payload: a webhook's body is parsed into
     /// that much (see `template::PayloadReads`).
     pub payload_reads: crate::template::PayloadReads,
@@ -221,6 +223,13 @@ pub const DEFAULT_MAX_ITEMS: u32 = 1000;
 
 /// A `for_each`'s element name when `as` sets none.
 pub const DEFAULT_ITEM_NAME: &str = "item";
+
+/// A recipe's `timeout`: how long, and how it was written (for the run's error).
+#[derive(Debug, Clone)]
+pub struct RunTimeout {
+    pub limit: Duration,
+    pub written: String,
+}
 
 /// Which `switch` choice runs a step of a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]

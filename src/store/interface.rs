@@ -17,6 +17,8 @@ pub struct ClaimedRun {
     pub recipe_version: String,
     pub trigger: String,
     pub received_at: String,
+    /// When it first started (a resumed run keeps it); `None`: now.
+    pub started_at: Option<String>,
     pub payload: Value,
     pub headers: Value,
     pub query: Value,
@@ -33,6 +35,7 @@ impl ClaimedRun {
             recipe: event.recipe,
             recipe_version: event.recipe_version,
             trigger: event.trigger.to_owned(),
+            started_at: None,
             payload: event.payload,
             headers: Value::Object(event.headers),
             query: Value::Object(event.query),

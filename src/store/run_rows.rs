@@ -147,6 +147,7 @@ pub(super) struct ClaimedRow {
     pub payload: Vec<u8>,
     pub headers: Vec<u8>,
     pub query: Vec<u8>,
+    pub started_at: Option<String>,
 }
 
 pub(super) struct StepStateRow {
@@ -253,7 +254,7 @@ pub(super) fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Re
     let mut take = connection.prepare_cached(
         "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), next_attempt_at = NULL
          WHERE id = ?1 AND (status = 'queued' OR status = 'retrying' OR status = 'waiting')
-         RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query",
+         RETURNING id, recipe, recipe_version, trigger, received_at, payload, headers, query, started_at",
     )?;
     let mut steps = connection.prepare_cached(
         "SELECT s.run_id, s.position, s.element, s.status, s.request, s.result,
@@ -283,6 +284,7 @@ fn claimed_row(row: &Row) -> rusqlite::Result<ClaimedRow> {
         payload: row.get_ref(5).and_then(|value| Ok(stored_bytes(value)?))?,
         headers: row.get_ref(6).and_then(|value| Ok(stored_bytes(value)?))?,
         query: row.get_ref(7).and_then(|value| Ok(stored_bytes(value)?))?,
+        started_at: row.get(8)?,
     })
 }
 

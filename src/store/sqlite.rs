@@ -298,6 +298,7 @@ impl SqliteStore {
                     recipe_version: row.recipe_version,
                     trigger: row.trigger,
                     received_at: row.received_at,
+                    started_at: row.started_at,
                 })
             })
             .collect()

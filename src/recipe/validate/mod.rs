@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::config::{RecipeFile, RetryConfig, StepConfig};
 use super::{
-    DEFAULT_ITEM_NAME, DEFAULT_MAX_ITEMS, Diagnostic, ForEach, Guard, Position, Recipe, RetryPolicy, Step,
+    DEFAULT_ITEM_NAME, DEFAULT_MAX_ITEMS, Diagnostic, ForEach, Guard, Position, Recipe, RetryPolicy, RunTimeout, Step,
     parse_duration,
 };
 use crate::checks::Checker;
@@ -67,6 +67,10 @@ pub(super) fn validate(
     let trigger = trigger::validate(&mut checker, &id, parsed.trigger, &mut trigger_at);
 
     let when = parsed.when.as_ref().and_then(|when| checker.template(when, "`when`"));
+    let timeout = parsed.timeout.as_deref().map(|written| RunTimeout {
+        limit: checker.positive_duration(Some(written), "`timeout`", Duration::MAX),
+        written: written.value.clone(),
+    });
 
     if parsed.steps.value.is_empty() {
         checker.report(
@@ -110,6 +114,7 @@ pub(super) fn validate(
         when,
         steps,
         concurrency: parsed.concurrency,
+        timeout,
         payload_reads: checker.payload,
     })
 }
