@@ -122,3 +122,57 @@ fn check_refuses_a_timeout_that_is_not_a_duration() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn resume_goes_on_from_the_failed_step_with_its_key_and_the_earlier_results() {
+    // Step one succeeds; step two is refused once, then accepted.
+    let sink = Sink::scripted(&[(200, &[]), (422, &[])]).await;
+    let recipe = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - id: one\n    http: {{url: '{url}/one'}}\n  - id: two\n    http: {{url: '{url}/two', json: {{one_said: '{{{{steps.one.body.ok}}}}'}}}}\n",
+        url = sink.url
+    );
+    let ferry = TestDaemon::start(&[("pair.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("pair", &json!({})).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+
+    let (status, answer) = ferry.post_api(&format!("/api/v1/runs/{run_id}/resume")).await;
+    assert_eq!(status.as_u16(), 202, "{answer}");
+    assert_eq!(answer, json!({"run_id": run_id, "status": "queued", "was": "failed"}));
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["error"], serde_json::Value::Null);
+
+    let sent: Vec<(String, String, String)> = sink
+        .received()
+        .iter()
+        .map(|request| {
+            (
+                request.path_and_query.clone(),
+                request.header("idempotency-key").unwrap_or_default().to_owned(),
+                String::from_utf8_lossy(&request.body).into_owned(),
+            )
+        })
+        .collect();
+    let key = |step: &str| format!("{run_id}.{step}");
+    assert_eq!(
+        sent,
+        [
+            // A GET carries no key.
+            ("/one".to_owned(), String::new(), String::new()),
+            ("/two".to_owned(), key("two"), r#"{"one_said":true}"#.to_owned()),
+            ("/two".to_owned(), key("two"), r#"{"one_said":true}"#.to_owned()),
+        ],
+        "one is not sent again; two again with its key and what one answered"
+    );
+    let two = step(&run, "two");
+    assert_eq!(two["attempts"].as_array().map(Vec::len), Some(2), "{two:#}");
+
+    let (status, problem) = ferry.post_api(&format!("/api/v1/runs/{run_id}/resume")).await;
+    assert_eq!(status.as_u16(), 409, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("is succeeded"),
+        "{problem}"
+    );
+}

@@ -46,6 +46,7 @@ async fn openapi_document_lists_every_route_with_the_bearer_scheme() {
             "/api/v1/runs/{id}",
             "/api/v1/runs/{id}/cancel",
             "/api/v1/runs/{id}/replay",
+            "/api/v1/runs/{id}/resume",
             "/hooks/{path}",
             "/metrics"
         ]

@@ -16,6 +16,7 @@ mod problem;
 mod rate_limit;
 mod recipes;
 mod replay;
+mod resume;
 mod runs;
 pub mod server;
 
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(replay::replay_recipe))
         .routes(routes!(cancel::cancel_run))
         .routes(routes!(cancel::cancel_recipe))
+        .routes(routes!(resume::resume_run))
         .routes(routes!(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             state.tokens.clone(),
@@ -127,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/replay", post(pages::replay))
         .route("/runs/{id}/cancel", post(pages::cancel))
+        .route("/runs/{id}/resume", post(pages::resume))
         .route("/login", get(pages::login_form).post(pages::login))
         .merge(api)
         .merge(openapi::docs(openapi::with_hooks(document)))

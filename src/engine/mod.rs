@@ -137,6 +137,17 @@ impl Engine {
         cancelled
     }
 
+    /// Queues a failed or cancelled run again, to go on in place: its ended
+    /// steps are not run again, the one that did not finish is sent with its
+    /// own `Idempotency-Key`.
+    pub async fn resume(&self, run_id: &str) -> Result<Option<store::Reopened>, store::Error> {
+        let reopened = self.store.resume(run_id).await?;
+        if let Some(store::Reopened::Was(_)) = reopened {
+            self.waker().wake();
+        }
+        Ok(reopened)
+    }
+
     /// Whether a run was cancelled while it ran here.
     pub(crate) fn is_cancelled(&self, run_id: &str) -> bool {
         let cancelled = self.cancelled.lock().unwrap_or_else(PoisonError::into_inner);

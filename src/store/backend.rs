@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sqlite::{SqliteStore, Unrecorded};
 use super::{
-    Cancelled, ClaimedRun, Durability, Enqueued, Error, QueueStats, RunDocument, RunFilter, RunSummary, RunWrite,
-    Start, Tick, TickOutcome, TriggerState,
+    Cancelled, ClaimedRun, Durability, Enqueued, Error, QueueStats, Reopened, RunDocument, RunFilter, RunSummary,
+    RunWrite, Start, Tick, TickOutcome, TriggerState,
 };
 use crate::event::Event;
 use crate::recipe::{ClaimChanges, Claims};
@@ -119,6 +119,15 @@ impl Store {
     pub async fn cancel(&self, run_id: &str) -> Result<Option<Cancelled>, Error> {
         match self {
             Store::Sqlite(store) => store.cancel(run_id).await,
+        }
+    }
+
+    /// Queues a failed or cancelled run again, to go on from the step that did
+    /// not finish; says what it was, or `Not` with a status that does not
+    /// resume, or `None` for no such run.
+    pub async fn resume(&self, run_id: &str) -> Result<Option<Reopened>, Error> {
+        match self {
+            Store::Sqlite(store) => store.resume(run_id).await,
         }
     }
 

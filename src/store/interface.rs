@@ -144,6 +144,15 @@ pub enum Cancelled {
     Ended(RunStatus),
 }
 
+/// What a resume did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// The run was in this status (`failed` or `cancelled`), and is queued now.
+    Was(RunStatus),
+    /// The run is in this status, which does not resume: nothing changed.
+    Not(RunStatus),
+}
+
 /// What storing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {

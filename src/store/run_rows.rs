@@ -319,6 +319,27 @@ pub(super) fn cancel(connection: &Connection, id: &str, now: &str) -> rusqlite::
     Ok(Some((before, changed == 1)))
 }
 
+/// Queues run `id` again if it failed or was cancelled, with a new start (its
+/// `timeout` counts afresh): `(its status before, whether it changed)`, or
+/// `None` for no such run.
+pub(super) fn resume(connection: &Connection, id: &str) -> rusqlite::Result<Option<(String, bool)>> {
+    let Some(before) = connection
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row(params![id], |row| row.get::<_, String>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let changed = connection
+        .prepare_cached(
+            "UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, next_attempt_at = NULL,
+                 started_at = NULL
+             WHERE id = ?1 AND (status = 'failed' OR status = 'cancelled')",
+        )?
+        .execute(params![id])?;
+    Ok(Some((before, changed == 1)))
+}
+
 /// At start: runs left `running` by a process that stopped mid-run are queued again.
 pub(super) fn requeue_interrupted(connection: &Connection) -> rusqlite::Result<u64> {
     let requeued = connection

@@ -12,12 +12,12 @@ use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, Sq
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::interface::{
-    AttemptRecord, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, RunChange, RunDocument, RunFilter,
-    RunSummary, RunWrite, StepDocument, StepKey, StepState,
+    AttemptRecord, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, Reopened, RunChange, RunDocument,
+    RunFilter, RunSummary, RunWrite, StepDocument, StepKey, StepState,
 };
 use super::run_rows::{self, ChangeRow, Claim, NewAttempt, NewRun, RecordWrite, RunRows, StepStateRow, StepUpsert};
 use super::writer::{WriteHealth, WriteState, Writer};
-use super::{Durability, Error, Start, timestamp};
+use super::{Durability, Error, FinalStatus, Start, timestamp};
 use crate::event::Event;
 use crate::json::text as json_text;
 use crate::status::{RunStatus, StepStatus};
@@ -304,6 +304,24 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Queues a failed or cancelled run again, to go on from where it stopped
+    /// (see [`Store::resume`]).
+    pub async fn resume(&self, run_id: &str) -> Result<Option<Reopened>, Error> {
+        let run_id = run_id.to_owned();
+        self.writer
+            .write(move |statements| run_rows::resume(statements.connection, &run_id))
+            .await?
+            .map(|(was, changed)| {
+                let status = RunStatus::from_str(&was).map_err(Error::Corrupt)?;
+                Ok(if changed {
+                    Reopened::Was(status)
+                } else {
+                    Reopened::Not(status)
+                })
+            })
+            .transpose()
+    }
+
     /// Ends a run that has not ended as `cancelled` (see [`Store::cancel`]).
     pub async fn cancel(&self, run_id: &str) -> Result<Option<Cancelled>, Error> {
         let run_id = run_id.to_owned();
@@ -334,9 +352,13 @@ impl SqliteStore {
     /// What could not be stored comes back, to be tried again.
     pub async fn record(&self, write: RunWrite) -> Result<(), Unrecorded> {
         // A step's result is kept for the steps after it when the run resumes; a
-        // run that ends never resumes, so the results of its last write are not
-        // stored (what the step received is in its attempt's record).
-        let ends = matches!(write.change, Some(RunChange::End(..)));
+        // run that succeeded (or was skipped) never resumes, so the results of
+        // its last write are not stored (what the step received is in its
+        // attempt's record). A failed run may be resumed in place: it keeps them.
+        let ends = matches!(
+            write.change,
+            Some(RunChange::End(FinalStatus::Succeeded | FinalStatus::Skipped, _))
+        );
         let rows = RunRows {
             recipe_version: write.recipe_version,
             steps: write

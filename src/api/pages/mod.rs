@@ -245,6 +245,7 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
         .collect();
     let data = json!({
         "cancellable": !run.summary.status.is_final(),
+        "resumable": matches!(run.summary.status, RunStatus::Failed | RunStatus::Cancelled),
         "run": run.summary,
         "payload": pretty(&redact(&run.payload)),
         "steps": steps,
@@ -269,6 +270,17 @@ pub(super) async fn cancel(State(state): State<AppState>, Path(id): Path<String>
         return *refused;
     }
     match super::cancel::cancel_one(&state, &id).await {
+        Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// `POST /runs/{id}/resume`: then the run's page again.
+pub(super) async fn resume(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = may_change(&state, &headers, "resuming") {
+        return *refused;
+    }
+    match super::resume::resume_one(&state, &id).await {
         Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
         Err(problem) => problem.into_response(),
     }
