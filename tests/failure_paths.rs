@@ -176,3 +176,100 @@ async fn resume_goes_on_from_the_failed_step_with_its_key_and_the_earlier_result
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn on_failure_runs_after_the_retries_with_the_error_and_the_input() {
+    let email = Sink::start(503, json!({"message": "mail server down"})).await;
+    let ops = Sink::start(200, json!({"ok": true})).await;
+    let recipe = format!(
+        r#"trigger: {{webhook: {{}}}}
+steps:
+  - id: email
+    retry: {{attempts: 2, backoff: 10ms, max: 20ms}}
+    http: {{url: '{email}/send', json: {{to: "{{{{payload.email}}}}"}}}}
+on_failure:
+  - id: tell_ops
+    http:
+      url: '{ops}/alert'
+      json: {{step: "{{{{error.step}}}}", message: "{{{{error.message}}}}", status: "{{{{error.status}}}}", email: "{{{{payload.email}}}}"}}
+"#,
+        email = email.url,
+        ops = ops.url
+    );
+    let ferry = TestDaemon::start(&[("signup.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("signup", &json!({"email": "ada@example.com"})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "failed", "the run stays failed: {run:#}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("step `email` after 2 attempts: HTTP 503"), "{error}");
+    assert_eq!(email.received().len(), 2);
+    let alerts = ops.received();
+    assert_eq!(alerts.len(), 1, "once");
+    let alert = alerts[0].json();
+    assert_eq!(alert["step"], "email");
+    assert_eq!(alert["status"], 503);
+    assert_eq!(alert["email"], "ada@example.com");
+    assert!(
+        alert["message"].as_str().unwrap_or_default().starts_with("HTTP 503"),
+        "{alert}"
+    );
+
+    let ids = |section: &str| -> Vec<String> {
+        run[section]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|step| step["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(ids("steps"), ["email"]);
+    assert_eq!(ids("on_failure"), ["tell_ops"], "its own section: {run:#}");
+    assert_eq!(run["on_failure"][0]["status"], "succeeded");
+    let page = ferry
+        .http
+        .get(format!(
+            "{}/runs/{}",
+            ferry.base,
+            run["id"].as_str().unwrap_or_default()
+        ))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    let section = page
+        .find(r#"<h2 id="on-failure">On failure</h2>"#)
+        .expect("an on_failure section");
+    assert!(page[section..].contains("Step tell_ops"), "{page}");
+    assert!(page.contains(r#"id="resume""#), "a failed run can be resumed: {page}");
+
+    // A run that succeeds runs no on_failure, and its document has no section.
+    let fine = recipe.replace(&email.url, &ops.url);
+    let ferry = TestDaemon::start(&[("signup.yaml", &fine)]).await;
+    let (_, accepted) = ferry.post_hook("signup", &json!({"email": "bob@example.com"})).await;
+    let run = ferry.wait_for_end(accepted["run_id"].as_str().expect("run id")).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert!(run.get("on_failure").is_none(), "{run:#}");
+    assert_eq!(ops.received().len(), 2, "one alert before, one send now");
+}
+
+#[test]
+fn only_on_failure_reads_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "trigger: {webhook: {}}\nsteps:\n  - log: '{{error.message}}'\non_failure:\n  - log: '{{error.message}} {{payload.x}}'\n",
+    )
+    .expect("write recipe");
+    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:3:13:") && stderr.contains("`error.message` starts with `error`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bad.yaml:5:"), "{stderr}");
+}

@@ -63,6 +63,7 @@ async fn concurrent_writes_are_all_committed_and_a_bad_one_fails_alone() {
         status: StepStatus::Running,
         request: Some(json!({"url": "http://127.0.0.1:9/"})),
         result: None,
+        on_failure: false,
     });
     let events: Vec<Event> = (0..200).map(|_| event("relay", None)).collect();
     let bad_store = store.clone();
@@ -160,6 +161,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
         status: StepStatus::Succeeded,
         request: None,
         result: Some(json!({"status": 200})),
+        on_failure: false,
     });
     write.steps.push(StepWrite {
         key: ferry::store::StepKey::step(1),
@@ -168,6 +170,7 @@ async fn a_claimed_run_resumes_with_what_its_writes_recorded() {
         status: StepStatus::Retrying,
         request: Some(json!({"method": "POST"})),
         result: None,
+        on_failure: false,
     });
     write.attempts.push((
         ferry::store::StepKey::step(1),

@@ -69,6 +69,10 @@ BEGIN
     UPDATE run_counts SET runs = runs - 1 WHERE recipe = old.recipe AND status = old.status;
 END;
 
+-- The steps a recipe's `on_failure` runs are recorded in the same run, in a
+-- section of their own.
+ALTER TABLE steps ADD COLUMN on_failure INTEGER NOT NULL DEFAULT 0 CHECK (on_failure = 0 OR on_failure = 1);
+
 -- Nothing may point nowhere after the rebuild.
 CREATE TEMP TABLE IF NOT EXISTS rebuild_check (ok INTEGER NOT NULL CHECK (ok = 1));
 INSERT INTO rebuild_check SELECT 0 FROM pragma_foreign_key_check LIMIT 1;

@@ -25,6 +25,36 @@ pub(super) struct CancelledRun {
     was: RunStatus,
 }
 
+/// The statuses a run can be cancelled in (the `status` a bulk cancel takes).
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum UnfinishedStatus {
+    Queued,
+    Running,
+    Retrying,
+    Waiting,
+}
+
+impl UnfinishedStatus {
+    const ALL: [UnfinishedStatus; 4] = [
+        UnfinishedStatus::Queued,
+        UnfinishedStatus::Running,
+        UnfinishedStatus::Retrying,
+        UnfinishedStatus::Waiting,
+    ];
+}
+
+impl From<UnfinishedStatus> for RunStatus {
+    fn from(status: UnfinishedStatus) -> Self {
+        match status {
+            UnfinishedStatus::Queued => RunStatus::Queued,
+            UnfinishedStatus::Running => RunStatus::Running,
+            UnfinishedStatus::Retrying => RunStatus::Retrying,
+            UnfinishedStatus::Waiting => RunStatus::Waiting,
+        }
+    }
+}
+
 /// The answer to a bulk cancel.
 #[derive(Serialize, ToSchema)]
 pub(super) struct BulkCancelled {
@@ -72,7 +102,7 @@ pub(super) async fn cancel_one(state: &AppState, id: &str) -> Result<CancelledRu
 #[utoipa::path(post, path = "/api/v1/recipes/{id}/cancel", tag = "recipes",
     params(
         ("id" = String, Path, description = "Recipe id (loaded or not)"),
-        ("status" = Option<RunStatus>, Query, description = "Which runs: `queued`, `running`, `retrying` or `waiting` (default: all four)"),
+        ("status" = Option<UnfinishedStatus>, Query, description = "Which runs: `queued`, `running`, `retrying` or `waiting` (default: all four)"),
         ("since" = Option<String>, Query, format = DateTime, description = "Received at or after (RFC 3339)"),
         ("until" = Option<String>, Query, format = DateTime, description = "Received before (RFC 3339)"),
     ),
@@ -99,12 +129,7 @@ pub(super) async fn cancel_recipe(
             )));
         }
         Some(status) => vec![status],
-        None => vec![
-            RunStatus::Queued,
-            RunStatus::Running,
-            RunStatus::Retrying,
-            RunStatus::Waiting,
-        ],
+        None => UnfinishedStatus::ALL.map(RunStatus::from).to_vec(),
     };
     filter.recipe = Some(id);
     filter.limit = 500;

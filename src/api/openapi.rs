@@ -18,6 +18,8 @@ use super::hooks;
 #[openapi(
     info(title = "Ferry", description = "Webhooks in, HTTP calls out, every run recorded."),
     modifiers(&BearerScheme),
+    // Named only by a query parameter, which does not register its schema.
+    components(schemas(super::cancel::UnfinishedStatus)),
     tags(
         (name = "webhooks", description = "Trigger recipes"),
         (name = "runs", description = "Run history"),

@@ -146,10 +146,20 @@ fn describe_run(run: &RunDocument, recipes: &RecipeSet, colour: bool) -> String 
         out.push_str(&format!("error: {error}\n"));
     }
     out.push_str(&format!("payload: {}\n", redact(&run.payload)));
-    for step in &run.steps {
+    describe_steps(&mut out, &run.steps, colour);
+    if !run.on_failure.is_empty() {
+        out.push_str("\non_failure:\n");
+        describe_steps(&mut out, &run.on_failure, colour);
+    }
+    out
+}
+
+/// Each step with its attempts, and a loop's elements with theirs.
+fn describe_steps(out: &mut String, steps: &[crate::store::StepDocument], colour: bool) {
+    for step in steps {
         let status = step.status.as_str();
         out.push_str(&format!("\nstep {}  {}\n", step.id, paint(status, status, colour)));
-        print_attempts(&mut out, step.kind, &step.attempts, "");
+        print_attempts(out, step.kind, &step.attempts, "");
         for element in step.items.iter().flatten() {
             let status = element.status.as_str();
             out.push_str(&format!(
@@ -157,10 +167,9 @@ fn describe_run(run: &RunDocument, recipes: &RecipeSet, colour: bool) -> String 
                 element.index,
                 paint(status, status, colour)
             ));
-            print_attempts(&mut out, step.kind, &element.attempts, "  ");
+            print_attempts(out, step.kind, &element.attempts, "  ");
         }
     }
-    out
 }
 
 /// A step's (or a loop element's) attempts, each line after `indent`.

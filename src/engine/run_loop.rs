@@ -32,7 +32,7 @@ use tracing::Instrument as _;
 
 use super::backoff;
 use crate::action::{AttemptError, HttpRequest, HttpResponse, Outcome};
-use crate::recipe::{ForEach, Recipe, Step};
+use crate::recipe::{ForEach, ON_FAILURE_ROOT, Recipe, Step};
 use crate::step::delay::DelayStep;
 use crate::step::http::record::ResponseRecord;
 use crate::step::{AttemptFailure, AttemptInput, Attempted, Attempts, Kind, Turn};
@@ -67,6 +67,8 @@ pub(crate) enum RunError {
         step: String,
         attempts: u32,
         message: String,
+        /// The answer's status, when one came.
+        status: Option<u16>,
     },
     /// A user cancelled the run: no further attempt starts.
     #[error("cancelled")]
@@ -114,6 +116,30 @@ impl Kept {
             return Err(before + size);
         }
         Ok(())
+    }
+}
+
+impl RunError {
+    /// What `on_failure`'s templates read as `error`: `step` (its id, when a
+    /// step failed), `message`, `status` (when an answer came).
+    fn as_context(&self) -> Value {
+        let (step, message, status) = match self {
+            RunError::StepFailed {
+                step, message, status, ..
+            } => (Some(step), message.clone(), *status),
+            RunError::NotRendered { step, message }
+            | RunError::List { step, message }
+            | RunError::Unrecorded { step, error: message } => (Some(step), message.clone(), None),
+            RunError::StepWhen { step, error } => (Some(step), format!("`when`: {error}"), None),
+            RunError::DamagedRequest(step) => (Some(step), self.to_string(), None),
+            RunError::TooMuchKept { step, .. } => (Some(step), self.to_string(), None),
+            RunError::NotLoaded(_) | RunError::When(_) | RunError::Cancelled | RunError::TimedOut(_) => {
+                (None, self.to_string(), None)
+            }
+        };
+        // Messages name a step as "`id`" or "`id` item 2"; templates want the id.
+        let step = step.and_then(|name| name.split('`').nth(1)).map(str::to_owned);
+        json!({"step": step, "message": message, "status": status})
     }
 }
 
@@ -259,8 +285,6 @@ async fn run_steps<H: Host>(
         stored,
         deadline,
     } = run;
-    // A wait past the deadline ends there: the run then times out.
-    let capped = |due: chrono::DateTime<Utc>| deadline.map_or(due, |deadline| due.min(deadline));
     let stored: HashMap<StepKey, &StepState> = stored.iter().map(|state| (state.key, state)).collect();
     let kept = Kept {
         bytes: AtomicUsize::new(0),
@@ -277,14 +301,87 @@ async fn run_steps<H: Host>(
         }
     }
 
+    let phase = Phase {
+        run_id,
+        stored: &stored,
+        deadline,
+        kept: &kept,
+        on_failure: false,
+    };
+    let failed = match run_phase(host, templates, recipe, &phase, &mut context, gathered).await {
+        Err(error) if !matches!(error, RunError::Cancelled) && recipe.steps.iter().any(|step| step.on_failure) => error,
+        other => return other,
+    };
+    // The run failed: `on_failure` runs, reading `error`. The run stays failed
+    // whatever it does; its own failure is recorded and triggers nothing. It is
+    // not held to the run's `timeout` (a timed-out run still tells someone).
+    context[ON_FAILURE_ROOT] = failed.as_context();
+    let phase = Phase {
+        deadline: None,
+        on_failure: true,
+        ..phase
+    };
+    match run_phase(host, templates, recipe, &phase, &mut context, gathered).await {
+        Ok(waits @ (Progress::WaitsForRetry(_) | Progress::Waits(_))) => Ok(waits),
+        Ok(Progress::Ended(..)) => Err(failed),
+        Err(error) => {
+            tracing::warn!(run = %run_id, recipe = %recipe.id, %error, "on_failure failed");
+            Err(failed)
+        }
+    }
+}
+
+/// Which steps a pass over the recipe runs (the run's, or `on_failure`'s),
+/// and what holds for all of them.
+struct Phase<'a> {
+    run_id: &'a str,
+    stored: &'a HashMap<StepKey, &'a StepState>,
+    deadline: Option<chrono::DateTime<Utc>>,
+    kept: &'a Kept,
+    on_failure: bool,
+}
+
+/// Runs the steps of one phase in order, from where the run stands.
+async fn run_phase<H: Host>(
+    host: &H,
+    templates: &Templates,
+    recipe: &Recipe,
+    phase: &Phase<'_>,
+    context: &mut Value,
+    gathered: &Gathered,
+) -> Result<Progress, RunError> {
+    let Phase {
+        run_id,
+        stored,
+        deadline,
+        kept,
+        on_failure,
+    } = *phase;
+    // A wait past the deadline ends there: the run then times out.
+    let capped = |due: chrono::DateTime<Utc>| deadline.map_or(due, |deadline| due.min(deadline));
     let mut last_step = None;
     for (position, step) in recipe.steps.iter().enumerate() {
-        if step.within.is_some() {
-            // Its group's elements run it.
+        if step.within.is_some() || step.on_failure != on_failure {
+            // Its group's elements run it, or it is of the other phase.
             continue;
         }
         let key = StepKey::step(position);
         let state = stored.get(&key).copied();
+        if let Some(state) = state
+            && state.status == StepStatus::Failed
+            && !on_failure
+            && !step.continue_on_error
+        {
+            // The run failed here before a restart (while `on_failure` ran).
+            let failure = state.result.as_ref().map(|result| recipe.redactor.unseal(result));
+            let failure = failure.unwrap_or(Value::Null);
+            return Err(RunError::StepFailed {
+                step: step_name(step, None),
+                attempts: state.attempts,
+                message: failure["error"].as_str().unwrap_or("failed").to_owned(),
+                status: failure["status"].as_u64().and_then(|status| u16::try_from(status).ok()),
+            });
+        }
         if let Some(state) = state
             && ended(step, state)
         {
@@ -307,21 +404,17 @@ async fn run_steps<H: Host>(
             deadline,
         };
         let span = tracing::info_span!("step", step = %step.id);
-        let turn = if state.is_none() && !branch_taken(step, &context) {
+        let turn = if state.is_none() && !branch_taken(step, context) {
             // A step of a branch the switch did not take (or of a skipped
             // switch) is skipped as a step whose `when` is false.
             Ok(skip(host, gathered, at))
         } else if let Some(each) = &step.each {
-            let elements = Elements {
-                each,
-                stored: &stored,
-                kept: &kept,
-            };
+            let elements = Elements { each, stored, kept };
             // Boxed: a loop's state (its elements in flight) would otherwise
             // make every run's future that much larger, loops or not.
-            Box::pin(run_each(host, templates, recipe, at, elements, &context, gathered).instrument(span)).await
+            Box::pin(run_each(host, templates, recipe, at, elements, context, gathered).instrument(span)).await
         } else {
-            run_step(host, templates, recipe, at, &context, gathered)
+            run_step(host, templates, recipe, at, context, gathered)
                 .instrument(span)
                 .await
         };
@@ -459,6 +552,7 @@ impl StepAt<'_> {
             status,
             request,
             result,
+            on_failure: self.step.on_failure,
         }
     }
 
@@ -776,7 +870,10 @@ fn group_members<'r>(recipe: &'r Recipe, at: StepAt<'_>) -> Vec<(usize, &'r Step
 /// Whether no step runs after the one at `position` in the run's own order (a
 /// group's steps run within it).
 fn is_last(recipe: &Recipe, position: usize) -> bool {
-    recipe.steps[position + 1..].iter().all(|step| step.within.is_some())
+    let phase = recipe.steps[position].on_failure;
+    recipe.steps[position + 1..]
+        .iter()
+        .all(|step| step.within.is_some() || step.on_failure != phase)
 }
 
 /// Runs one attempt of a step (or of one element of a `for_each`): the first,
@@ -913,11 +1010,15 @@ async fn run_step<H: Host>(
     if step.continue_on_error {
         return Ok(go_on_after(recipe, gathered, at, &error, response));
     }
-    gathered.step(at.write(StepStatus::Failed, None, None));
+    // Kept with it: a run that restarts while its `on_failure` runs reads
+    // the failure from here (and a resume in place knows it to try again).
+    let failure = json!({"error": error, "status": response.map(|response| response.status), "failed": true});
+    gathered.step(at.write(StepStatus::Failed, None, Some(recipe.redactor.seal(&failure))));
     Err(RunError::StepFailed {
         step: at.name(),
         attempts: n,
         message: error,
+        status: response.map(|response| response.status),
     })
 }
 

@@ -43,6 +43,11 @@ pub struct RecipeFile {
     /// (`1h`). Default: no limit.
     #[serde(default)]
     pub timeout: Option<PlainText>,
+    /// Steps to run when the run fails (after its retries), with `error`
+    /// (`step`, `message`, `status`) and the trigger input in their templates.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<StepConfig>>")]
+    pub on_failure: Option<Spanned<Vec<Spanned<StepConfig>>>>,
 }
 
 fn default_enabled() -> bool {

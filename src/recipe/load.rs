@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "recipes/demo.yaml:2:1: unknown key `step` in the recipe; expected one of id, description, enabled, trigger, when, steps, concurrency, timeout; did you mean `steps`?"
+                "recipes/demo.yaml:2:1: unknown key `step` in the recipe; expected one of id, description, enabled, trigger, when, steps, concurrency, timeout, on_failure; did you mean `steps`?"
             ]
         );
     }

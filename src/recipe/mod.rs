@@ -202,6 +202,8 @@ pub struct Step {
     pub within: Option<String>,
     /// `continue_on_error`: when it fails (after its retries), the run goes on.
     pub continue_on_error: bool,
+    /// A step of the recipe's `on_failure`: it runs only when the run failed.
+    pub on_failure: bool,
 }
 
 /// A step's `for_each`: it runs once per element of the list its template
@@ -217,6 +219,10 @@ pub struct ForEach {
     /// Most elements the list may have; a longer one fails the step, nothing sent.
     pub max_items: u32,
 }
+
+/// What `on_failure`'s templates read about the failure: `error.step`,
+/// `error.message`, `error.status`.
+pub const ON_FAILURE_ROOT: &str = "error";
 
 /// A `for_each`'s `max_items` when it sets none.
 pub const DEFAULT_MAX_ITEMS: u32 = 1000;

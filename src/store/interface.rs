@@ -122,6 +122,8 @@ pub struct StepWrite {
     pub request: Option<Value>,
     /// `steps.<id>` for the steps after it (sealed).
     pub result: Option<Value>,
+    /// A step of the recipe's `on_failure`.
+    pub on_failure: bool,
 }
 
 /// Where a run goes when the runner lets go of it.
@@ -244,6 +246,10 @@ pub struct RunDocument {
     #[schema(value_type = Object)]
     pub query: Value,
     pub steps: Vec<StepDocument>,
+    /// The steps the recipe's `on_failure` ran after the run failed; absent
+    /// when none ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<StepDocument>,
 }
 
 /// Which runs a listing shows: newest first, older than `before` when paging.

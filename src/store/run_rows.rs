@@ -104,6 +104,8 @@ pub(super) struct StepUpsert {
     pub status: &'static str,
     pub request: Option<String>,
     pub result: Option<String>,
+    /// A step of the recipe's `on_failure`.
+    pub on_failure: bool,
 }
 
 pub(super) struct NewAttempt {
@@ -210,7 +212,8 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
             step.status,
             step.request,
             step.result,
-            step.kind
+            step.kind,
+            step.on_failure
         ])?;
     }
     for attempt in &rows.attempts {
@@ -337,6 +340,27 @@ pub(super) fn resume(connection: &Connection, id: &str) -> rusqlite::Result<Opti
              WHERE id = ?1 AND (status = 'failed' OR status = 'cancelled')",
         )?
         .execute(params![id])?;
+    if changed == 1 {
+        // The steps that failed the run are tried again (not those whose
+        // failure the run went past, `continue_on_error`), and `on_failure`
+        // runs afresh should the run fail again.
+        connection
+            .prepare_cached(
+                "UPDATE steps SET status = 'retrying', result = NULL
+                 WHERE run_id = ?1 AND on_failure = 0 AND status = 'failed'
+                   AND (result IS NULL OR json_extract(result, '$.failed') = 1)",
+            )?
+            .execute(params![id])?;
+        connection
+            .prepare_cached(
+                "DELETE FROM attempts WHERE run_id = ?1
+                 AND position IN (SELECT position FROM steps WHERE run_id = ?1 AND on_failure = 1)",
+            )?
+            .execute(params![id])?;
+        connection
+            .prepare_cached("DELETE FROM steps WHERE run_id = ?1 AND on_failure = 1")?
+            .execute(params![id])?;
+    }
     Ok(Some((before, changed == 1)))
 }
 

@@ -368,6 +368,7 @@ impl SqliteStore {
                     position: step.key.position as i64,
                     element: element_column(step.key),
                     step_id: step.step_id,
+                    on_failure: step.on_failure,
                     kind: step.kind.as_str(),
                     status: step.status.as_str(),
                     request: step.request.as_ref().map(json_text),
@@ -495,7 +496,8 @@ impl SqliteStore {
             return Ok(None);
         };
         let steps: Vec<StepRow> = sqlx::query_as(
-            "SELECT position, element, step_id, status, kind FROM steps WHERE run_id = ?1 ORDER BY position, element",
+            "SELECT position, element, step_id, status, kind, on_failure FROM steps WHERE run_id = ?1
+             ORDER BY position, element",
         )
         .bind(run_id)
         .fetch_all(&self.reads)
@@ -516,6 +518,7 @@ impl SqliteStore {
                 .collect()
         };
         let mut documents: Vec<StepDocument> = Vec::with_capacity(steps.len());
+        let mut on_failure = Vec::with_capacity(steps.len());
         for step in &steps {
             let status = StepStatus::from_str(&step.status).map_err(Error::Corrupt)?;
             if step.element >= 0 {
@@ -543,13 +546,18 @@ impl SqliteStore {
                 attempts: attempts_of(step)?,
                 items: None,
             });
+            on_failure.push(step.on_failure);
         }
+        // `on_failure`'s steps come after the run's (their positions follow).
+        let first_on_failure = on_failure.iter().position(|is| *is).unwrap_or(documents.len());
+        let on_failure = documents.split_off(first_on_failure);
         Ok(Some(RunDocument {
             summary: row.summary.into_summary()?,
             payload: parse_stored(&row.payload)?,
             headers: parse_stored(&row.headers)?,
             query: parse_stored(&row.query)?,
             steps: documents,
+            on_failure,
         }))
     }
 }
@@ -667,6 +675,7 @@ fn step_state(row: StepStateRow) -> Result<StepState, Error> {
 struct StepRow {
     position: i64,
     element: i64,
+    on_failure: bool,
     step_id: String,
     status: String,
     kind: String,

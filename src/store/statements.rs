@@ -7,8 +7,9 @@ pub(super) const INSERT_RUN: &str =
     "INSERT INTO runs (id, recipe, recipe_version, trigger, status, received_at, started_at,
          payload, headers, query, replay_of)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-const UPSERT_STEP: &str = "INSERT INTO steps (run_id, position, element, step_id, status, request, result, kind)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+const UPSERT_STEP: &str =
+    "INSERT INTO steps (run_id, position, element, step_id, status, request, result, kind, on_failure)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
      ON CONFLICT (run_id, position, element) DO UPDATE SET status = excluded.status,
          request = COALESCE(excluded.request, steps.request),
          result = COALESCE(excluded.result, steps.result)";

@@ -28,7 +28,9 @@ fn templates() -> &'static Handlebars<'static> {
             ("layout", include_str!("layout.hbs")),
             ("index", include_str!("index.hbs")),
             ("run", include_str!("run.hbs")),
-            // A partial of `run`: one attempt, of a step or of a loop's element.
+            // Partials of `run`: one step (of the run or of `on_failure`), one
+            // attempt (of a step or of a loop's element).
+            ("step", include_str!("step.hbs")),
             ("attempt", include_str!("attempt.hbs")),
             ("login", include_str!("login.hbs")),
         ] {
@@ -219,36 +221,35 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
             })
             .collect()
     };
-    let steps: Vec<Value> = run
-        .steps
-        .iter()
-        .map(|step| {
-            let items: Vec<Value> = step
-                .items
-                .iter()
-                .flatten()
-                .map(|element| {
-                    json!({
-                        "index": element.index,
-                        "status": element.status.as_str(),
-                        "attempts": attempts(step.kind, &element.attempts),
-                    })
+    let view = |step: &crate::store::StepDocument| {
+        let items: Vec<Value> = step
+            .items
+            .iter()
+            .flatten()
+            .map(|element| {
+                json!({
+                    "index": element.index,
+                    "status": element.status.as_str(),
+                    "attempts": attempts(step.kind, &element.attempts),
                 })
-                .collect();
-            json!({
-                "id": step.id,
-                "status": step.status.as_str(),
-                "attempts": attempts(step.kind, &step.attempts),
-                "items": items,
             })
+            .collect();
+        json!({
+            "id": step.id,
+            "status": step.status.as_str(),
+            "attempts": attempts(step.kind, &step.attempts),
+            "items": items,
         })
-        .collect();
+    };
+    let steps: Vec<Value> = run.steps.iter().map(view).collect();
+    let on_failure: Vec<Value> = run.on_failure.iter().map(view).collect();
     let data = json!({
         "cancellable": !run.summary.status.is_final(),
         "resumable": matches!(run.summary.status, RunStatus::Failed | RunStatus::Cancelled),
         "run": run.summary,
         "payload": pretty(&redact(&run.payload)),
         "steps": steps,
+        "on_failure": on_failure,
     });
     page(StatusCode::OK, &format!("Run {id}"), "run", &data)
 }

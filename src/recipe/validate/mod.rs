@@ -9,8 +9,8 @@ use serde_saphyr::{Location, Spanned};
 
 use super::config::{RecipeFile, RetryConfig, StepConfig};
 use super::{
-    DEFAULT_ITEM_NAME, DEFAULT_MAX_ITEMS, Diagnostic, ForEach, Guard, Position, Recipe, RetryPolicy, RunTimeout, Step,
-    parse_duration,
+    DEFAULT_ITEM_NAME, DEFAULT_MAX_ITEMS, Diagnostic, ForEach, Guard, ON_FAILURE_ROOT, Position, Recipe, RetryPolicy,
+    RunTimeout, Step, parse_duration,
 };
 use crate::checks::Checker;
 use crate::redact::{Redactor, Secret};
@@ -84,6 +84,16 @@ pub(super) fn validate(
         count: 0,
     };
     steps.validate(&mut checker, &parsed.steps.value, None, None);
+    if let Some(on_failure) = &parsed.on_failure {
+        // After the run's steps; their templates also read `error`.
+        let first = steps.steps.len();
+        checker.loop_names = vec![ON_FAILURE_ROOT.to_owned()];
+        steps.validate(&mut checker, &on_failure.value, None, None);
+        checker.loop_names.clear();
+        for step in &mut steps.steps[first..] {
+            step.on_failure = true;
+        }
+    }
     let steps = steps.steps;
 
     let redactor = Redactor::with_basic_pairs(&checker.secrets, &checker.basic_pairs);
@@ -195,7 +205,8 @@ impl Steps {
             .item_name
             .as_ref()
             .map_or(DEFAULT_ITEM_NAME, |name| name.value.as_str());
-        let outer = std::mem::replace(&mut checker.loop_names, vec![name.to_owned(), "index".to_owned()]);
+        let outer = checker.loop_names.clone();
+        checker.loop_names.extend([name.to_owned(), "index".to_owned()]);
         let earlier = checker.earlier_steps.len();
         let first = self.steps.len();
         self.validate(checker, members, None, Some(id));
@@ -258,7 +269,7 @@ fn validate_step(
     }
     let outer = checker.loop_names.clone();
     if let Some(each) = &each {
-        checker.loop_names = vec![each.name.clone(), "index".to_owned()];
+        checker.loop_names.extend([each.name.clone(), "index".to_owned()]);
     }
     let when = step
         .when
@@ -345,6 +356,7 @@ fn validate_step(
         each,
         within: within.map(str::to_owned),
         continue_on_error: step.continue_on_error.unwrap_or(false),
+        on_failure: false,
     })
 }
 
