@@ -85,9 +85,10 @@ fn ferry_test_goes_on_after_a_step_that_may_fail() {
 #[tokio::test]
 async fn a_run_past_its_timeout_fails_and_starts_no_attempt_after_it() {
     let sink = Sink::start(503, json!({"message": "busy"})).await;
+    let ops = Sink::start(200, json!({})).await;
     let recipe = format!(
-        "timeout: 2s\ntrigger: {{webhook: {{}}}}\nsteps:\n  - id: post\n    retry: {{attempts: 100, backoff: 300ms, max: 300ms}}\n    http: {{url: '{}/busy'}}\n",
-        sink.url
+        "timeout: 2s\ntrigger: {{webhook: {{}}}}\nsteps:\n  - id: post\n    retry: {{attempts: 100, backoff: 300ms, max: 300ms}}\n    http: {{url: '{}/busy'}}\non_failure:\n  - http: {{url: '{}/ops', json: {{message: '{{{{error.message}}}}', step: '{{{{error.step}}}}'}}}}\n",
+        sink.url, ops.url
     );
     let ferry = TestDaemon::start(&[("busy.yaml", &recipe)]).await;
     let (_, accepted) = ferry.post_hook("busy", &json!({})).await;
@@ -105,6 +106,12 @@ async fn a_run_past_its_timeout_fails_and_starts_no_attempt_after_it() {
     }
     assert!(time(&run["finished_at"]) >= deadline, "{run:#}");
     assert_eq!(sink.received().len(), attempts.len());
+    let told: Vec<serde_json::Value> = ops.received().iter().map(|request| request.json()).collect();
+    assert_eq!(
+        told,
+        [json!({"message": "timed out after 2s", "step": null})],
+        "on_failure runs after a timeout, itself not held to it"
+    );
 }
 
 #[test]
