@@ -187,4 +187,16 @@ async fn ferry_runs_cancel_ends_a_waiting_run_in_the_database() {
     assert!(stderr.contains("has ended (cancelled)"), "{stderr}");
     let (_, listing, _) = support::ferry(&["runs", "--status", "cancelled", "--database", &database]);
     assert!(listing.lines().any(|line| line.starts_with(&run_id)), "{listing}");
+
+    let (code, stdout, stderr) = support::ferry(&["runs", "resume", &run_id, "--database", &database]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("{run_id}: queued to go on (it was cancelled)\n"));
+    let (_, listing, _) = support::ferry(&["runs", "--status", "queued", "--database", &database]);
+    assert!(listing.lines().any(|line| line.starts_with(&run_id)), "{listing}");
+    let (code, _, stderr) = support::ferry(&["runs", "resume", &run_id, "--database", &database]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is queued; only a failed or cancelled run resumes"),
+        "{stderr}"
+    );
 }

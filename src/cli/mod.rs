@@ -75,6 +75,10 @@ enum RunsCommand {
     /// A run a daemon is running is cancelled through that daemon (`POST
     /// /api/v1/runs/ID/cancel`, or the status page), which stops its next attempt.
     Cancel { run_id: String },
+    /// Queues a failed or cancelled run again, in the database, to go on from
+    /// the step that did not finish (a running daemon takes it at its next look
+    /// at the queue).
+    Resume { run_id: String },
 }
 
 #[derive(Debug, clap::Args)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{RunsArgs, RunsCommand};
 use crate::recipe::{Environment, RecipeSet};
-use crate::store::{AttemptRecord, Cancelled, RunDocument, RunFilter, RunStatus, RunSummary, Store};
+use crate::store::{AttemptRecord, Cancelled, Reopened, RunDocument, RunFilter, RunStatus, RunSummary, Store};
 
 pub(super) fn run(args: RunsArgs) -> ExitCode {
     super::exit_2_on_error(|| super::runtime()?.block_on(show(args)))
@@ -55,6 +55,16 @@ async fn show(args: RunsArgs) -> Result<ExitCode, String> {
             }
             Some(Cancelled::Ended(status)) => Err(format!(
                 "run `{run_id}` has ended ({status}); only a queued, running, retrying or waiting run can be cancelled"
+            )),
+            None => Err(format!("there is no run `{run_id}`")),
+        },
+        Some(RunsCommand::Resume { run_id }) => match store.resume(&run_id).await.map_err(|error| error.to_string())? {
+            Some(Reopened::Was(was)) => {
+                println!("{run_id}: queued to go on (it was {was})");
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Reopened::Not(status)) => Err(format!(
+                "run `{run_id}` is {status}; only a failed or cancelled run resumes (replay starts any run again)"
             )),
             None => Err(format!("there is no run `{run_id}`")),
         },
