@@ -126,15 +126,7 @@ async fn a_recipe_s_unfinished_runs_are_cancelled_together_and_the_page_has_a_bu
     for id in &ids {
         wait_for_status(&ferry, id, "waiting").await;
     }
-    let page = ferry
-        .http
-        .get(format!("{}/runs/{}", ferry.base, ids[0]))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = ferry.get_page(&format!("/runs/{}", ids[0])).await;
     assert!(
         page.contains(r#"<button type="submit" id="cancel">Cancel</button>"#),
         "{page}"
@@ -156,15 +148,7 @@ async fn a_recipe_s_unfinished_runs_are_cancelled_together_and_the_page_has_a_bu
     for id in &ids {
         wait_for_status(&ferry, id, "cancelled").await;
     }
-    let page = ferry
-        .http
-        .get(format!("{}/runs/{}", ferry.base, ids[0]))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = ferry.get_page(&format!("/runs/{}", ids[0])).await;
     assert!(!page.contains(r#"id="cancel""#), "no button on an ended run");
 }
 

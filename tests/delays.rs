@@ -5,14 +5,7 @@
 use crate::support;
 
 use serde_json::{Value, json};
-use support::{Sink, TestDaemon, http_client, poll_until};
-
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
-        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
-}
+use support::{Sink, TestDaemon, http_client, poll_until, step};
 
 fn time(text: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text.as_str().unwrap_or_default())

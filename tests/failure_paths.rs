@@ -4,14 +4,7 @@
 use crate::support;
 
 use serde_json::json;
-use support::{Sink, TestDaemon};
-
-fn step<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    run["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
-        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
-}
+use support::{Sink, TestDaemon, step};
 
 fn recipe(url: &str) -> String {
     format!(
@@ -236,18 +229,8 @@ on_failure:
     assert_eq!(ids("on_failure"), ["tell_ops"], "its own section: {run:#}");
     assert_eq!(run["on_failure"][0]["status"], "succeeded");
     let page = ferry
-        .http
-        .get(format!(
-            "{}/runs/{}",
-            ferry.base,
-            run["id"].as_str().unwrap_or_default()
-        ))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+        .get_page(&format!("/runs/{}", run["id"].as_str().unwrap_or_default()))
+        .await;
     let section = page
         .find(r#"<h2 id="on-failure">On failure</h2>"#)
         .expect("an on_failure section");

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Sink, TestDaemon, http_client, poll_until};
+use support::{Sink, TestDaemon, http_client, poll_until, step};
 
 fn order(lines: usize) -> Value {
     let line_items: Vec<Value> = (0..lines)
@@ -33,14 +33,6 @@ steps:
     log: "{{{{len steps.lines.items}}}} lines, first {{{{steps.lines.items.0.status}}}}"
 "#
     )
-}
-
-/// The run's step `id` in the run document.
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
-        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
 }
 
 #[tokio::test]
@@ -447,15 +439,7 @@ async fn the_status_page_and_runs_show_list_each_elements_attempts() {
     let run = ferry.wait_for_end(&run_id).await;
     assert_eq!(run["status"], "failed", "{run:#}");
 
-    let page = ferry
-        .http
-        .get(format!("{}/runs/{run_id}", ferry.base))
-        .send()
-        .await
-        .expect("status page")
-        .text()
-        .await
-        .expect("page text");
+    let page = ferry.get_page(&format!("/runs/{run_id}")).await;
     for wanted in [
         r#"Item 0 <span class="status succeeded">"#,
         r#"Item 1 <span class="status failed">"#,

@@ -303,14 +303,18 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
     })
 }
 
+/// Run `id`'s status, if there is such a run.
+fn status_of(connection: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    connection
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))
+        .optional()
+}
+
 /// Ends run `id` as `cancelled` if it has not ended: `(its status before,
 /// whether it changed)`, or `None` for no such run.
 pub(super) fn cancel(connection: &Connection, id: &str, now: &str) -> rusqlite::Result<Option<(String, bool)>> {
-    let Some(before) = connection
-        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
-        .query_row(params![id], |row| row.get::<_, String>(0))
-        .optional()?
-    else {
+    let Some(before) = status_of(connection, id)? else {
         return Ok(None);
     };
     let changed = connection
@@ -326,11 +330,7 @@ pub(super) fn cancel(connection: &Connection, id: &str, now: &str) -> rusqlite::
 /// `timeout` counts afresh): `(its status before, whether it changed)`, or
 /// `None` for no such run.
 pub(super) fn resume(connection: &Connection, id: &str) -> rusqlite::Result<Option<(String, bool)>> {
-    let Some(before) = connection
-        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
-        .query_row(params![id], |row| row.get::<_, String>(0))
-        .optional()?
-    else {
+    let Some(before) = status_of(connection, id)? else {
         return Ok(None);
     };
     let changed = connection

@@ -169,6 +169,17 @@ impl TestDaemon {
         (status, response.json().await.expect("JSON answer"))
     }
 
+    /// The HTML of a status page path (`/runs/ID`).
+    pub async fn get_page(&self, path: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET page");
+        response.text().await.expect("page text")
+    }
+
     /// Polls `GET /api/v1/runs/{id}` until the run has ended, and gives the document.
     pub async fn wait_for_end(&self, run_id: &str) -> Value {
         let ended = ["succeeded", "failed", "skipped"];
@@ -579,4 +590,12 @@ async fn record(State(state): State<SinkState>, request: Request) -> impl IntoRe
         );
     }
     response
+}
+
+/// Step `id` of a run document (panics, showing the run, when it has none).
+pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|step| step["id"] == id))
+        .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
 }
