@@ -13,7 +13,7 @@ pub struct Event {
     pub run_id: String,
     pub recipe: String,
     pub recipe_version: String,
-    /// The trigger kind: `webhook`, `schedule`, `poll` or `manual`.
+    /// The trigger kind: `webhook`, `schedule`, `poll`, `failure` or `manual`.
     pub trigger: &'static str,
     pub payload: Value,
     /// `payload` as the JSON text it was parsed from, when it was (a webhook's

@@ -260,6 +260,30 @@ async fn weekday_digest_reads_the_failed_runs_and_posts_them() {
     let failed = ferry.wait_for_end(answer["run_id"].as_str().expect("run_id")).await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
 
+    // `tell-ops` hears of it, and (OPS_CHAT_URL unset) tells the demo sink.
+    let told = poll_until("tell-ops to run", || async {
+        let (_, listing) = ferry.get_json("/api/v1/runs?recipe=tell-ops").await;
+        let id = listing["runs"][0]["id"].as_str()?.to_owned();
+        Some(ferry.wait_for_end(&id).await)
+    })
+    .await;
+    assert_eq!(told["status"], "succeeded", "{told:#}");
+    assert_eq!(told["payload"]["run"]["id"], failed["id"]);
+    let request = &told["steps"][0]["attempts"][0]["request"];
+    assert!(
+        request["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/hooks/demo-sink?service=ops-chat"),
+        "{request:#}"
+    );
+    let text = request["body"]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("stripe-checkout-to-crm failed at `contact`: step `contact`"),
+        "{text}"
+    );
+    assert_eq!(request["body"]["input"]["type"], "checkout.session.completed");
+
     // The morning's run, started by hand with the payload a schedule gives.
     let response = ferry
         .http

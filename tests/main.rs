@@ -26,6 +26,7 @@ mod docs_yaml;
 mod engine_limits;
 mod examples;
 mod failure_paths;
+mod failure_trigger;
 mod for_each;
 mod fuzz;
 mod graphql;

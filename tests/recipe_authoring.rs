@@ -162,6 +162,12 @@ async fn dry_runs_print_the_requests_and_send_nothing() {
             "step reserve item 0: POST [redacted:WAREHOUSE_API_URL]?resource=reservations".to_owned(),
         ),
         (
+            "tell-ops",
+            serde_json::json!({"event": "run.failed", "run": {"recipe": "hello", "error": "x", "url": "u"}, "input": {}}),
+            // Unset OPS_CHAT_URL: the local demo sink, under the public URL.
+            format!("step tell: POST {}/hooks/demo-sink?service=ops-chat", sink.url),
+        ),
+        (
             "weather-alerts",
             serde_json::json!({"properties": {"event": "Flood Watch"}}),
             "step post: POST [redacted:CHAT_WEBHOOK_URL]".to_owned(),

@@ -166,7 +166,7 @@ async fn handle(
     let respond = match recipe.trigger {
         Trigger::Webhook { respond, .. } => respond,
         // Only webhook recipes have a hook path.
-        Trigger::Schedule { .. } | Trigger::Poll(_) => Respond::Accepted,
+        Trigger::Schedule { .. } | Trigger::Poll(_) | Trigger::Failure(_) => Respond::Accepted,
     };
     // Subscribed before the run is stored, so its end cannot slip past.
     let waiting = match respond {

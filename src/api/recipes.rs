@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
-use crate::recipe::{Recipe, Trigger};
+use crate::recipe::{Recipe, Trigger, Watched};
 use crate::store::{PollOutcome, RunStatus, RunSummary, TriggerState};
 
 /// How many coming fire times a recipe document lists.
@@ -73,7 +73,7 @@ pub(super) struct RecipeDocument {
 /// How a recipe is triggered.
 #[derive(Serialize, ToSchema)]
 pub(super) struct TriggerDocument {
-    /// `webhook`, `schedule` or `poll`.
+    /// `webhook`, `schedule`, `poll` or `failure`.
     kind: &'static str,
     /// For webhooks: the path under `/hooks/`.
     path: Option<String>,
@@ -81,6 +81,9 @@ pub(super) struct TriggerDocument {
     url: Option<String>,
     /// For schedules and polls: `cron EXPR (ZONE)` or `every DURATION`.
     schedule: Option<String>,
+    /// For failure triggers: the ids of the recipes whose failed runs start a
+    /// run, `["*"]` for all.
+    recipes: Option<Vec<String>>,
 }
 
 #[utoipa::path(get, path = "/api/v1/recipes", tag = "recipes",
@@ -222,18 +225,31 @@ fn trigger_document(recipe: &Recipe, public_url: &str) -> TriggerDocument {
             url: Some(format!("{public_url}/hooks/{path}")),
             path: Some(path.clone()),
             schedule: None,
+            recipes: None,
         },
         Trigger::Schedule { schedule, .. } => TriggerDocument {
             kind: recipe.trigger.kind(),
             url: None,
             path: None,
             schedule: Some(schedule.to_string()),
+            recipes: None,
         },
         Trigger::Poll(poll) => TriggerDocument {
             kind: recipe.trigger.kind(),
             url: None,
             path: None,
             schedule: Some(poll.schedule.to_string()),
+            recipes: None,
+        },
+        Trigger::Failure(watched) => TriggerDocument {
+            kind: recipe.trigger.kind(),
+            url: None,
+            path: None,
+            schedule: None,
+            recipes: Some(match watched {
+                Watched::All => vec!["*".to_owned()],
+                Watched::Only(ids) => ids.clone(),
+            }),
         },
     }
 }

@@ -150,7 +150,7 @@ fn replay_of(original: &RunDocument, recipe: &Recipe) -> Event {
 }
 
 fn trigger_kind(stored: &str) -> &'static str {
-    ["webhook", "schedule", "poll", "manual"]
+    ["webhook", "schedule", "poll", "failure", "manual"]
         .into_iter()
         .find(|kind| *kind == stored)
         .unwrap_or("manual")

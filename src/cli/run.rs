@@ -40,6 +40,7 @@ fn run_once(args: RunArgs) -> Result<ExitCode, String> {
             let now = crate::store::timestamp(chrono::Utc::now());
             json!({"scheduled_at": now, "fired_at": now})
         }
+        Trigger::Failure(_) => crate::engine::failure_trigger::example(&args.public_url),
         _ => json!({}),
     });
     let input = TriggerInput {

@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             Trigger::Webhook { path, .. } => format!("webhook POST {}/hooks/{path}", daemon.public_url()),
             Trigger::Schedule { schedule, .. } => format!("schedule {schedule}"),
             Trigger::Poll(poll) => format!("poll {}", poll.schedule),
+            Trigger::Failure(watched) => format!("failure of {}", watched_text(watched)),
         };
         println!("recipe {}: {fires}{state}", recipe.id);
     }
@@ -147,5 +148,13 @@ async fn stop_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
+    }
+}
+
+/// The recipes a failure trigger watches, as `ferry serve` lists them.
+fn watched_text(watched: &crate::recipe::Watched) -> String {
+    match watched {
+        crate::recipe::Watched::All => "every recipe".to_owned(),
+        crate::recipe::Watched::Only(ids) => ids.join(", "),
     }
 }

@@ -8,6 +8,7 @@ mod backlog;
 mod backoff;
 mod completions;
 mod dispatcher;
+pub mod failure_trigger;
 mod intake;
 pub mod rehearse;
 pub(crate) mod run_loop;

@@ -200,7 +200,7 @@ pub async fn rehearse(
     let run_id = uuid::Uuid::now_v7().to_string();
     let received_at = crate::timestamp::timestamp(chrono::Utc::now());
     let trigger = crate::event::trigger_context(&recipe.id, input.kind, &received_at, &run_id);
-    let context = run_loop::run_context(
+    let mut context = run_loop::run_context(
         trigger,
         public_url,
         input.payload,
@@ -216,7 +216,7 @@ pub async fn rehearse(
     };
     let state = RunState {
         run_id: &run_id,
-        context,
+        context: &mut context,
         stored: &[],
         // One attempt per step, no waits: a rehearsal cannot outlast it.
         deadline: None,

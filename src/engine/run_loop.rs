@@ -122,7 +122,7 @@ impl Kept {
 impl RunError {
     /// What `on_failure`'s templates read as `error`: `step` (its id, when a
     /// step failed), `message`, `status` (when an answer came).
-    fn as_context(&self) -> Value {
+    pub(crate) fn as_context(&self) -> Value {
         let (step, message, status) = match self {
             RunError::StepFailed {
                 step, message, status, ..
@@ -208,10 +208,11 @@ pub(crate) enum Progress {
 }
 
 /// One run of a recipe: its id, the template context, and what the store kept
-/// of its steps if it ran before.
+/// of its steps if it ran before. The context is lent: after the run its
+/// caller still has the trigger input (a failure run's envelope carries it).
 pub(crate) struct RunState<'a> {
     pub run_id: &'a str,
-    pub context: Value,
+    pub context: &'a mut Value,
     pub stored: &'a [StepState],
     /// When the recipe's `timeout` ends the run, if it has one.
     pub deadline: Option<chrono::DateTime<Utc>>,
@@ -281,7 +282,7 @@ async fn run_steps<H: Host>(
 ) -> Result<Progress, RunError> {
     let RunState {
         run_id,
-        mut context,
+        context,
         stored,
         deadline,
     } = run;
@@ -295,7 +296,7 @@ async fn run_steps<H: Host>(
     if stored.is_empty()
         && let Some(when) = &recipe.when
     {
-        let go_on = counted(host, recipe, templates.is_true(when, &context)).map_err(RunError::When)?;
+        let go_on = counted(host, recipe, templates.is_true(when, context)).map_err(RunError::When)?;
         if !go_on {
             return Ok(Progress::Ended(FinalStatus::Skipped, None));
         }
@@ -308,7 +309,7 @@ async fn run_steps<H: Host>(
         kept: &kept,
         on_failure: false,
     };
-    let failed = match run_phase(host, templates, recipe, &phase, &mut context, gathered).await {
+    let failed = match run_phase(host, templates, recipe, &phase, context, gathered).await {
         Err(error) if !matches!(error, RunError::Cancelled) && recipe.steps.iter().any(|step| step.on_failure) => error,
         other => return other,
     };
@@ -321,7 +322,7 @@ async fn run_steps<H: Host>(
         on_failure: true,
         ..phase
     };
-    match run_phase(host, templates, recipe, &phase, &mut context, gathered).await {
+    match run_phase(host, templates, recipe, &phase, context, gathered).await {
         Ok(waits @ (Progress::WaitsForRetry(_) | Progress::Waits(_))) => Ok(waits),
         Ok(Progress::Ended(..)) => Err(failed),
         Err(error) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::run_loop::{self, Host, Progress, RunState};
-use super::{Engine, RunEnd};
+use super::{Engine, RunEnd, failure_trigger};
 use crate::action::{self, HttpRequest, Outcome};
 use crate::recipe::{Recipe, Step};
 use crate::step::Turn;
@@ -67,7 +67,7 @@ pub(super) async fn execute(engine: &Engine, run: ClaimedRun) {
 
 async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
     let mut write = RunWrite::new(&run.id);
-    let context = context_of(engine, &mut run);
+    let mut context = context_of(engine, &mut run);
     let recipe = engine.recipes.current().get(&run.recipe).cloned();
     let progress = match &recipe {
         Some(recipe) => {
@@ -77,7 +77,7 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
             }
             let state = RunState {
                 run_id: &run.id,
-                context,
+                context: &mut context,
                 stored: &run.steps,
                 deadline: deadline_of(recipe, run.started_at.as_deref()),
             };
@@ -101,7 +101,7 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
         engine.completions.finished(&run.id, &end);
         return;
     }
-    let (final_status, error, last_step) = match progress {
+    let (final_status, error, last_step, failure) = match progress {
         Ok(Progress::WaitsForRetry(due) | Progress::Waits(due)) => {
             write.change = Some(match progress {
                 Ok(Progress::Waits(_)) => RunChange::WaitUntil(due),
@@ -113,8 +113,8 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
             }
             return;
         }
-        Ok(Progress::Ended(status, last_step)) => (status, None, last_step),
-        Err(error) => (FinalStatus::Failed, Some(error.to_string()), None),
+        Ok(Progress::Ended(status, last_step)) => (status, None, last_step, None),
+        Err(error) => (FinalStatus::Failed, Some(error.to_string()), None, Some(error)),
     };
     let status = store::RunStatus::from(final_status);
     match &recipe {
@@ -123,10 +123,17 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
     }
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
+    if let (Some(failure), Some(message)) = (&failure, &error) {
+        write.new_runs = failure_runs(engine, &run, failure, message, &mut context);
+    }
+    let wakes = !write.new_runs.is_empty();
     if let Err(store_error) = record_until_stored(engine, write).await {
         // The run stays `running` in the store and is picked up again at recovery.
         tracing::error!(run = %run.id, error = %store_error, "cannot record the end of a run");
         return;
+    }
+    if wakes {
+        engine.waker().wake();
     }
     engine.completions.finished(
         &run.id,
@@ -136,6 +143,31 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
             last_step,
         },
     );
+}
+
+/// The runs of the recipes whose `failure` trigger watches this failed run's
+/// recipe, each with the envelope as its payload.
+fn failure_runs(
+    engine: &Engine,
+    run: &ClaimedRun,
+    failure: &run_loop::RunError,
+    message: &str,
+    context: &mut Value,
+) -> Vec<crate::event::Event> {
+    let recipes = engine.recipes.current();
+    if recipes.failure_watchers(&run.recipe).next().is_none() {
+        return Vec::new();
+    }
+    let named = failure.as_context();
+    let failed = failure_trigger::FailedRun {
+        id: &run.id,
+        recipe: &run.recipe,
+        error: message,
+        failed_step: named["step"].as_str().map(str::to_owned),
+        status: named["status"].as_u64().and_then(|status| u16::try_from(status).ok()),
+        input: context["payload"].take(),
+    };
+    failure_trigger::events(&recipes, &failed, &run.trigger, &engine.public_url)
 }
 
 /// When the recipe's `timeout` ends a run that started at `started_at` (now

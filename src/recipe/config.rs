@@ -65,6 +65,17 @@ pub enum TriggerConfig {
     Webhook(Box<WebhookConfig>),
     Schedule(Box<ScheduleConfig>),
     Poll(Box<PollConfig>),
+    Failure(Box<FailureConfig>),
+}
+
+/// `trigger: {failure: {recipes: ["*"]}}`: a run for every failed run of
+/// those recipes (never of itself).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureConfig {
+    /// The ids of the recipes whose failures start a run, or `["*"]` for all.
+    #[schemars(with = "Vec<PlainText>")]
+    pub recipes: Spanned<Vec<PlainText>>,
 }
 
 /// `trigger: {webhook: …}`.

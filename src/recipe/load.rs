@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "recipes/demo.yaml:1:10: `trigger` has both `webhook` and `schedule`; give one of `webhook`, `schedule`, `poll`",
+                "recipes/demo.yaml:1:10: `trigger` has both `webhook` and `schedule`; give one of `webhook`, `schedule`, `poll`, `failure`",
                 "recipes/demo.yaml:3:11: `http` needs `url`",
                 "recipes/demo.yaml:4:26: `auth` needs one of `bearer`, `basic`",
             ]

@@ -94,6 +94,28 @@ pub enum Trigger {
     Schedule { schedule: Schedule, missed: Missed },
     /// Fetches an HTTP source on a schedule; each new item starts a run.
     Poll(Box<PollTrigger>),
+    /// A run for every failed run of the recipes it watches.
+    Failure(Watched),
+}
+
+/// Whose failed runs a `failure` trigger starts runs for. Never its own, and
+/// never those a `failure` trigger started (one failing alert recipe must not
+/// wake another, and that one the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// `["*"]`: every recipe.
+    All,
+    /// These recipe ids.
+    Only(Vec<String>),
+}
+
+impl Watched {
+    pub fn includes(&self, recipe: &str) -> bool {
+        match self {
+            Watched::All => true,
+            Watched::Only(ids) => ids.iter().any(|id| id == recipe),
+        }
+    }
 }
 
 impl Trigger {
@@ -103,13 +125,14 @@ impl Trigger {
             Trigger::Webhook { .. } => "webhook",
             Trigger::Schedule { .. } => "schedule",
             Trigger::Poll(_) => "poll",
+            Trigger::Failure(_) => "failure",
         }
     }
 
-    /// When the trigger fires on its own; `None` for webhooks.
+    /// When the trigger fires on its own; `None` for webhooks and failures.
     pub fn schedule(&self) -> Option<&Schedule> {
         match self {
-            Trigger::Webhook { .. } => None,
+            Trigger::Webhook { .. } | Trigger::Failure(_) => None,
             Trigger::Schedule { schedule, .. } => Some(schedule),
             Trigger::Poll(poll) => Some(&poll.schedule),
         }
@@ -306,6 +329,17 @@ impl RecipeSet {
 
     pub fn recipes(&self) -> impl Iterator<Item = &Arc<Recipe>> {
         self.recipes.values()
+    }
+
+    /// The enabled recipes whose `failure` trigger a failed run of `failed`
+    /// starts a run of (never `failed` itself). Looked up only when a run
+    /// fails, so a scan of the set is cheap enough.
+    pub fn failure_watchers<'s>(&'s self, failed: &'s str) -> impl Iterator<Item = &'s Arc<Recipe>> {
+        self.recipes.values().filter(move |recipe| {
+            recipe.enabled
+                && recipe.id != failed
+                && matches!(&recipe.trigger, Trigger::Failure(watched) if watched.includes(failed))
+        })
     }
 
     pub fn len(&self) -> usize {

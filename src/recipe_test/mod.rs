@@ -254,6 +254,7 @@ async fn run_case(context: &TestContext<'_>, recipe: &Recipe, case: &Case) -> Ve
                 let now = crate::store::timestamp(chrono::Utc::now());
                 ("schedule", json!({"scheduled_at": now, "fired_at": now}))
             }
+            Trigger::Failure(_) => ("failure", crate::engine::failure_trigger::example(context.public_url)),
             _ => ("webhook", json!({})),
         };
         let rehearsal = rehearse_with(kind, case.payload.clone().unwrap_or(payload)).await;

@@ -65,6 +65,9 @@ pub struct RunWrite {
     /// Set when the run runs with another version of its recipe than the one
     /// recorded: the record names the version that ran.
     pub recipe_version: Option<String>,
+    /// Runs its end starts (a `failure` trigger's), queued in the same
+    /// commit: an end recorded is never one whose runs were lost.
+    pub new_runs: Vec<crate::event::Event>,
 }
 
 impl RunWrite {
@@ -75,6 +78,7 @@ impl RunWrite {
             attempts: Vec::new(),
             change: None,
             recipe_version: None,
+            new_runs: Vec::new(),
         }
     }
 }

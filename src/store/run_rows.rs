@@ -70,6 +70,8 @@ pub(super) struct RunRows {
     /// The version of the recipe the run runs with, when it differs from the
     /// one it was queued under (the recipe was reloaded in between).
     pub recipe_version: Option<String>,
+    /// Runs queued with these changes.
+    pub new_runs: Vec<NewRun>,
 }
 
 /// The write of a run's changes: a failed one gives its rows back, so that the
@@ -243,6 +245,9 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
             change.finished_at,
             change.next_attempt_at
         ])?;
+    }
+    for run in &rows.new_runs {
+        insert_run(statements.connection, &mut statements.insert_run, run)?;
     }
     Ok(())
 }

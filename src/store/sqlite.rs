@@ -361,6 +361,11 @@ impl SqliteStore {
         );
         let rows = RunRows {
             recipe_version: write.recipe_version,
+            new_runs: write
+                .new_runs
+                .iter()
+                .map(|event| NewRun::from_event(event, Start::Queued))
+                .collect(),
             steps: write
                 .steps
                 .into_iter()

@@ -123,7 +123,7 @@ async fn run(context: TimerContext, recipe: Arc<Recipe>, mut stop: watch::Receiv
     let missed = match &recipe.trigger {
         Trigger::Schedule { missed, .. } => *missed,
         // A poll looks at the source as it is now: one poll stands for all missed.
-        Trigger::Poll(_) | Trigger::Webhook { .. } => Missed::Once,
+        Trigger::Poll(_) | Trigger::Webhook { .. } | Trigger::Failure(_) => Missed::Once,
     };
     let mut mark = loop {
         match context.store.trigger_state(&recipe.id).await {
@@ -229,7 +229,7 @@ async fn tick(context: &TimerContext, recipe: &Recipe, scheduled_at: DateTime<Ut
             )
             .await
         }
-        Trigger::Webhook { .. } => return,
+        Trigger::Webhook { .. } | Trigger::Failure(_) => return,
     };
     if let TickWork::PollFailed(error) = &work {
         context.metrics.poll_failed(&recipe.id);

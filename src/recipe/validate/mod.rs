@@ -496,7 +496,7 @@ fn validate_retry(checker: &mut Checker<'_>, label: &str, retry: &Spanned<RetryC
     }
 }
 
-fn is_recipe_id(id: &str) -> bool {
+pub(super) fn is_recipe_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')

@@ -7,10 +7,12 @@ use chrono_tz::Tz;
 use serde_saphyr::{Location, Spanned};
 
 use crate::checks::Checker;
-use crate::recipe::config::{PaginateConfig, PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig};
+use crate::recipe::config::{
+    FailureConfig, PaginateConfig, PollConfig, ScheduleConfig, TriggerConfig, VerifyConfig, WebhookConfig,
+};
 use crate::recipe::{
     DEFAULT_MAX_PAGES, FirstPoll, ItemsPath, Missed, Pagination, PollTrigger, Position, Rate, RecipeRate, Respond,
-    Schedule, Trigger, parse_duration, parse_timezone,
+    Schedule, Trigger, Watched, parse_duration, parse_timezone,
 };
 use crate::step::http::check::validate_http;
 use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
@@ -49,7 +51,51 @@ pub(super) fn validate(
             })
         }
         TriggerConfig::Poll(config) => validate_poll(checker, *config, at).map(|poll| Trigger::Poll(Box::new(poll))),
+        TriggerConfig::Failure(config) => validate_failure(checker, id, *config).map(Trigger::Failure),
     }
+}
+
+/// `failure: {recipes: […]}`: `["*"]`, or recipe ids other than its own. An
+/// id no recipe has yet is allowed: the recipe may be added later.
+fn validate_failure(checker: &mut Checker<'_>, id: &str, config: FailureConfig) -> Option<Watched> {
+    let listed = config.recipes;
+    if listed.value.is_empty() {
+        checker.report(
+            listed.referenced,
+            "failure `recipes` is empty; list recipe ids, or `[\"*\"]` for all",
+        );
+        return None;
+    }
+    let all = listed.value.iter().any(|name| name.value == "*");
+    if all {
+        if listed.value.len() > 1 {
+            checker.report(
+                listed.referenced,
+                "failure `recipes`: `*` already names every recipe; list it alone",
+            );
+            return None;
+        }
+        return Some(Watched::All);
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(listed.value.len());
+    let mut wrong = false;
+    for name in &listed.value {
+        wrong |= name.value == id || !super::is_recipe_id(&name.value);
+        if name.value == id {
+            checker.report(
+                name.referenced,
+                format!("failure `recipes` lists `{id}`, this recipe: a failure trigger never runs for its own runs"),
+            );
+        } else if !super::is_recipe_id(&name.value) {
+            checker.report(
+                name.referenced,
+                format!("failure `recipes`: `{}` is not a recipe id", name.value),
+            );
+        } else if !ids.contains(&name.value) {
+            ids.push(name.value.clone());
+        }
+    }
+    (!wrong).then_some(Watched::Only(ids))
 }
 
 fn validate_webhook(checker: &mut Checker<'_>, id: &str, webhook: WebhookConfig, trigger_at: &mut Position) -> Trigger {
