@@ -30,7 +30,13 @@
 //! ```
 //!
 //! `RELAY_CONCURRENCY=N` adds `concurrency: N` to it, to compare the default with
-//! chosen values. The sink counts deliveries until the count stops; the table then gives the
+//! chosen values.
+//!
+//! The target `waiting` (`RELAY_TARGETS=relay,normal,waiting`) is `normal` beside
+//! `RELAY_WAITING` runs (10000) of a second recipe that wait on `delay: 1h`, each
+//! started by a webhook with the same payload before the load: what many waiting
+//! runs cost the plain recipe's throughput, and the daemon's memory (the
+//! process's RSS before and after they are stored, printed). The sink counts deliveries until the count stops; the table then gives the
 //! delivered rate from the first request to the last delivery, and the drain: how
 //! long deliveries went on after the load stopped.
 
@@ -132,16 +138,31 @@ async fn run() {
     // Rounds of every target in turn, so that a slow spell of a shared machine
     // weighs on the baseline and on Ferry alike; rates are the rounds' medians.
     let rounds: usize = setting("RELAY_ROUNDS", 3);
-    let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); 3];
+    let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); 4];
+    let waiting: u64 = setting("RELAY_WAITING", 10_000);
     for _ in 0..rounds {
         if targets.contains(&"relay") {
             measured[0].push(bare_relay(&load, &sink, &arrivals).await);
         }
         if targets.contains(&"normal") {
-            measured[1].push(ferry(&load, &sink, &arrivals, Durability::ProcessCrash, "ferry (sync normal)").await);
+            measured[1].push(
+                ferry(
+                    &load,
+                    &sink,
+                    &arrivals,
+                    Durability::ProcessCrash,
+                    0,
+                    "ferry (sync normal)",
+                )
+                .await,
+            );
         }
         if targets.contains(&"full") {
-            measured[2].push(ferry(&load, &sink, &arrivals, Durability::PowerLoss, "ferry (sync full)").await);
+            measured[2].push(ferry(&load, &sink, &arrivals, Durability::PowerLoss, 0, "ferry (sync full)").await);
+        }
+        if targets.contains(&"waiting") {
+            let name = format!("ferry (normal, {waiting} waiting)");
+            measured[3].push(ferry(&load, &sink, &arrivals, Durability::ProcessCrash, waiting, &name).await);
         }
     }
 
@@ -238,7 +259,14 @@ async fn bare_relay(load: &Load, sink: &str, arrivals: &Arrivals) -> Measured {
     report(load, outcome, arrivals, Duration::from_secs(2)).await
 }
 
-async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durability, name: &str) -> Measured {
+async fn ferry(
+    load: &Load,
+    sink: &str,
+    arrivals: &Arrivals,
+    durability: Durability,
+    waiting: u64,
+    name: &str,
+) -> Measured {
     let dir = tempfile::tempdir().expect("temp dir");
     let recipes = dir.path().join("recipes");
     std::fs::create_dir(&recipes).expect("recipes dir");
@@ -256,6 +284,13 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
         )
     };
     std::fs::write(recipes.join("relay.yaml"), recipe).expect("recipe");
+    if waiting > 0 {
+        std::fs::write(
+            recipes.join("later.yaml"),
+            "trigger: {webhook: {path: later}}\nsteps:\n  - delay: 1h\n  - log: 'later {{payload.repository.full_name}}'\n",
+        )
+        .expect("recipe");
+    }
     let daemon = Daemon::start(Settings {
         recipes,
         database_url: format!("sqlite://{}", dir.path().join("ferry.db").display()),
@@ -282,11 +317,65 @@ async fn ferry(load: &Load, sink: &str, arrivals: &Arrivals, durability: Durabil
     })
     .await
     .expect("ferry starts");
+    if waiting > 0 {
+        fill_waiting(load, &format!("http://{}", daemon.local_addr()), waiting).await;
+    }
     arrivals.lock().expect("lock").clear();
     let outcome = generate(load, &format!("http://{}/hooks/relay", daemon.local_addr()), name).await;
     let measured = report(load, outcome, arrivals, Duration::from_secs(120)).await;
     daemon.shutdown().await.expect("shutdown");
     measured
+}
+
+/// Starts `count` runs of the `later` recipe and waits (at most two minutes)
+/// until every one waits on its delay, printing the process's RSS before and
+/// after.
+async fn fill_waiting(load: &Load, base: &str, count: u64) {
+    let before = rss_mb("VmRSS");
+    let client = reqwest::Client::new();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, next, body) = (client.clone(), next.clone(), load.body.clone());
+            let url = format!("{base}/hooks/later");
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                    let response = client
+                        .post(&url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("a waiting run's webhook");
+                    assert_eq!(response.status().as_u16(), 202, "a waiting run is accepted");
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let health: Value = client
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .expect("health")
+            .json()
+            .await
+            .expect("health JSON");
+        if health["queue"]["waiting"].as_u64() == Some(count) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{count} runs did not all wait: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "{count} runs waiting after {:.1} s; the process's RSS {before:.1} MB before them, {:.1} MB with them",
+        started.elapsed().as_secs_f64(),
+        rss_mb("VmRSS")
+    );
 }
 
 /// Sends numbered webhooks on `load.connections` connections until the duration or
