@@ -275,4 +275,25 @@ fn check_places_the_mistakes_of_failure_triggers_and_ferry_test_gives_an_example
     .expect("write test");
     let (code, stdout, stderr) = support::ferry(&["test", good.path().to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    // An id no recipe has is a warning (the recipe may come later), with a guess.
+    std::fs::write(
+        good.path().join("typo.yaml"),
+        "trigger:\n  failure: {recipes: [opz]}\nsteps:\n  - log: x\n",
+    )
+    .expect("write recipe");
+    let (code, _, stderr) = support::ferry(&["check", good.path().to_str().expect("utf-8 path")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "typo.yaml:2:23: failure `recipes` names `opz`, which no recipe loaded here has: its failures would start nothing; did you mean `ops`?"
+        ),
+        "{stderr}"
+    );
+    let file = good.path().join("typo.yaml");
+    let (_, _, stderr) = support::ferry(&["check", file.to_str().expect("utf-8 path")]);
+    assert!(
+        stderr.contains("names `opz`"),
+        "one file is checked against its folder: {stderr}"
+    );
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{AppState, Problem, ProblemDocument};
-use crate::recipe::{Recipe, Trigger, Watched};
+use crate::recipe::{Recipe, Trigger};
 use crate::store::{PollOutcome, RunStatus, RunSummary, TriggerState};
 
 /// How many coming fire times a recipe document lists.
@@ -246,10 +246,7 @@ fn trigger_document(recipe: &Recipe, public_url: &str) -> TriggerDocument {
             url: None,
             path: None,
             schedule: None,
-            recipes: Some(match watched {
-                Watched::All => vec!["*".to_owned()],
-                Watched::Only(ids) => ids.clone(),
-            }),
+            recipes: Some(watched.names()),
         },
     }
 }

@@ -103,6 +103,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     for warning in recipes.recipes().flat_map(|recipe| recipe.warnings.iter()) {
         eprintln!("warning: {warning}");
     }
+    for warning in recipes.watch_warnings() {
+        eprintln!("warning: {warning}");
+    }
     if recipes.is_empty() && !recipes.has_problems() {
         eprintln!("warning: no recipes found");
     }
@@ -155,6 +158,6 @@ async fn stop_signal() {
 fn watched_text(watched: &crate::recipe::Watched) -> String {
     match watched {
         crate::recipe::Watched::All => "every recipe".to_owned(),
-        crate::recipe::Watched::Only(ids) => ids.join(", "),
+        crate::recipe::Watched::Only(_) => watched.names().join(", "),
     }
 }

@@ -187,6 +187,7 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
             report
                 .warnings
                 .extend(set.recipes().flat_map(|recipe| recipe.warnings.iter().cloned()));
+            report.warnings.extend(set.watch_warnings());
             report.problems.extend(set.problems().cloned());
         } else if path.is_file() {
             let folder = match path.parent() {
@@ -214,14 +215,21 @@ pub fn check_paths(paths: &[PathBuf], environment: &Environment) -> Result<Check
                 }
                 continue;
             }
+            let watch_warnings = set.watch_warnings();
             for recipe in set.recipes().filter(|recipe| same_file(&recipe.file)) {
                 report.recipes += 1;
-                report
-                    .warnings
-                    .extend(recipe.warnings.iter().cloned().map(|mut warning| {
-                        warning.file = path.clone();
-                        warning
-                    }));
+                let own_watch_warnings = watch_warnings.iter().filter(|warning| same_file(&warning.file));
+                report.warnings.extend(
+                    recipe
+                        .warnings
+                        .iter()
+                        .chain(own_watch_warnings)
+                        .cloned()
+                        .map(|mut warning| {
+                            warning.file = path.clone();
+                            warning
+                        }),
+                );
             }
             report.problems.extend(
                 set.problems()

@@ -106,14 +106,29 @@ pub enum Watched {
     /// `["*"]`: every recipe.
     All,
     /// These recipe ids.
-    Only(Vec<String>),
+    Only(Vec<WatchedId>),
+}
+
+/// A recipe id a `failure` trigger lists, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedId {
+    pub id: String,
+    pub at: Position,
 }
 
 impl Watched {
     pub fn includes(&self, recipe: &str) -> bool {
         match self {
             Watched::All => true,
-            Watched::Only(ids) => ids.iter().any(|id| id == recipe),
+            Watched::Only(ids) => ids.iter().any(|watched| watched.id == recipe),
+        }
+    }
+
+    /// As the recipe lists them: the ids, or `["*"]`.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Watched::All => vec!["*".to_owned()],
+            Watched::Only(ids) => ids.iter().map(|watched| watched.id.clone()).collect(),
         }
     }
 }
@@ -329,6 +344,35 @@ impl RecipeSet {
 
     pub fn recipes(&self) -> impl Iterator<Item = &Arc<Recipe>> {
         self.recipes.values()
+    }
+
+    /// A warning for each id a `failure` trigger lists that no recipe of the set
+    /// has: a typo, or a recipe still to come — either way its failures would
+    /// start nothing. A warning, not an error: the list may name a recipe
+    /// before it is written.
+    pub fn watch_warnings(&self) -> Vec<Diagnostic> {
+        let mut warnings = Vec::new();
+        for recipe in self.recipes.values() {
+            let Trigger::Failure(Watched::Only(ids)) = &recipe.trigger else {
+                continue;
+            };
+            for watched in ids.iter().filter(|watched| !self.recipes.contains_key(&watched.id)) {
+                let hint = crate::template::did_you_mean(&watched.id, self.recipes.keys().map(String::as_str))
+                    .map(|close| format!("; did you mean `{close}`?"))
+                    .unwrap_or_default();
+                let mut warning = Diagnostic::at(
+                    &recipe.file,
+                    watched.at,
+                    format!(
+                        "failure `recipes` names `{}`, which no recipe loaded here has: its failures would start nothing{hint}",
+                        watched.id
+                    ),
+                );
+                warning.pinpoint(&recipe.source);
+                warnings.push(warning);
+            }
+        }
+        warnings
     }
 
     /// The enabled recipes whose `failure` trigger a failed run of `failed`

@@ -12,7 +12,7 @@ use crate::recipe::config::{
 };
 use crate::recipe::{
     DEFAULT_MAX_PAGES, FirstPoll, ItemsPath, Missed, Pagination, PollTrigger, Position, Rate, RecipeRate, Respond,
-    Schedule, Trigger, Watched, parse_duration, parse_timezone,
+    Schedule, Trigger, Watched, WatchedId, parse_duration, parse_timezone,
 };
 use crate::step::http::check::validate_http;
 use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, Verifier};
@@ -77,7 +77,7 @@ fn validate_failure(checker: &mut Checker<'_>, id: &str, config: FailureConfig) 
         }
         return Some(Watched::All);
     }
-    let mut ids: Vec<String> = Vec::with_capacity(listed.value.len());
+    let mut ids: Vec<WatchedId> = Vec::with_capacity(listed.value.len());
     let mut wrong = false;
     for name in &listed.value {
         wrong |= name.value == id || !super::is_recipe_id(&name.value);
@@ -91,8 +91,11 @@ fn validate_failure(checker: &mut Checker<'_>, id: &str, config: FailureConfig) 
                 name.referenced,
                 format!("failure `recipes`: `{}` is not a recipe id", name.value),
             );
-        } else if !ids.contains(&name.value) {
-            ids.push(name.value.clone());
+        } else if !ids.iter().any(|watched| watched.id == name.value) {
+            ids.push(WatchedId {
+                id: name.value.clone(),
+                at: name.referenced.into(),
+            });
         }
     }
     (!wrong).then_some(Watched::Only(ids))
