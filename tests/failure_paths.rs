@@ -178,6 +178,41 @@ async fn resume_goes_on_from_the_failed_step_with_its_key_and_the_earlier_result
 }
 
 #[tokio::test]
+async fn a_resumed_step_has_its_retries_afresh_and_its_attempts_keep_their_numbers() {
+    // Two failures spend `attempts: 2`; after the resume a third fails and a
+    // fourth, its retry, is accepted.
+    let sink = Sink::scripted(&[(503, &[]), (503, &[]), (503, &[])]).await;
+    let recipe = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - id: send\n    retry: {{attempts: 2, backoff: 10ms, max: 20ms}}\n    http: {{url: '{}/send', json: {{n: 1}}}}\n",
+        sink.url
+    );
+    let ferry = TestDaemon::start(&[("flaky.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("flaky", &json!({})).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(sink.received().len(), 2);
+
+    let (status, answer) = ferry.post_api(&format!("/api/v1/runs/{run_id}/resume")).await;
+    assert_eq!(status.as_u16(), 202, "{answer}");
+    let run = ferry.wait_for_end(&run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let numbers: Vec<u64> = step(&run, "send")["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(|attempt| attempt["n"].as_u64())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4], "{run:#}");
+    let keys: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|request| request.header("idempotency-key").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(keys, vec![format!("{run_id}.send"); 4], "one key for all four");
+}
+
+#[tokio::test]
 async fn on_failure_runs_after_the_retries_with_the_error_and_the_input() {
     let email = Sink::start(503, json!({"message": "mail server down"})).await;
     let ops = Sink::start(200, json!({"ok": true})).await;

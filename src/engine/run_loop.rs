@@ -912,6 +912,9 @@ async fn run_step<H: Host>(
         }
     }
     let n = state.map_or(0, |state| state.attempts) + 1;
+    // Which try of its `retry.attempts` this is: a step resumed in place has
+    // them afresh, its attempts keeping their numbers.
+    let try_n = n - state.map_or(0, |state| state.attempts_before.min(n - 1));
     if let Kind::Delay(delay) = &step.kind {
         return run_delay(host, templates, recipe, at, delay, context, gathered);
     }
@@ -996,8 +999,8 @@ async fn run_step<H: Host>(
         gathered.step(at.write(StepStatus::Succeeded, None, sealed));
         return Ok(StepEnd::Done(result));
     };
-    if retryable && host.retries() && n < step.retry.attempts {
-        let delay = backoff::delay_before(&step.retry, n + 1, retry_after, fastrand::f64());
+    if retryable && host.retries() && try_n < step.retry.attempts {
+        let delay = backoff::delay_before(&step.retry, try_n + 1, retry_after, fastrand::f64());
         let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         tracing::info!(run = %at.run_id, step = %at.name(), attempt = n, %error, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
         // The next attempt sends the request this one sent.

@@ -179,6 +179,9 @@ pub struct StepState {
     pub result: Option<Value>,
     /// Attempts recorded so far.
     pub attempts: u32,
+    /// Those it had when it was last resumed in place: its retries count from
+    /// there.
+    pub attempts_before: u32,
 }
 
 /// One attempt of one step, as recorded.

@@ -162,6 +162,7 @@ pub(super) struct StepStateRow {
     pub request: Option<String>,
     pub result: Option<String>,
     pub attempts: i64,
+    pub attempts_before: i64,
 }
 
 /// Inserts a new run with `insert` (a statement of [`INSERT_RUN`]); a run whose
@@ -267,7 +268,8 @@ pub(super) fn claim_runs(connection: &Connection, claim: &Claim) -> rusqlite::Re
     let mut steps = connection.prepare_cached(
         "SELECT s.run_id, s.position, s.element, s.status, s.request, s.result,
                 (SELECT COUNT(*) FROM attempts a
-                 WHERE a.run_id = s.run_id AND a.position = s.position AND a.element = s.element)
+                 WHERE a.run_id = s.run_id AND a.position = s.position AND a.element = s.element),
+                s.attempts_before
          FROM steps s WHERE s.run_id = ?1 ORDER BY s.position, s.element",
     )?;
     for id in &claim.ids {
@@ -305,6 +307,7 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
         request: row.get(4)?,
         result: row.get(5)?,
         attempts: row.get(6)?,
+        attempts_before: row.get(7)?,
     })
 }
 
@@ -347,11 +350,14 @@ pub(super) fn resume(connection: &Connection, id: &str) -> rusqlite::Result<Opti
         .execute(params![id])?;
     if changed == 1 {
         // The steps that failed the run are tried again (not those whose
-        // failure the run went past, `continue_on_error`), and `on_failure`
-        // runs afresh should the run fail again.
+        // failure the run went past, `continue_on_error`), with their retries
+        // afresh, and `on_failure` runs afresh should the run fail again.
         connection
             .prepare_cached(
-                "UPDATE steps SET status = 'retrying', result = NULL
+                "UPDATE steps SET status = 'retrying', result = NULL,
+                     attempts_before = (SELECT COUNT(*) FROM attempts a
+                         WHERE a.run_id = steps.run_id AND a.position = steps.position
+                           AND a.element = steps.element)
                  WHERE run_id = ?1 AND on_failure = 0 AND status = 'failed'
                    AND (result IS NULL OR json_extract(result, '$.failed') = 1)",
             )?

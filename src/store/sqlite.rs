@@ -673,6 +673,7 @@ fn step_state(row: StepStateRow) -> Result<StepState, Error> {
         request: row.request.as_deref().map(parse_json).transpose()?,
         result: row.result.as_deref().map(parse_json).transpose()?,
         attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+        attempts_before: u32::try_from(row.attempts_before).unwrap_or(0),
     })
 }
 
