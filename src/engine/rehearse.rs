@@ -1,5 +1,5 @@
 //! A run in the foreground, without the store: what `ferry run` and `ferry test`
-//! do. It is the daemon's run loop (`run_loop.rs`) with another host: where the
+//! do. It is the daemon's run loop (`run_loop/`) with another host: where the
 //! requests go is the [`Exchange`], and what happened goes to a report. One
 //! attempt per step: retries are the daemon's, and a canned or printed answer
 //! would not change between attempts.

@@ -1,5 +1,5 @@
 //! The daemon's runs: a claimed run goes through the run loop (see
-//! `run_loop.rs`) with the daemon as its host — requests sent for real, a failed
+//! `run_loop/`) with the daemon as its host — requests sent for real, a failed
 //! attempt waiting in the store for its retry, everything recorded in the store.
 //! A fresh one-step run costs two writes — its insert, its end — each a share of
 //! a group commit.
