@@ -45,19 +45,24 @@ async fn a_failed_run_reaches_the_failure_recipe_once_with_its_envelope() {
     let mail = Sink::start(503, json!({"message": "mail server down"})).await;
     let pager = Sink::start(200, json!({"paged": true})).await;
     let fine = Sink::start(200, json!({})).await;
-    let ferry = TestDaemon::start(&[
-        ("signup.yaml", &signup(&mail.url)),
-        (
-            "fine.yaml",
-            &format!(
-                "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}'}}\n",
-                fine.url
+    // The signup sends a token that its sender also put in the payload.
+    let signup = signup(&mail.url).replace("    http: {", "    http: {headers: {x-token: '${SIGNUP_TOKEN}'}, ");
+    let ferry = TestDaemon::start_with_env(
+        &[
+            ("signup.yaml", &signup),
+            (
+                "fine.yaml",
+                &format!(
+                    "trigger: {{webhook: {{}}}}\nsteps:\n  - http: {{url: '{}'}}\n",
+                    fine.url
+                ),
             ),
-        ),
-        ("ops.yaml", &ops(&pager.url, r#"["*"]"#)),
-        // Watches only `fine`, which never fails: it never runs.
-        ("quiet.yaml", &ops(&pager.url, "[fine]")),
-    ])
+            ("ops.yaml", &ops(&pager.url, r#"["*"]"#)),
+            // Watches only `fine`, which never fails: it never runs.
+            ("quiet.yaml", &ops(&pager.url, "[fine]")),
+        ],
+        &[("SIGNUP_TOKEN", "tok-5ecret-sign-up")],
+    )
     .await;
 
     let (_, accepted) = ferry.post_hook("fine", &json!({})).await;
@@ -65,7 +70,10 @@ async fn a_failed_run_reaches_the_failure_recipe_once_with_its_envelope() {
     assert_eq!(fine_run["status"], "succeeded");
 
     let (_, accepted) = ferry
-        .post_hook("signup", &json!({"email": "ada@example.com", "plan": "pro"}))
+        .post_hook(
+            "signup",
+            &json!({"email": "ada@example.com", "plan": "pro", "token": "tok-5ecret-sign-up"}),
+        )
         .await;
     let failed_id = accepted["run_id"].as_str().expect("run id").to_owned();
     let failed = ferry.wait_for_end(&failed_id).await;
@@ -95,6 +103,17 @@ async fn a_failed_run_reaches_the_failure_recipe_once_with_its_envelope() {
     let url = envelope["run"]["url"].as_str().unwrap_or_default();
     assert!(url.ends_with(&format!("/runs/{failed_id}")), "{url}");
     assert_eq!(envelope["input"]["email"], "ada@example.com", "the original payload");
+    assert_eq!(
+        envelope["input"]["token"], "[redacted:SIGNUP_TOKEN]",
+        "as the failed run's page shows it"
+    );
+    let page = ferry
+        .get_page(&format!("/runs/{}", ops_run["id"].as_str().expect("id")))
+        .await;
+    assert!(
+        page.contains(&format!(r#"<a id="failed-run" href="/runs/{failed_id}">"#)),
+        "the failure run's page links to the failed run: {page}"
+    );
 
     // The pager got the envelope as sent.
     let pages = pager.received();
@@ -188,7 +207,9 @@ async fn a_kill_9_right_after_the_failure_loses_and_repeats_no_failure_run() {
     let base = format!("http://127.0.0.1:{port}");
     let http = http_client();
     let mut ferry = support::Running(support::ferry_serve(dir.path(), port).spawn().expect("start ferry"));
-    let accepted = support::post_hook_when_up(&http, &base, "signup", &json!({"email": "ada@example.com"})).await;
+    // `plan` is read by no template: the envelope has it all the same.
+    let input = json!({"email": "ada@example.com", "plan": "pro"});
+    let accepted = support::post_hook_when_up(&http, &base, "signup", &input).await;
     let failed_id = accepted["run_id"].as_str().expect("run id").to_owned();
 
     // Killed as soon as the failure is seen recorded: the failure run was
@@ -235,7 +256,7 @@ async fn a_kill_9_right_after_the_failure_loses_and_repeats_no_failure_run() {
     for (sent_key, body) in &requests {
         assert_eq!(*sent_key, key, "one run, one key, also when sent again");
         assert_eq!(body["run"]["id"], failed_id.as_str());
-        assert_eq!(body["input"]["email"], "ada@example.com");
+        assert_eq!(body["input"], input, "the whole input");
     }
 }
 

@@ -124,7 +124,7 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
     tracing::info!(run = %run.id, recipe = %run.recipe, %status, error = error.as_deref(), "run ended");
     write.change = Some(RunChange::End(final_status, error.clone()));
     if let (Some(failure), Some(message)) = (&failure, &error) {
-        write.new_runs = failure_runs(engine, &run, failure, message, &mut context);
+        write.new_runs = failure_runs(engine, &run, failure, message, &mut context).await;
     }
     let wakes = !write.new_runs.is_empty();
     if let Err(store_error) = record_until_stored(engine, write).await {
@@ -147,7 +147,7 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
 
 /// The runs of the recipes whose `failure` trigger watches this failed run's
 /// recipe, each with the envelope as its payload.
-fn failure_runs(
+async fn failure_runs(
     engine: &Engine,
     run: &ClaimedRun,
     failure: &run_loop::RunError,
@@ -158,6 +158,16 @@ fn failure_runs(
     if recipes.failure_watchers(&run.recipe).next().is_none() {
         return Vec::new();
     }
+    // The input as stored: the run's templates were given only what they read
+    // of it. Stored, it is already redacted with the recipe's secrets.
+    let input = match engine.store.payload(&run.id).await {
+        Ok(Some(stored)) => stored,
+        unread => {
+            let error = unread.err().map(|error| error.to_string());
+            tracing::warn!(run = %run.id, error, "cannot read the failed run's input; its failure runs get what its templates read of it");
+            context["payload"].take()
+        }
+    };
     let named = failure.as_context();
     let failed = failure_trigger::FailedRun {
         id: &run.id,
@@ -165,7 +175,7 @@ fn failure_runs(
         error: message,
         failed_step: named["step"].as_str().map(str::to_owned),
         status: named["status"].as_u64().and_then(|status| u16::try_from(status).ok()),
-        input: context["payload"].take(),
+        input,
     };
     failure_trigger::events(&recipes, &failed, &run.trigger, &engine.public_url)
 }

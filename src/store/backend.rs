@@ -173,6 +173,14 @@ impl Store {
         }
     }
 
+    /// A run's trigger input as stored, whole (a run's templates get only
+    /// what they read of it).
+    pub async fn payload(&self, run_id: &str) -> Result<Option<Value>, Error> {
+        match self {
+            Store::Sqlite(store) => store.payload(run_id).await,
+        }
+    }
+
     /// A run with every attempt of every step.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunDocument>, Error> {
         match self {

@@ -487,6 +487,16 @@ impl SqliteStore {
             .collect()
     }
 
+    /// A run's trigger input as stored (whole, its recipe's secrets redacted),
+    /// or `None` if there is no such run.
+    pub async fn payload(&self, run_id: &str) -> Result<Option<Value>, Error> {
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM runs WHERE id = ?1")
+            .bind(run_id)
+            .fetch_optional(&self.reads)
+            .await?;
+        stored.as_deref().map(parse_stored).transpose()
+    }
+
     /// The whole run document, or `None` if there is no such run.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunDocument>, Error> {
         let row: Option<DocumentRow> = sqlx::query_as(

@@ -243,7 +243,12 @@ pub(super) async fn run(State(state): State<AppState>, Path(id): Path<String>, h
     };
     let steps: Vec<Value> = run.steps.iter().map(view).collect();
     let on_failure: Vec<Value> = run.on_failure.iter().map(view).collect();
+    // A failure trigger's run links to the run it tells of.
+    let failed_run = (run.summary.trigger == "failure")
+        .then(|| &run.payload["run"])
+        .filter(|failed| failed["id"].is_string() && failed["recipe"].is_string());
     let data = json!({
+        "failed_run": failed_run,
         "cancellable": !run.summary.status.is_final(),
         "resumable": matches!(run.summary.status, RunStatus::Failed | RunStatus::Cancelled),
         "run": run.summary,
