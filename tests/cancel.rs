@@ -7,7 +7,7 @@ use crate::support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{Sink, TestDaemon, poll_until};
+use support::{Sink, TestDaemon, poll_until, step};
 
 fn recipe(url: &str, delay: &str) -> String {
     format!(
@@ -183,4 +183,65 @@ async fn ferry_runs_cancel_ends_a_waiting_run_in_the_database() {
         stderr.contains("is queued; only a failed or cancelled run resumes"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_in_the_database_sends_no_request_after_the_one_in_flight() {
+    // `one` takes a second to answer; `ferry runs cancel` comes meanwhile.
+    let slow = Sink::slow(std::time::Duration::from_secs(1)).await;
+    let after = Sink::start(200, json!({})).await;
+    let recipe = format!(
+        "trigger: {{webhook: {{}}}}\nsteps:\n  - id: one\n    http: {{url: '{}/one'}}\n  - id: two\n    http: {{url: '{}/two', json: {{n: 2}}}}\n",
+        slow.url, after.url
+    );
+    let ferry = TestDaemon::start(&[("pair.yaml", &recipe)]).await;
+    let (_, accepted) = ferry.post_hook("pair", &json!({})).await;
+    let run_id = accepted["run_id"].as_str().expect("run id").to_owned();
+    wait_for_status(&ferry, &run_id, "running").await;
+
+    let database = format!("sqlite://{}", ferry.dir.path().join("ferry.db").display());
+    let (code, stdout, stderr) = support::ferry(&["runs", "cancel", &run_id, "--database", &database]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("{run_id}: cancelled (it was running)\n"));
+    assert!(
+        stderr.contains("finds the cancel before it sends another request"),
+        "{stderr}"
+    );
+
+    // `one` is answered and recorded; `two` never goes out.
+    let run = poll_until("the attempt in flight to be recorded", || async {
+        let (_, run) = ferry.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        let steps = run["steps"].as_array()?;
+        steps
+            .iter()
+            .any(|step| step["id"] == "one" && step["status"] == "succeeded")
+            .then_some(run)
+    })
+    .await;
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert_eq!(slow.received().len(), 1);
+    // The daemon found the cancel at `two`'s write and let go of the run,
+    // counting it then (a cancel through its API is counted at once).
+    poll_until("the daemon to count the cancel", || async {
+        let metrics = ferry
+            .http
+            .get(format!("{}/metrics", ferry.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        metrics
+            .lines()
+            .any(|line| line == r#"ferry_runs_total{recipe="pair",status="cancelled"} 1"#)
+            .then_some(())
+    })
+    .await;
+    let (_, run) = ferry.get_json(&format!("/api/v1/runs/{run_id}")).await;
+    assert_eq!(run["status"], "cancelled", "{run:#}");
+    assert!(after.received().is_empty(), "no request after the cancel: {run:#}");
+    let two = step(&run, "two");
+    assert_eq!(two["status"], "running", "its request stored, not sent: {two:#}");
+    assert_eq!(two["attempts"], json!([]));
 }

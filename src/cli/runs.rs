@@ -45,7 +45,7 @@ async fn show(args: RunsArgs) -> Result<ExitCode, String> {
             Some(Cancelled::Was(RunStatus::Running)) => {
                 println!("{run_id}: cancelled (it was running)");
                 eprintln!(
-                    "note: a daemon running it records its attempt in flight and may start its next one; cancel a running run through the daemon (POST /api/v1/runs/{run_id}/cancel) to stop that"
+                    "note: a daemon running it finishes and records the attempt in flight, and finds the cancel before it sends another request"
                 );
                 Ok(ExitCode::SUCCESS)
             }

@@ -53,7 +53,17 @@ pub struct Engine {
     heavy_renders: tokio::sync::Semaphore,
     /// Runs cancelled while they ran here: their run loop starts no further
     /// attempt (the store already says `cancelled`).
-    cancelled: Mutex<std::collections::HashSet<String>>,
+    cancelled: Mutex<std::collections::HashMap<String, CancelledBy>>,
+}
+
+/// How a run running here was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CancelledBy {
+    /// Through this daemon (the API, a page's button): counted then.
+    Here,
+    /// In the database, by another process (`ferry runs cancel`): found when
+    /// the run stored its next request, and counted when it lets go.
+    Store,
 }
 
 /// A panicking runner is a bug; its run stays `running` until the next start
@@ -105,7 +115,7 @@ impl Engine {
             heavy_renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             ),
-            cancelled: Mutex::new(std::collections::HashSet::new()),
+            cancelled: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -114,10 +124,7 @@ impl Engine {
     /// and is recorded). `None`: no such run.
     pub async fn cancel(&self, run_id: &str) -> Result<Option<store::Cancelled>, store::Error> {
         // Marked first: the run may reach its next attempt while the store writes.
-        self.cancelled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(run_id.to_owned());
+        self.mark_cancelled(run_id, CancelledBy::Here);
         let cancelled = self.store.cancel(run_id).await;
         let running = matches!(cancelled, Ok(Some(store::Cancelled::Was(store::RunStatus::Running))));
         if !running {
@@ -149,10 +156,28 @@ impl Engine {
         Ok(reopened)
     }
 
+    /// A run running here starts no further attempt: cancelled through this
+    /// daemon, or found cancelled in the store (by `ferry runs cancel`, or
+    /// another process on the database).
+    pub(crate) fn mark_cancelled(&self, run_id: &str, by: CancelledBy) {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(run_id.to_owned(), by);
+    }
+
+    /// Whether a run was cancelled while it ran here, and how.
+    pub(crate) fn cancelled_by(&self, run_id: &str) -> Option<CancelledBy> {
+        let cancelled = self.cancelled.lock().unwrap_or_else(PoisonError::into_inner);
+        if cancelled.is_empty() {
+            return None;
+        }
+        cancelled.get(run_id).copied()
+    }
+
     /// Whether a run was cancelled while it ran here.
     pub(crate) fn is_cancelled(&self, run_id: &str) -> bool {
-        let cancelled = self.cancelled.lock().unwrap_or_else(PoisonError::into_inner);
-        !cancelled.is_empty() && cancelled.contains(run_id)
+        self.cancelled_by(run_id).is_some()
     }
 
     /// A cancelled run's runner let go of it.

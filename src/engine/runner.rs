@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::run_loop::{self, Host, Progress, RunState};
-use super::{Engine, RunEnd, failure_trigger};
+use super::{CancelledBy, Engine, RunEnd, failure_trigger};
 use crate::action::{self, HttpRequest, Outcome};
 use crate::recipe::{Recipe, Step};
 use crate::step::Turn;
-use crate::store::{self, ClaimedRun, FinalStatus, RunChange, RunWrite};
+use crate::store::{self, ClaimedRun, FinalStatus, Recorded, RunChange, RunWrite};
 
 /// The daemon as the run loop's host.
 struct Daemon<'e> {
@@ -29,7 +29,13 @@ impl Host for Daemon<'_> {
     }
 
     async fn store(&self, write: RunWrite) -> Result<(), store::Error> {
-        record_until_stored(self.engine, write).await
+        let run_id = write.run_id.clone();
+        if record_until_stored(self.engine, write).await? == Recorded::Cancelled {
+            // Cancelled in the database, not through this daemon: from now on
+            // the run loop sees it as it sees a cancel through the API.
+            self.engine.mark_cancelled(&run_id, CancelledBy::Store);
+        }
+        Ok(())
     }
 
     async fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> T {
@@ -85,9 +91,14 @@ async fn run_and_record(engine: &Engine, mut run: ClaimedRun) {
         }
         None => Err(run_loop::RunError::NotLoaded(run.recipe.clone())),
     };
-    if engine.is_cancelled(&run.id) {
+    if let Some(by) = engine.cancelled_by(&run.id) {
         // The store ended it as `cancelled`: what it did until then is
         // recorded, and its status stays.
+        if by == CancelledBy::Store {
+            engine
+                .metrics
+                .run_ended(&run.recipe, store::RunStatus::Cancelled.as_str());
+        }
         write.change = None;
         if let Err(store_error) = record_until_stored(engine, write).await {
             tracing::error!(run = %run.id, error = %store_error, "cannot record a cancelled run's last attempt");
@@ -212,12 +223,12 @@ const STORE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 /// disk, an I/O error): the run keeps its slot meanwhile and is recorded as soon
 /// as writes work again, without a restart. A shutdown ends the wait (the run is
 /// then resumed at the next start).
-async fn record_until_stored(engine: &Engine, write: RunWrite) -> Result<(), store::Error> {
+async fn record_until_stored(engine: &Engine, write: RunWrite) -> Result<Recorded, store::Error> {
     let mut outcome = engine.store.record(write).await;
     let mut pause = STORE_RETRY_FIRST;
     loop {
         match outcome {
-            Ok(()) => return Ok(()),
+            Ok(recorded) => return Ok(recorded),
             Err(unrecorded) if unrecorded.may_succeed_later() => {
                 if pause == STORE_RETRY_FIRST {
                     tracing::warn!(error = %unrecorded, "cannot record a run; trying again until the storage takes it");

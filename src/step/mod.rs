@@ -279,7 +279,9 @@ pub trait Attempts: Send {
 
     /// Stores a request (sealed) with what the run gathered, before it is sent:
     /// a crash after sending then sends that request again rather than another.
-    fn store_request(&mut self, sealed: Value) -> impl Future<Output = Result<(), String>> + Send;
+    /// Fails `Unrecorded`, or `Cancelled` when the store says the run was
+    /// cancelled meanwhile: the request is not sent.
+    fn store_request(&mut self, sealed: Value) -> impl Future<Output = Result<(), AttemptFailure>> + Send;
 
     /// Renders a template that may take its whole work budget.
     fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> impl Future<Output = T> + Send;
@@ -369,6 +371,8 @@ pub enum AttemptFailure {
     DamagedRequest,
     /// The request could not be stored before it was sent.
     Unrecorded(String),
+    /// The run was cancelled (found when its request was stored): not sent.
+    Cancelled,
 }
 
 impl Kind {

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sqlite::{SqliteStore, Unrecorded};
 use super::{
-    Cancelled, ClaimedRun, Durability, Enqueued, Error, QueueStats, Reopened, RunDocument, RunFilter, RunSummary,
-    RunWrite, Start, Tick, TickOutcome, TriggerState,
+    Cancelled, ClaimedRun, Durability, Enqueued, Error, QueueStats, Recorded, Reopened, RunDocument, RunFilter,
+    RunSummary, RunWrite, Start, Tick, TickOutcome, TriggerState,
 };
 use crate::event::Event;
 use crate::recipe::{ClaimChanges, Claims};
@@ -139,14 +139,14 @@ impl Store {
     }
 
     /// Stores changes to a run; what could not be stored comes back.
-    pub async fn record(&self, write: RunWrite) -> Result<(), Unrecorded> {
+    pub async fn record(&self, write: RunWrite) -> Result<Recorded, Unrecorded> {
         match self {
             Store::Sqlite(store) => store.record(write).await,
         }
     }
 
     /// Tries a record that failed again.
-    pub async fn record_again(&self, unrecorded: Unrecorded) -> Result<(), Unrecorded> {
+    pub async fn record_again(&self, unrecorded: Unrecorded) -> Result<Recorded, Unrecorded> {
         match self {
             Store::Sqlite(store) => store.record_again(unrecorded).await,
         }

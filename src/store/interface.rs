@@ -141,6 +141,17 @@ pub enum RunChange {
     End(FinalStatus, Option<String>),
 }
 
+/// What storing a run's changes found of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored; the run goes on.
+    Stored,
+    /// Stored, and the run is `cancelled` in the store: cancelled by another
+    /// process on the database (`ferry runs cancel`) while it ran. Asked only
+    /// by writes in the middle of a run (those with no change of status).
+    Cancelled,
+}
+
 /// What a cancel did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancelled {

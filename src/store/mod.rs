@@ -19,8 +19,8 @@ pub use crate::status::{FinalStatus, RunStatus, StepStatus};
 pub use crate::timestamp::timestamp;
 pub use backend::Store;
 pub use interface::{
-    AttemptRecord, AttemptWrite, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, Reopened, RunChange,
-    RunDocument, RunFilter, RunSummary, RunWrite, Start, StepDocument, StepKey, StepState, StepWrite,
+    AttemptRecord, AttemptWrite, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, Recorded, Reopened,
+    RunChange, RunDocument, RunFilter, RunSummary, RunWrite, Start, StepDocument, StepKey, StepState, StepWrite,
 };
 pub use sqlite::{LAST_RUNS_SQL, QUEUE_STATS_SQL, RUN_COUNTS_SQL, SqliteStore, Unrecorded, runs_page_sql};
 pub use ticks::{FirstPollRule, PollOutcome, Tick, TickOutcome, TickWork, TriggerState};

@@ -9,7 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::Error;
-use super::interface::{Enqueued, Start};
+use super::interface::{Enqueued, Recorded, Start};
 use super::packed::{Packed, stored_bytes};
 use super::statements::{INSERT_RUN, Statements};
 use super::writer::Write;
@@ -74,21 +74,32 @@ pub(super) struct RunRows {
     pub new_runs: Vec<NewRun>,
 }
 
+impl RunRows {
+    /// A write in the middle of a run (before a request) asks whether the run
+    /// was cancelled meanwhile; one that moves the run on need not (its change
+    /// is refused for a cancelled run).
+    fn asks_cancelled(&self) -> bool {
+        self.change.is_none()
+    }
+}
+
 /// The write of a run's changes: a failed one gives its rows back, so that the
 /// engine can try them again.
 pub(super) struct RecordWrite {
     pub rows: RunRows,
-    pub reply: tokio::sync::oneshot::Sender<Result<(), (Error, RunRows)>>,
+    pub recorded: Recorded,
+    pub reply: tokio::sync::oneshot::Sender<Result<Recorded, (Error, RunRows)>>,
 }
 
 impl Write for RecordWrite {
     fn apply(&mut self, statements: &mut Statements) -> rusqlite::Result<()> {
-        record(statements, &self.rows)
+        self.recorded = record(statements, &self.rows)?;
+        Ok(())
     }
 
     fn committed(self: Box<Self>) {
         // A caller that stopped waiting is not an error.
-        let _ = self.reply.send(Ok(()));
+        let _ = self.reply.send(Ok(self.recorded));
     }
 
     fn failed(self: Box<Self>, error: Error) {
@@ -205,7 +216,7 @@ pub(super) fn insert_run_cached(connection: &Connection, run: &NewRun) -> rusqli
 }
 
 /// A run's steps, attempts and change.
-pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::Result<()> {
+pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::Result<Recorded> {
     for step in &rows.steps {
         statements.upsert_step.execute(params![
             rows.run_id,
@@ -250,7 +261,10 @@ pub(super) fn record(statements: &mut Statements, rows: &RunRows) -> rusqlite::R
     for run in &rows.new_runs {
         insert_run(statements.connection, &mut statements.insert_run, run)?;
     }
-    Ok(())
+    if rows.asks_cancelled() && status_of(statements.connection, &rows.run_id)?.as_deref() == Some("cancelled") {
+        return Ok(Recorded::Cancelled);
+    }
+    Ok(Recorded::Stored)
 }
 
 /// Moves the runs that are still due to `running` and reads the steps they have
@@ -312,7 +326,7 @@ fn step_state_row(row: &Row) -> rusqlite::Result<StepStateRow> {
 }
 
 /// Run `id`'s status, if there is such a run.
-fn status_of(connection: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+pub(super) fn status_of(connection: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     connection
         .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
         .query_row(params![id], |row| row.get(0))

@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, Sq
 use sqlx::{ConnectOptions, Connection, FromRow, SqlitePool};
 
 use super::interface::{
-    AttemptRecord, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, Reopened, RunChange, RunDocument,
-    RunFilter, RunSummary, RunWrite, StepDocument, StepKey, StepState,
+    AttemptRecord, Cancelled, ClaimedRun, ElementDocument, Enqueued, QueueStats, Recorded, Reopened, RunChange,
+    RunDocument, RunFilter, RunSummary, RunWrite, StepDocument, StepKey, StepState,
 };
 use super::run_rows::{self, ChangeRow, Claim, NewAttempt, NewRun, RecordWrite, RunRows, StepStateRow, StepUpsert};
 use super::writer::{WriteHealth, WriteState, Writer};
@@ -350,7 +350,7 @@ impl SqliteStore {
 
     /// Stores changes to a run: its steps, their attempts, where it goes next.
     /// What could not be stored comes back, to be tried again.
-    pub async fn record(&self, write: RunWrite) -> Result<(), Unrecorded> {
+    pub async fn record(&self, write: RunWrite) -> Result<Recorded, Unrecorded> {
         // A step's result is kept for the steps after it when the run resumes; a
         // run that succeeded (or was skipped) never resumes, so the results of
         // its last write are not stored (what the step received is in its
@@ -420,18 +420,24 @@ impl SqliteStore {
     }
 
     /// Tries a record that failed again.
-    pub async fn record_again(&self, unrecorded: Unrecorded) -> Result<(), Unrecorded> {
+    pub async fn record_again(&self, unrecorded: Unrecorded) -> Result<Recorded, Unrecorded> {
         match unrecorded.rows {
             Some(rows) => self.record_rows(rows).await,
             None => Err(unrecorded),
         }
     }
 
-    async fn record_rows(&self, rows: RunRows) -> Result<(), Unrecorded> {
+    async fn record_rows(&self, rows: RunRows) -> Result<Recorded, Unrecorded> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.writer.send(Box::new(RecordWrite { rows, reply })).await;
+        self.writer
+            .send(Box::new(RecordWrite {
+                rows,
+                recorded: Recorded::Stored,
+                reply,
+            }))
+            .await;
         match outcome.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(recorded)) => Ok(recorded),
             Ok(Err((error, rows))) => Err(Unrecorded {
                 error,
                 rows: Some(rows),

@@ -88,6 +88,8 @@ pub(super) async fn run_step<H: Host>(
         Err(AttemptFailure::NotRendered(message)) if step.continue_on_error => {
             return Ok(go_on_after(recipe, gathered, at, &message, None));
         }
+        // Its request is stored as `running`: a resume sends it.
+        Err(AttemptFailure::Cancelled) => return Err(RunError::Cancelled),
         Err(failure) => {
             gathered.step(at.write(StepStatus::Failed, None, None));
             return Err(match failure {
@@ -97,6 +99,7 @@ pub(super) async fn run_step<H: Host>(
                 },
                 AttemptFailure::DamagedRequest => RunError::DamagedRequest(at.name()),
                 AttemptFailure::Unrecorded(error) => RunError::Unrecorded { step: at.name(), error },
+                AttemptFailure::Cancelled => RunError::Cancelled,
             });
         }
     };
@@ -248,11 +251,20 @@ impl<H: Host> Attempts for StepHost<'_, H> {
         !self.gathered.is_empty()
     }
 
-    async fn store_request(&mut self, sealed: Value) -> Result<(), String> {
+    async fn store_request(&mut self, sealed: Value) -> Result<(), AttemptFailure> {
         self.gathered
             .step(self.at.write(StepStatus::Running, Some(sealed), None));
         let gathered = self.gathered.take();
-        self.host.store(gathered).await.map_err(|error| error.to_string())
+        self.host
+            .store(gathered)
+            .await
+            .map_err(|error| AttemptFailure::Unrecorded(error.to_string()))?;
+        // Cancelled in the database while the run ran (`ferry runs cancel`, or
+        // another daemon's API): the store said so with this write.
+        if self.host.cancelled(self.at.run_id) {
+            return Err(AttemptFailure::Cancelled);
+        }
+        Ok(())
     }
 
     fn render_heavy<T: Send>(&self, render: impl FnOnce() -> T + Send) -> impl Future<Output = T> + Send {

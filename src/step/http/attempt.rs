@@ -72,7 +72,7 @@ impl HttpTemplate {
                     // Stored before it is sent (with what the run gathered
                     // before it): a crash after sending re-sends this request.
                     let sealed = redactor.seal(&request.to_sealable());
-                    host.store_request(sealed).await.map_err(AttemptFailure::Unrecorded)?;
+                    host.store_request(sealed).await?;
                     (request, true)
                 }
             }
