@@ -5,9 +5,6 @@
 
 use crate::support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use support::{Sink, TestDaemon, http_client, poll_until, step};
 
@@ -158,46 +155,12 @@ async fn a_failing_failure_run_starts_no_other() {
     assert_eq!(broken_pager.received().len(), 2);
 }
 
-/// A pager that records each request's `Idempotency-Key` and body and holds
-/// the first one unanswered (the daemon is killed meanwhile).
-#[derive(Clone, Default)]
-struct Pager {
-    requests: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-async fn holding_pager() -> (String, Pager) {
-    let pager = Pager::default();
-    let state = pager.clone();
-    let router = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-        let state = state.clone();
-        async move {
-            let key = headers
-                .get("idempotency-key")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let first = {
-                let mut requests = state.requests.lock().expect("requests");
-                requests.push((key, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-                requests.len() == 1
-            };
-            if first {
-                // Bounded: the test kills the daemon long before.
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            }
-            axum::Json(json!({"ok": true}))
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (url, pager)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_right_after_the_failure_loses_and_repeats_no_failure_run() {
     let mail = Sink::start(503, json!({})).await;
-    let (pager_url, pager) = holding_pager().await;
+    // Holds the first request unanswered (the daemon is killed meanwhile).
+    let pager = support::KeyedSink::start(|_, seen| seen == 1).await;
+    let pager_url = pager.url.clone();
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
     std::fs::write(dir.path().join("recipes/signup.yaml"), signup(&mail.url)).expect("recipe");
@@ -250,7 +213,7 @@ async fn a_kill_9_right_after_the_failure_loses_and_repeats_no_failure_run() {
     assert_eq!(run["payload"]["run"]["id"], failed_id.as_str());
     assert_eq!(step(&run, "page")["status"], "succeeded");
 
-    let requests = pager.requests.lock().expect("requests").clone();
+    let requests = pager.requests();
     assert!(!requests.is_empty());
     let key = format!("{ops_id}.page");
     for (sent_key, body) in &requests {

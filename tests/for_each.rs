@@ -6,7 +6,6 @@
 use crate::support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -243,45 +242,11 @@ steps:
     assert_eq!(step(&run, "step3")["attempts"][0]["request"]["log"], "SKU-1 true 200");
 }
 
-/// A destination that records each request's `Idempotency-Key` and holds the
-/// first request of element 2 unanswered (the daemon is killed meanwhile).
-#[derive(Clone, Default)]
-struct Counting {
-    keys: Arc<Mutex<Vec<String>>>,
-}
-
-async fn counting_sink() -> (String, Counting) {
-    let counting = Counting::default();
-    let state = counting.clone();
-    let router = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-        let state = state.clone();
-        async move {
-            let key = headers
-                .get("idempotency-key")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let first_of_element_2 = {
-                let mut keys = state.keys.lock().expect("keys");
-                keys.push(key.clone());
-                key.ends_with(".lines.2") && keys.iter().filter(|seen| **seen == key).count() == 1
-            };
-            if first_of_element_2 {
-                // Bounded: the test kills the daemon long before.
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            }
-            axum::Json(json!({"ok": true}))
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (url, counting)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_kill_9_the_recorded_elements_are_not_sent_again() {
-    let (url, counting) = counting_sink().await;
+    // Holds the first request of element 2 (the daemon is killed meanwhile).
+    let sink = support::KeyedSink::start(|key, seen| key.ends_with(".lines.2") && seen == 1).await;
+    let url = sink.url.clone();
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("recipes")).expect("recipes dir");
     std::fs::write(dir.path().join("recipes/orders.yaml"), lines_recipe(&url, "")).expect("recipe");
@@ -296,7 +261,7 @@ async fn after_a_kill_9_the_recorded_elements_are_not_sent_again() {
     // Element 2's request went out: elements 0 and 1 ended, and their end was
     // stored before it was sent.
     poll_until("element 2's request", || async {
-        let keys = counting.keys.lock().expect("keys").clone();
+        let keys = sink.keys();
         keys.iter().any(|key| key.ends_with(".lines.2")).then_some(())
     })
     .await;
@@ -306,8 +271,8 @@ async fn after_a_kill_9_the_recorded_elements_are_not_sent_again() {
     let _ferry = support::Running(support::ferry_serve(dir.path(), port).spawn().expect("restart ferry"));
     let run = support::wait_for_success(&http, &base, &run_id).await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for key in counting.keys.lock().expect("keys").iter() {
-        *counts.entry(key.clone()).or_default() += 1;
+    for key in sink.keys() {
+        *counts.entry(key).or_default() += 1;
     }
     let expected: BTreeMap<String, usize> = [(0, 1), (1, 1), (2, 2), (3, 1), (4, 1)]
         .into_iter()

@@ -599,3 +599,52 @@ pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
         .and_then(|steps| steps.iter().find(|step| step["id"] == id))
         .unwrap_or_else(|| panic!("no step `{id}` in {run:#}"))
 }
+
+/// A loopback destination that records each request's `Idempotency-Key` and
+/// JSON body, answering `{"ok": true}`, and holds unanswered the requests
+/// `hold` picks (given the key and how many times it has come, this one
+/// included): a test kills the daemon while one is in flight. A held request
+/// is answered after 30 s, long after any test has moved on.
+pub struct KeyedSink {
+    pub url: String,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl KeyedSink {
+    pub async fn start(hold: impl Fn(&str, usize) -> bool + Clone + Send + Sync + 'static) -> Self {
+        let requests: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let recorded = requests.clone();
+        let router = Router::new().fallback(move |headers: axum::http::HeaderMap, body: Bytes| {
+            let (recorded, hold) = (recorded.clone(), hold.clone());
+            async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let held = {
+                    let mut requests = recorded.lock().expect("requests");
+                    requests.push((key.clone(), serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                    hold(&key, requests.iter().filter(|(seen, _)| *seen == key).count())
+                };
+                if held {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                axum::Json(serde_json::json!({"ok": true}))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, requests }
+    }
+
+    /// Each request's key and body, in the order they came.
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.requests.lock().expect("requests").clone()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.requests().into_iter().map(|(key, _)| key).collect()
+    }
+}
