@@ -114,7 +114,7 @@ fn ferry_test_expects_set_values_and_check_places_fail_when_problems() {
         "- name: counts\n  payload: {items: [1, 2], who: ada}\n  expect:\n    steps:\n      tally:\n        set: {count: 2, who: ada}\n- name: a wrong count is a failure\n  payload: {items: [1], who: ada}\n  expect:\n    steps:\n      tally:\n        set: {count: 2}\n",
     )
     .expect("write test");
-    let (tested_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    let (tested_code, stdout, _) = support::ferry_on("test", dir.path());
     assert_eq!(tested_code, Some(1), "{stdout}");
     assert!(stdout.contains("step `tally` set.count"), "{stdout}");
     assert!(stdout.ends_with("1 files, 2 cases, 1 failed\n"), "{stdout}");
@@ -130,7 +130,7 @@ fn ferry_test_expects_set_values_and_check_places_fail_when_problems() {
         "trigger: {webhook: {}}\nsteps:\n  - set: [1, 2]\n",
     )
     .expect("write recipe");
-    let (checked_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (checked_code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(checked_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("tally.yaml:5:25: step `step1` `fail_when`: `respons.body.ok` starts with `respons`"),

@@ -113,7 +113,7 @@ fn ferry_test_sees_the_branch_taken() {
 "#,
     )
     .expect("write test");
-    let (output_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, stdout, _) = support::ferry_on("test", dir.path());
     assert_eq!(output_code, Some(0), "{stdout}");
     assert!(stdout.ends_with("1 files, 1 cases, 0 failed\n"), "{stdout}");
 }
@@ -144,20 +144,14 @@ steps:
         "trigger: {webhook: {}}\nsteps:\n  - log: x\n    default: [{log: y}]\n  - switch: '{{payload.t}}'\n    cases: {default: [{log: z}]}\n",
     )
     .expect("write recipe");
-    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(output_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:11:11: unknown key `lgo` in a step; expected one of"),
         "{stderr}"
     );
-    std::fs::write(
-        dir.path().join("bad.yaml"),
-        std::fs::read_to_string(dir.path().join("bad.yaml"))
-            .expect("read")
-            .replace("lgo", "log"),
-    )
-    .expect("write recipe");
-    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    support::replace_in(&dir.path().join("bad.yaml"), "lgo", "log");
+    let (_, _, stderr) = support::ferry_on("check", dir.path());
     assert!(
         stderr.contains("bad.yaml:10:15: step id `same` is used twice; step ids must be unique in a recipe"),
         "{stderr}"

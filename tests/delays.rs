@@ -108,7 +108,7 @@ fn check_places_bad_delays_and_ferry_test_does_not_wait() {
         "trigger: {webhook: {}}\nsteps:\n  - id: zero\n    delay: 0s\n  - id: words\n    delay: soon\n",
     )
     .expect("write recipe");
-    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:4:5: step `zero` `delay` must be more than zero"),
@@ -130,6 +130,6 @@ fn check_places_bad_delays_and_ferry_test_does_not_wait() {
         "- name: the reminder goes out after the delay\n  payload: {who: ada}\n  expect:\n    steps:\n      remind: {log: reminded ada}\n",
     )
     .expect("write test");
-    let (code, stdout, _) = support::ferry(&["test", good.path().to_str().expect("utf-8 path")]);
+    let (code, stdout, _) = support::ferry_on("test", good.path());
     assert_eq!(code, Some(0), "{stdout}");
 }

@@ -71,7 +71,7 @@ fn ferry_test_goes_on_after_a_step_that_may_fail() {
 "#,
     )
     .expect("write test");
-    let (code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    let (code, stdout, _) = support::ferry_on("test", dir.path());
     assert_eq!(code, Some(0), "{stdout}");
 }
 
@@ -115,7 +115,7 @@ fn check_refuses_a_timeout_that_is_not_a_duration() {
         "timeout: soon\ntrigger: {webhook: {}}\nsteps:\n  - log: x\n",
     )
     .expect("write recipe");
-    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:1:10: `timeout`: `soon` is not a duration"),
@@ -290,7 +290,7 @@ fn only_on_failure_reads_error() {
         "trigger: {webhook: {}}\nsteps:\n  - log: '{{error.message}}'\non_failure:\n  - log: '{{error.message}} {{payload.x}}'\n",
     )
     .expect("write recipe");
-    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:3:13:") && stderr.contains("`error.message` starts with `error`"),

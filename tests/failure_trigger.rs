@@ -235,7 +235,7 @@ fn check_places_the_mistakes_of_failure_triggers_and_ferry_test_gives_an_example
         let text = format!("trigger:\n  failure: {{recipes: {watched}}}\nsteps:\n  - log: x\n");
         std::fs::write(dir.path().join(name), text).expect("write recipe");
     }
-    let (code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(code, Some(1), "{stderr}");
     for expected in [
         "itself.yaml:2:31: failure `recipes` lists `itself`, this recipe: a failure trigger never runs for its own runs",
@@ -257,7 +257,7 @@ fn check_places_the_mistakes_of_failure_triggers_and_ferry_test_gives_an_example
         "- name: the example envelope\n  expect:\n    steps:\n      say: {log: run.failed example at send (503)}\n- name: a given one\n  payload: {event: run.failed, run: {recipe: signup, failed_step: email, status: 500}}\n  expect:\n    steps:\n      say: {log: run.failed signup at email (500)}\n",
     )
     .expect("write test");
-    let (code, stdout, stderr) = support::ferry(&["test", good.path().to_str().expect("utf-8 path")]);
+    let (code, stdout, stderr) = support::ferry_on("test", good.path());
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
     // An id no recipe has is a warning (the recipe may come later), with a guess.
@@ -266,7 +266,7 @@ fn check_places_the_mistakes_of_failure_triggers_and_ferry_test_gives_an_example
         "trigger:\n  failure: {recipes: [opz]}\nsteps:\n  - log: x\n",
     )
     .expect("write recipe");
-    let (code, _, stderr) = support::ferry(&["check", good.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = support::ferry_on("check", good.path());
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains(

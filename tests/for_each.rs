@@ -317,18 +317,12 @@ steps:
 "#,
     )
     .expect("write recipe");
-    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(output_code, Some(1), "{stderr}");
     assert!(stderr.contains("bad.yaml:18:15:"), "{stderr}");
     assert!(stderr.contains("`steps[4].parallel` is 0; it must be"), "{stderr}");
-    std::fs::write(
-        dir.path().join("bad.yaml"),
-        std::fs::read_to_string(dir.path().join("bad.yaml"))
-            .expect("read")
-            .replace("parallel: 0", "parallel: 2"),
-    )
-    .expect("write recipe");
-    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    support::replace_in(&dir.path().join("bad.yaml"), "parallel: 0", "parallel: 2");
+    let (_, _, stderr) = support::ferry_on("check", dir.path());
     for wanted in [
         "bad.yaml:4:15: step `text` `for_each` is the text `line items`, not a list; write a template that gives one",
         "bad.yaml:7:15: step `mixed` `for_each` must be one `{{…}}` expression giving a list",
@@ -384,7 +378,7 @@ fn ferry_test_expects_each_elements_request() {
 "#,
     )
     .expect("write test");
-    let (output_code, stdout, _) = support::ferry(&["test", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, stdout, _) = support::ferry_on("test", dir.path());
     assert_eq!(output_code, Some(1), "{stdout}");
     assert!(stdout.contains("step `lines` items"), "{stdout}");
     assert!(
@@ -566,20 +560,14 @@ steps:
 "#,
     )
     .expect("write recipe");
-    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(output_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("bad.yaml:13:9: unknown key `lgo` in a step"),
         "{stderr}"
     );
-    std::fs::write(
-        dir.path().join("bad.yaml"),
-        std::fs::read_to_string(dir.path().join("bad.yaml"))
-            .expect("read")
-            .replace("lgo", "log"),
-    )
-    .expect("write recipe");
-    let (_, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    support::replace_in(&dir.path().join("bad.yaml"), "lgo", "log");
+    let (_, _, stderr) = support::ferry_on("check", dir.path());
     for wanted in [
         "bad.yaml:5:7: step `no_loop`: `steps` inside a step belongs with `for_each`",
         "bad.yaml:9:9: step `inner`: a step of the group `group` cannot have its own `for_each`; loops do not nest",
@@ -615,7 +603,7 @@ steps:
 "#,
     )
     .expect("write test");
-    let (output_code, stdout, _) = support::ferry(&["test", good.path().to_str().expect("utf-8 path")]);
+    let (output_code, stdout, _) = support::ferry_on("test", good.path());
     assert_eq!(output_code, Some(0), "{stdout}");
 }
 

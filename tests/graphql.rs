@@ -231,7 +231,7 @@ fn a_query_that_does_not_parse_is_placed_in_the_file() {
         "trigger: {webhook: {}}\nsteps:\n  - graphql:\n      url: http://127.0.0.1:9/graphql\n      query: 'query A { a } query B { b }'\n      variables: [1]\n",
     )
     .expect("write recipe");
-    let (checked_code, stdout, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (checked_code, stdout, stderr) = support::ferry_on("check", dir.path());
     let output = format!("{stdout}{stderr}");
     assert_eq!(checked_code, Some(1), "{output}");
     assert!(

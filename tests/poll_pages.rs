@@ -231,7 +231,7 @@ fn check_places_paginate_problems() {
         "trigger:\n  poll:\n    every: 1m\n    http: {url: 'https://x.example/feed'}\n    paginate: {next: '$.links[', param: p}\nsteps: [{log: x}]\n",
     )
     .expect("write");
-    let (output_code, _, stderr) = support::ferry(&["check", dir.path().to_str().expect("utf-8 path")]);
+    let (output_code, _, stderr) = support::ferry_on("check", dir.path());
     assert_eq!(output_code, Some(1), "{stderr}");
     assert!(
         stderr.contains("a.yaml:5:15: poll `paginate` with `cursor` needs `param`"),

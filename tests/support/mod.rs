@@ -648,3 +648,15 @@ impl KeyedSink {
         self.requests().into_iter().map(|(key, _)| key).collect()
     }
 }
+
+/// `ferry SUBCOMMAND FOLDER` (`check`, `test`): its exit code, stdout and stderr.
+pub fn ferry_on(subcommand: &str, folder: &std::path::Path) -> (Option<i32>, String, String) {
+    ferry(&[subcommand, folder.to_str().expect("utf-8 path")])
+}
+
+/// Rewrites a file with `from` replaced by `to`: a test mends a recipe and
+/// checks it again.
+pub fn replace_in(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read the file");
+    std::fs::write(path, text.replace(from, to)).expect("write the file");
+}
